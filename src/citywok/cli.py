@@ -1,0 +1,266 @@
+"""``citywok``: a thin command-line shell over the library.
+
+Errors map to exit codes in :data:`EXIT_CODES`, the one place that does so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from platformdirs import user_data_dir
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from citywok import errors
+from citywok.index import Index
+from citywok.params import MatchParams
+from citywok.pipeline import drive, identify_file, index_paths
+from citywok.result import IdentifyResult, Status
+
+#: Exit code for each error class (most specific first); 1 for anything else.
+EXIT_CODES: tuple[tuple[type[errors.CityWokError], int], ...] = (
+    (errors.IndexNotFoundError, 66),  # EX_NOINPUT
+    (errors.EpisodeNotFoundError, 66),
+    (errors.IndexLockedError, 75),  # EX_TEMPFAIL
+    (errors.IndexStoreError, 74),  # EX_IOERR
+    (errors.MediaError, 65),  # EX_DATAERR
+    (errors.LibraryError, 65),
+    (errors.FetchError, 69),  # EX_UNAVAILABLE
+    (errors.ConfigError, 78),  # EX_CONFIG
+)
+
+app = typer.Typer(
+    help="CityWok: tell which TV episode a short clip comes from, and where in it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def exit_code_for(exc: errors.CityWokError) -> int:
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+def default_index_dir() -> Path:
+    env = os.environ.get("CITYWOK_INDEX")
+    return Path(env) if env else Path(user_data_dir("citywok")) / "index"
+
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", "-i", help="Index directory [default: $CITYWOK_INDEX or the "
+                 "per-user data dir].", show_default=False),
+]
+
+
+def _index_dir(path: Path | None) -> Path:
+    return path if path is not None else default_index_dir()
+
+
+def _fail(exc: errors.CityWokError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.message}")
+    return typer.Exit(exit_code_for(exc))
+
+
+def fmt_time(seconds: float) -> str:
+    m, s = divmod(max(0.0, seconds), 60)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m:d}:{s:04.1f}"
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of episodes.")],
+    index_dir: IndexOpt = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                         help="Files fingerprinted in parallel.")] = 1,
+    sidecar: Annotated[Path | None, typer.Option(
+        "--metadata", help="CSV with file,show,season,episode,title (default: citywok.csv "
+        "in each folder).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Add episodes to the index; files already indexed and unchanged are skipped."""
+    try:
+        with Index.open(_index_dir(index_dir), writable=True) as idx:
+            with Progress(TextColumn("{task.description:<14}"), BarColumn(),
+                          TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+                          TextColumn("{task.fields[item]}"), console=err,
+                          disable=as_json or not err.is_terminal) as bar:
+                task = bar.add_task("scanning", total=None, item="")
+
+                def show(ev: object) -> None:
+                    from citywok.result import Progress as Ev
+                    assert isinstance(ev, Ev)
+                    bar.update(task, description=ev.stage, completed=ev.done, total=ev.total,
+                               item=ev.item or "")
+
+                summary = drive(index_paths(idx, paths, sidecar=sidecar, workers=workers), show)
+            stats = idx.stats()
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps({
+            "added": list(summary.added), "updated": list(summary.updated),
+            "skipped": list(summary.skipped),
+            "failed": [{"file": f, "error": m} for f, m in summary.failed],
+            "audio_s": round(summary.audio_s, 1), "elapsed_s": round(summary.elapsed_s, 2),
+            "episodes": stats.episodes, "index_bytes": stats.index_bytes,
+        }))
+        return
+    speed = summary.audio_s / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
+    out.print(f"added {len(summary.added)}, updated {len(summary.updated)}, "
+              f"unchanged {len(summary.skipped)}, failed {len(summary.failed)} "
+              f"({summary.audio_s / 3600:.2f} h of audio in {summary.elapsed_s:.1f} s, "
+              f"{speed:.0f}x real time)")
+    for name, message in summary.failed:
+        out.print(f"  [red]failed[/red] {name}: {message}")
+    out.print(f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
+              f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}")
+
+
+def _print_result(name: str, res: IdentifyResult) -> None:
+    if res.status is Status.NO_MATCH or res.match is None:
+        out.print(f"{name}: [yellow]no match[/yellow] ({res.elapsed_ms:.0f} ms)")
+        return
+    if res.status is Status.AMBIGUOUS:
+        out.print(f"{name}: [cyan]ambiguous[/cyan]: fits {len(res.candidates)} episodes "
+                  f"equally (shared material such as an intro) ({res.elapsed_ms:.0f} ms)")
+        for c in res.candidates:
+            out.print(f"    {c.episode.label}  at {fmt_time(c.offset_s)}")
+        return
+    c = res.match
+    out.print(f"{name}: [green]{c.episode.label}[/green]  at {fmt_time(c.offset_s)}  "
+              f"(confidence {c.confidence:.2f}, speed {c.speed:.2f}x, pitch "
+              f"{c.pitch_semitones:+.1f} st) ({res.elapsed_ms:.0f} ms)")
+
+
+@app.command()
+def identify(
+    files: Annotated[list[str], typer.Argument(help="Clips to identify.")],
+    index_dir: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per "
+                                          "line.")] = False,
+) -> None:
+    """Say which episode each clip comes from, and where in it."""
+    try:
+        idx = Index.open(_index_dir(index_dir))
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+    mp = MatchParams()
+    with idx:
+        for f in files:
+            try:
+                res = identify_file(f, idx, match_params=mp)
+            except errors.CityWokError as exc:
+                if as_json:
+                    print(json.dumps({"file": f, "status": "error", "error": exc.message}),
+                          flush=True)
+                else:
+                    err.print(f"{f}: [red]error:[/red] {exc.message}")
+                continue
+            if as_json:
+                print(json.dumps(res.to_json(file=f)), flush=True)
+            else:
+                _print_result(f, res)
+
+
+@app.command()
+def stats(index_dir: IndexOpt = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Size and contents of the index."""
+    try:
+        with Index.open(_index_dir(index_dir)) as idx:
+            s = idx.stats()
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+    data = {"episodes": s.episodes, "shows": s.shows, "hours": round(s.hours, 3),
+            "peaks": s.peaks, "hashes": s.hashes, "segments": s.segments,
+            "index_bytes": s.index_bytes,
+            "mb_per_hour": round(s.index_bytes / 1e6 / s.hours, 3) if s.hours else None,
+            "format_version": s.format_version, "path": s.path}
+    if as_json:
+        print(json.dumps(data))
+        return
+    for k, v in data.items():
+        out.print(f"{k:>15}: {v}")
+
+
+@app.command("list")
+def list_episodes(index_dir: IndexOpt = None,
+                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the indexed episodes."""
+    try:
+        with Index.open(_index_dir(index_dir)) as idx:
+            rows = idx.catalog.episodes()
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        for r in rows:
+            e = r.episode
+            print(json.dumps({"episode_id": e.episode_id, "show": e.show, "season": e.season,
+                              "episode": e.episode, "title": e.title,
+                              "duration_s": e.duration_s, "source_path": e.source_path}))
+        return
+    table = Table("episode_id", "show", "S", "E", "title", "length")
+    for r in rows:
+        e = r.episode
+        table.add_row(e.episode_id, e.show, str(e.season or ""), str(e.episode or ""),
+                      e.title or "", fmt_time(e.duration_s))
+    out.print(table)
+
+
+@app.command()
+def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok list'.")],
+           index_dir: IndexOpt = None) -> None:
+    """Remove an episode from the index."""
+    try:
+        with Index.open(_index_dir(index_dir), writable=True) as idx:
+            ep = idx.remove(episode_id)
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+    out.print(f"removed {ep.episode_id} ({ep.label})")
+
+
+@app.command()
+def compact(index_dir: IndexOpt = None) -> None:
+    """Merge index segments and drop the hashes of removed episodes."""
+    try:
+        with Index.open(_index_dir(index_dir), writable=True) as idx:
+            idx.compact()
+            s = idx.stats()
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+    out.print(f"{s.segments} segment(s), {s.index_bytes / 1e6:.1f} MB")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the demo library and index go.")] = Path(
+        "demo-library"),
+) -> None:
+    """Build a small library from generated audio, index it, identify a distorted clip."""
+    from citywok.demo import run_demo
+
+    try:
+        run_demo(workdir, out)
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+
+
+def main() -> None:
+    app(prog_name="citywok")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Any media file → mono float32 at the analysis rate, via the ffmpeg binary.
+
+ffmpeg runs as a child process writing raw samples to a pipe; we read it in chunks, so
+a long file never has to be held whole, and a watchdog kills the child on timeout so a
+pathological file cannot hang the caller.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from citywok.errors import (
+    CorruptMediaError,
+    EmptyMediaError,
+    MediaError,
+    MediaTooLongError,
+    NotMediaError,
+    SilentMediaError,
+)
+
+#: Samples below this magnitude everywhere mean "silence" (about -80 dBFS).
+SILENCE_PEAK = 1e-4
+_READ_BYTES = 1 << 18
+_NOT_MEDIA_HINTS = (
+    "invalid data found",
+    "matches no streams",
+    "does not contain any stream",
+    "could not find codec parameters",
+    "unknown format",
+    "no such file",
+    "output file does not contain any stream",
+    "failed to find",
+)
+
+
+def ffmpeg_binary() -> str:
+    path = shutil.which("ffmpeg")
+    if path is None:
+        raise MediaError("ffmpeg is not installed; install it (e.g. apt-get install ffmpeg)")
+    return path
+
+
+def _command(path: str, sample_rate_hz: int) -> list[str]:
+    return [
+        ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
+        "-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1",
+        "-ar", str(sample_rate_hz), "-f", "f32le", "pipe:1",
+    ]
+
+
+def _classify(stderr: str, name: str) -> MediaError:
+    text = stderr.lower()
+    if any(h in text for h in _NOT_MEDIA_HINTS):
+        return NotMediaError(f"{name}: not a media file with an audio stream")
+    first = next((ln.strip() for ln in stderr.splitlines() if ln.strip()), "decoder error")
+    return CorruptMediaError(f"{name}: the audio could not be decoded ({first[:160]})")
+
+
+def iter_decode(
+    path: str | Path,
+    *,
+    sample_rate_hz: int,
+    chunk_s: float = 30.0,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+) -> Iterator[npt.NDArray[np.float32]]:
+    """Yield the decoded audio in chunks of about ``chunk_s`` seconds.
+
+    Raises :class:`NotMediaError` (not media, no audio stream), :class:`CorruptMediaError`
+    (decoder failure before any audio), :class:`MediaTooLongError` (past
+    ``max_duration_s``) and :class:`CorruptMediaError` on timeout. A file that decodes
+    partly, then fails, yields what decoded: re-uploads are often truncated.
+    """
+    p = Path(path)
+    name = p.name
+    if not p.is_file():
+        raise NotMediaError(f"{name}: no such file")
+    proc = subprocess.Popen(
+        _command(str(p), sample_rate_hz), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    timed_out = threading.Event()
+    watchdog: threading.Timer | None = None
+    if timeout_s is not None:
+        def _kill() -> None:
+            timed_out.set()
+            proc.kill()
+        watchdog = threading.Timer(timeout_s, _kill)
+        watchdog.daemon = True
+        watchdog.start()
+    stderr_chunks: list[bytes] = []
+    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    drain.start()
+    chunk_bytes = max(4, int(chunk_s * sample_rate_hz) * 4)
+    max_samples = None if max_duration_s is None else int(max_duration_s * sample_rate_hz)
+    total = 0
+    pending = b""
+    try:
+        while True:
+            data = proc.stdout.read(min(_READ_BYTES, chunk_bytes))
+            if not data:
+                break
+            pending += data
+            if len(pending) >= chunk_bytes:
+                usable = len(pending) - len(pending) % 4
+                out = np.frombuffer(pending[:usable], dtype=np.float32).copy()
+                pending = pending[usable:]
+                total += len(out)
+                if max_samples is not None and total > max_samples:
+                    raise MediaTooLongError(
+                        f"{name}: longer than the {max_duration_s:g} s allowed"
+                    )
+                yield out
+        usable = len(pending) - len(pending) % 4
+        if usable:
+            out = np.frombuffer(pending[:usable], dtype=np.float32).copy()
+            total += len(out)
+            if max_samples is not None and total > max_samples:
+                raise MediaTooLongError(f"{name}: longer than the {max_duration_s:g} s allowed")
+            yield out
+        code = proc.wait()
+        drain.join(timeout=5)
+        if timed_out.is_set():
+            raise CorruptMediaError(f"{name}: decoding took longer than {timeout_s:g} s")
+        if code != 0 and total == 0:
+            raise _classify(b"".join(stderr_chunks).decode("utf-8", "replace"), name)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def check_audio(samples: npt.NDArray[np.float32], *, name: str, sample_rate_hz: int,
+                min_duration_s: float = 0.5) -> None:
+    """Raise for audio no match can come from: empty, too short, silent, or not finite."""
+    if len(samples) == 0:
+        raise EmptyMediaError(f"{name}: contains no audio")
+    if len(samples) < min_duration_s * sample_rate_hz:
+        raise EmptyMediaError(
+            f"{name}: only {len(samples) / sample_rate_hz:.2f} s of audio "
+            f"(at least {min_duration_s:g} s needed)"
+        )
+    if not np.isfinite(samples).all():
+        raise CorruptMediaError(f"{name}: the audio contains invalid samples")
+    if float(np.max(np.abs(samples))) < SILENCE_PEAK:
+        raise SilentMediaError(f"{name}: the audio is silent")
+
+
+def decode(
+    path: str | Path,
+    *,
+    sample_rate_hz: int,
+    max_duration_s: float | None = None,
+    timeout_s: float | None = None,
+    min_duration_s: float = 0.5,
+) -> npt.NDArray[np.float32]:
+    """Decode a whole (short) file and check it is usable audio."""
+    chunks = list(iter_decode(path, sample_rate_hz=sample_rate_hz,
+                              max_duration_s=max_duration_s, timeout_s=timeout_s))
+    samples = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float32)
+    check_audio(samples, name=Path(path).name, sample_rate_hz=sample_rate_hz,
+                min_duration_s=min_duration_s)
+    return samples

@@ -1,0 +1,123 @@
+"""The one exception tree of CityWok.
+
+::
+
+    CityWokError                      anything CityWok raises on purpose
+    ├── MediaError                    the input audio cannot be used
+    │   ├── NotMediaError             not a media file, or no audio stream in it
+    │   ├── CorruptMediaError         the decoder failed part-way
+    │   ├── EmptyMediaError           no samples, or shorter than a clip can be
+    │   ├── SilentMediaError          only digital silence
+    │   └── MediaTooLongError         longer than the caller allows
+    ├── IndexStoreError               the on-disk index cannot be used
+    │   ├── IndexNotFoundError        no index at that path
+    │   ├── IndexFormatError          wrong magic, unknown version, truncated or damaged file
+    │   ├── IndexParamsMismatchError  built with other analysis parameters
+    │   └── IndexLockedError          another writer holds the index
+    ├── EpisodeNotFoundError          no such episode id in the catalogue
+    ├── LibraryError                  a library folder or sidecar CSV is unusable
+    ├── FetchError                    a link could not be turned into media
+    │   ├── URLRefusedError           scheme, host, address, port or platform not allowed
+    │   ├── DownloadTooLargeError     over the size or duration cap
+    │   └── DownloadFailedError       the remote end or the downloader failed
+    ├── RateLimitedError              too many requests for this client
+    └── ConfigError                   settings that cannot work together
+
+The shells map these to exit codes (``citywok.cli``) and HTTP statuses
+(``citywok.web``), each in exactly one table. Messages are written for the person who
+sent the input: they never contain a traceback, and they name no server-side path that
+the caller did not give.
+"""
+
+from __future__ import annotations
+
+
+class CityWokError(Exception):
+    """Base of every error CityWok raises on purpose."""
+
+    #: Stable machine-readable code used in JSON error bodies.
+    code: str = "citywok_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MediaError(CityWokError):
+    code = "bad_media"
+
+
+class NotMediaError(MediaError):
+    code = "not_media"
+
+
+class CorruptMediaError(MediaError):
+    code = "corrupt_media"
+
+
+class EmptyMediaError(MediaError):
+    code = "empty_media"
+
+
+class SilentMediaError(MediaError):
+    code = "silent_media"
+
+
+class MediaTooLongError(MediaError):
+    code = "media_too_long"
+
+
+class IndexStoreError(CityWokError):
+    code = "index_error"
+
+
+class IndexNotFoundError(IndexStoreError):
+    code = "index_not_found"
+
+
+class IndexFormatError(IndexStoreError):
+    code = "index_format"
+
+
+class IndexParamsMismatchError(IndexStoreError):
+    code = "index_params_mismatch"
+
+
+class IndexLockedError(IndexStoreError):
+    code = "index_locked"
+
+
+class EpisodeNotFoundError(CityWokError):
+    code = "episode_not_found"
+
+
+class LibraryError(CityWokError):
+    code = "library_error"
+
+
+class FetchError(CityWokError):
+    code = "fetch_failed"
+
+
+class URLRefusedError(FetchError):
+    code = "url_refused"
+
+
+class DownloadTooLargeError(FetchError):
+    code = "download_too_large"
+
+
+class DownloadFailedError(FetchError):
+    code = "download_failed"
+
+
+class RateLimitedError(CityWokError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ConfigError(CityWokError):
+    code = "config_error"

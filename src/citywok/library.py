@@ -1,0 +1,186 @@
+"""A folder of episode files → what each file is (show, season, episode, title).
+
+Names are parsed from the common schemes; a CSV sidecar (``citywok.csv`` in the folder,
+or one given explicitly) overrides them, row by row.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from citywok.errors import LibraryError
+
+MEDIA_EXTENSIONS = frozenset({
+    ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv",
+    ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wav", ".wma", ".aif",
+    ".aiff",
+})
+SIDECAR_NAME = "citywok.csv"
+
+
+@dataclass(frozen=True)
+class EpisodeInfo:
+    show: str
+    season: int | None
+    episode: int | None
+    title: str | None
+
+
+_SXXEYY = re.compile(r"(?i)(?<![a-z0-9])s(\d{1,3})[ ._-]?e(\d{1,4})(?!\d)")
+_NXNN = re.compile(r"(?i)(?<![a-z0-9])(\d{1,2})x(\d{1,4})(?!\d)")
+_SEASON_DIR = re.compile(r"(?i)^(?:season|series|staffel|saison|s)[ ._-]*(\d{1,3})$")
+_EPISODE_WORD = re.compile(r"(?i)^(?:episode|ep|e)[ ._-]*(\d{1,4})\b[ ._-]*(.*)$")
+_LEADING_NUMBER = re.compile(r"^(\d{1,4})(?:[ ._-]+(.*))?$")
+_JUNK = re.compile(
+    r"(?i)[ ._-]*\b(?:\d{3,4}p|x26[45]|h\.?26[45]|hevc|web-?dl|webrip|bluray|hdtv|"
+    r"aac|ac3|dts|10bit)\b.*$"
+)
+
+
+def _clean(text: str) -> str:
+    text = text.strip()
+    if " " not in text and ("." in text or "_" in text):
+        text = re.sub(r"[._]+", " ", text)
+    text = re.sub(r"\s+", " ", text)
+    return text.strip(" -_.[]()")
+
+
+def _title(text: str) -> str | None:
+    text = _clean(_JUNK.sub("", text))
+    return text or None
+
+
+def parse_episode_name(path: str | Path) -> EpisodeInfo:
+    """Show, season, episode and title from a file's name and folders.
+
+    Understands ``Show - S01E02 - Title``, ``Show.S01E02.Title.720p``, ``show s1e2``,
+    ``Show 1x02 Title`` and ``Show/Season 1/Episode 02 - Title`` (or ``.../02 Title``).
+    What cannot be found is ``None``; the show falls back to the folder name.
+    """
+    p = Path(path)
+    stem = p.stem
+    parent = p.parent.name
+    for pattern in (_SXXEYY, _NXNN):
+        m = pattern.search(stem)
+        if m:
+            show = _clean(stem[: m.start()])
+            if not show:
+                season_dir = _SEASON_DIR.match(parent)
+                show = _clean(p.parent.parent.name if season_dir else parent) or "Unknown"
+            return EpisodeInfo(show=show, season=int(m.group(1)), episode=int(m.group(2)),
+                               title=_title(stem[m.end():]))
+    season_dir = _SEASON_DIR.match(parent)
+    if season_dir:
+        show = _clean(p.parent.parent.name) or "Unknown"
+        season = int(season_dir.group(1))
+        m2 = _EPISODE_WORD.match(stem) or _LEADING_NUMBER.match(stem)
+        if m2:
+            return EpisodeInfo(show=show, season=season, episode=int(m2.group(1)),
+                               title=_title(m2.group(2) or ""))
+        return EpisodeInfo(show=show, season=season, episode=None, title=_title(stem))
+    m3 = _EPISODE_WORD.match(stem)
+    if m3:
+        return EpisodeInfo(show=_clean(parent) or "Unknown", season=None,
+                           episode=int(m3.group(1)), title=_title(m3.group(2) or ""))
+    return EpisodeInfo(show=_clean(parent) or "Unknown", season=None, episode=None,
+                       title=_title(stem))
+
+
+def _int_or_none(value: str | None, *, row: int, column: str) -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise LibraryError(f"sidecar row {row}: {column} must be a whole number") from None
+
+
+def read_sidecar(csv_path: Path) -> dict[str, dict[str, str]]:
+    """Rows of a metadata CSV keyed by the ``file`` (or ``path``) column.
+
+    Columns: ``file`` (name or path relative to the CSV) plus any of ``show``, ``season``,
+    ``episode``, ``title``. Empty cells keep what the name says.
+    """
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = {f.strip().lower() for f in (reader.fieldnames or [])}
+            key = "file" if "file" in fields else "path" if "path" in fields else None
+            if key is None:
+                raise LibraryError(f"{csv_path.name}: needs a 'file' column")
+            rows: dict[str, dict[str, str]] = {}
+            for row in reader:
+                norm = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+                if norm.get(key):
+                    rows[norm[key]] = norm
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LibraryError(f"{csv_path.name}: cannot be read ({exc})") from None
+
+
+def apply_sidecar(info: EpisodeInfo, row: dict[str, str], *, row_no: int = 0) -> EpisodeInfo:
+    out = info
+    if row.get("show"):
+        out = replace(out, show=row["show"])
+    if row.get("season"):
+        out = replace(out, season=_int_or_none(row["season"], row=row_no, column="season"))
+    if row.get("episode"):
+        out = replace(out, episode=_int_or_none(row["episode"], row=row_no, column="episode"))
+    if row.get("title"):
+        out = replace(out, title=row["title"])
+    return out
+
+
+@dataclass(frozen=True)
+class LibraryFile:
+    path: Path
+    info: EpisodeInfo
+
+
+def scan(paths: Iterable[str | Path], *, sidecar: Path | None = None) -> Iterator[LibraryFile]:
+    """Every media file under ``paths`` (files or folders), with its metadata, sorted."""
+    found: list[tuple[Path, Path]] = []  # (file, root it was found under)
+    for raw in paths:
+        root = Path(raw)
+        if root.is_file():
+            found.append((root.resolve(), root.resolve().parent))
+        elif root.is_dir():
+            for f in sorted(root.rglob("*")):
+                if f.is_file() and f.suffix.lower() in MEDIA_EXTENSIONS:
+                    found.append((f.resolve(), root.resolve()))
+        else:
+            raise LibraryError(f"{raw}: no such file or folder")
+    sidecars: dict[Path, dict[str, dict[str, str]]] = {}
+    if sidecar is not None:
+        sidecars[sidecar.resolve().parent] = read_sidecar(sidecar)
+    for f, root in sorted(set(found)):
+        info = parse_episode_name(f)
+        if sidecar is None and root not in sidecars:
+            candidate = root / SIDECAR_NAME
+            sidecars[root] = read_sidecar(candidate) if candidate.is_file() else {}
+        for base, rows in sidecars.items():
+            if not f.is_relative_to(base):
+                continue
+            rel = f.relative_to(base).as_posix()
+            row = rows.get(rel) or rows.get(f.name)
+            if row:
+                info = apply_sidecar(info, row)
+        yield LibraryFile(path=f, info=info)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def make_episode_id(info: EpisodeInfo, path: Path) -> str:
+    """A readable id: ``show-s01e02``, else ``show-<file stem>``."""
+    base = slug(info.show)
+    if info.season is not None and info.episode is not None:
+        return f"{base}-s{info.season:02d}e{info.episode:02d}"
+    if info.episode is not None:
+        return f"{base}-e{info.episode:02d}"
+    return f"{base}-{slug(path.stem)}"

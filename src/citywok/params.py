@@ -1,0 +1,109 @@
+"""Analysis parameters: everything that decides which hashes a recording produces.
+
+They are stored in every index; opening an index with different parameters is an
+:class:`~citywok.errors.IndexParamsMismatchError`, because hashes made one way never meet
+hashes made another way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from citywok.errors import IndexParamsMismatchError
+
+
+@dataclass(frozen=True)
+class PeakParams:
+    """How spectral peaks are picked.
+
+    A peak is the largest value in a rectangle of ``2 * half_frames + 1`` frames by
+    ``2 * half_bins + 1`` bins around it. A smaller rectangle keeps every peak a larger
+    one keeps (and more), which is why queries use a smaller one than the index: the
+    query's peaks are a superset of the reference's, even after a speed change.
+    """
+
+    half_frames: int
+    half_bins: int
+    #: Peaks weaker than the loudest value of their one-second neighbourhood by more than
+    #: this are dropped: they are the first to vanish under noise or lossy coding.
+    floor_db: float
+    #: A peak must exceed the mean power of its surroundings by this much.
+    prominence_db: float = 0.0
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Parameters of decoding, spectrogram, peaks and hashes (stored in the index)."""
+
+    #: 8 kHz keeps the band that survives every re-upload (telephone band included),
+    #: makes decoding and the FFT cheap, and is what ffmpeg resamples to fastest.
+    sample_rate_hz: int = 8000
+    #: 64 ms Hann window: 15.6 Hz bins, refined by parabolic interpolation.
+    n_fft: int = 512
+    #: 32 ms between frames: timestamps resolve well below a second.
+    hop_length: int = 256
+    #: Peaks outside this band are ignored: below it the bins are too coarse in
+    #: semitones, above it lossy codecs and band-limiting remove energy.
+    fmin_hz: float = 150.0
+    fmax_hz: float = 3400.0
+    index_peaks: PeakParams = PeakParams(half_frames=6, half_bins=10, floor_db=45.0)
+    query_peaks: PeakParams = PeakParams(half_frames=5, half_bins=8, floor_db=50.0)
+    #: An anchor peak is combined with pairs of the next ``fanout`` peaks in time.
+    index_fanout: int = 4
+    query_fanout: int = 6
+    #: Quantisation of the two pitch differences in a triplet hash (semitones).
+    pitch_step_semitones: float = 0.5
+    #: Number of bins for the time ratio (t2 - t1) / (t3 - t1).
+    ratio_bins: int = 12
+    #: Longest anchor-to-last-peak span of a reference triplet.
+    max_span_frames: int = 64
+
+    @property
+    def frame_s(self) -> float:
+        return self.hop_length / self.sample_rate_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnalysisParams:
+        fields = dict(data)
+        for name in ("index_peaks", "query_peaks"):
+            if isinstance(fields.get(name), dict):
+                fields[name] = PeakParams(**fields[name])
+        try:
+            return cls(**fields)
+        except TypeError as exc:
+            raise IndexParamsMismatchError(f"unknown analysis parameters: {exc}") from None
+
+    def require_same(self, other: AnalysisParams) -> None:
+        """Raise if ``other`` would produce different hashes."""
+        if self != other:
+            ours, theirs = self.to_dict(), other.to_dict()
+            diff = sorted(k for k in ours if ours[k] != theirs.get(k))
+            raise IndexParamsMismatchError(
+                "the index was built with other analysis parameters "
+                f"({', '.join(diff)}); rebuild it or open it with its own parameters"
+            )
+
+
+DEFAULT_PARAMS = AnalysisParams()
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """Decision rules of the matcher; not stored in the index, safe to change at will."""
+
+    #: Time-scale range searched: reference duration / query duration.
+    min_time_scale: float = 0.70
+    max_time_scale: float = 1.45
+    #: Pitch shift range searched, in semitones (speed 0.75-1.3x is -5 to +4.6).
+    max_pitch_shift_semitones: float = 6.0
+    #: Agreeing hits needed before anything is called a match.
+    min_votes: int = 12
+    #: Other episodes scoring at least this share of the best make the answer ambiguous.
+    ambiguous_ratio: float = 0.5
+    #: How many candidates to return.
+    max_candidates: int = 10

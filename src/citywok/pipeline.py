@@ -1,0 +1,289 @@
+"""The stages composed: files → index, and clip → answer.
+
+Long work is a generator of :class:`~citywok.result.Progress` events whose return value
+is the result; :func:`drive` runs one to the end for callers that only want the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from citywok.decode import SILENCE_PEAK, decode, iter_decode
+from citywok.errors import CityWokError, EmptyMediaError, SilentMediaError
+from citywok.index import Index, NewEpisode
+from citywok.library import LibraryFile, make_episode_id, scan
+from citywok.match import Hit, confidence_from_votes
+from citywok.params import AnalysisParams, MatchParams
+from citywok.peaks import Peaks, PeakStream, find_peaks
+from citywok.result import Candidate, Episode, IdentifyResult, IndexSummary, Progress, Status
+
+T = TypeVar("T")
+
+#: Longest stretch of a query that is analysed; more adds time, not certainty.
+MAX_QUERY_S = 30.0
+
+
+def drive(steps: Generator[Progress, None, T],
+          on_progress: Callable[[Progress], None] | None = None) -> T:
+    """Run a progress generator to its end and return its result."""
+    while True:
+        try:
+            event = next(steps)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        if on_progress is not None:
+            on_progress(event)
+
+
+# -- fingerprinting ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    peaks: Peaks
+    duration_s: float
+
+
+def fingerprint_file(path: str | Path, params: AnalysisParams, *,
+                     timeout_s: float | None = None) -> Fingerprint:
+    """Decode a (long) file in a stream and return its reference peaks."""
+    stream = PeakStream(params=params, peak_params=params.index_peaks)
+    parts: list[Peaks] = []
+    loudest = 0.0
+    for chunk in iter_decode(path, sample_rate_hz=params.sample_rate_hz, timeout_s=timeout_s):
+        if len(chunk):
+            loudest = max(loudest, float(np.max(np.abs(chunk))))
+        parts.append(stream.feed(chunk))
+    parts.append(stream.finish())
+    n = stream.samples_seen
+    name = Path(path).name
+    if n == 0:
+        raise EmptyMediaError(f"{name}: contains no audio")
+    if loudest < SILENCE_PEAK:
+        raise SilentMediaError(f"{name}: the audio is silent")
+    return Fingerprint(peaks=Peaks.concat(parts), duration_s=n / params.sample_rate_hz)
+
+
+def query_peaks(samples: npt.NDArray[np.float32], params: AnalysisParams) -> Peaks:
+    clip = samples[: int(MAX_QUERY_S * params.sample_rate_hz)]
+    return find_peaks(clip, params=params, peak_params=params.query_peaks)
+
+
+# -- identification ---------------------------------------------------------------------
+
+
+def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams,
+           params: AnalysisParams) -> tuple[Status, tuple[Candidate, ...]]:
+    """Turn ranked hits into a status and the candidates to show."""
+    mp = match_params
+    good = [h for h in hits if h.votes >= mp.min_votes]
+    if not good:
+        return Status.NO_MATCH, ()
+    best_per_episode: dict[int, Hit] = {}
+    for h in good:
+        if h.episode_key not in best_per_episode:
+            best_per_episode[h.episode_key] = h
+    ranked = sorted(best_per_episode.values(), key=lambda h: -h.votes)
+    top = ranked[0].votes
+    close = [h for h in ranked if h.votes >= mp.ambiguous_ratio * top]
+    status = Status.AMBIGUOUS if len(close) > 1 else Status.MATCH
+    shown = close if status is Status.AMBIGUOUS else ranked
+    candidates = []
+    for h in shown[: mp.max_candidates]:
+        conf = confidence_from_votes(h.votes, min_votes=mp.min_votes)
+        if status is Status.MATCH and h is ranked[0] and len(ranked) > 1:
+            # A strong runner-up lowers how sure we are of the winner.
+            conf *= 1.0 - 0.5 * ranked[1].votes / top
+        elif status is Status.AMBIGUOUS:
+            conf /= len(close)
+        candidates.append(Candidate(
+            episode=index.episode(h.episode_key),
+            offset_s=max(0.0, h.offset_frames) * params.frame_s,
+            score=h.votes,
+            confidence=round(float(conf), 4),
+            speed=h.time_scale,
+            pitch_semitones=h.pitch_shift,
+        ))
+    return status, tuple(candidates)
+
+
+def identify_samples(samples: npt.NDArray[np.float32], index: Index, *,
+                     match_params: MatchParams | None = None) -> IdentifyResult:
+    """Identify decoded audio (mono, at the index's sample rate)."""
+    return drive(_identify_steps(samples, index, match_params or MatchParams(), {}, 0.0))
+
+
+def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams,
+                    timings: dict[str, float], started: float
+                    ) -> Generator[Progress, None, IdentifyResult]:
+    t0 = time.perf_counter()
+    yield Progress(stage="fingerprinting")
+    peaks = query_peaks(samples, index.params)
+    t1 = time.perf_counter()
+    timings["fingerprint_ms"] = (t1 - t0) * 1000
+    yield Progress(stage="matching")
+    hits = index.match(peaks, mp)
+    status, candidates = decide(hits, index, mp, index.params)
+    t2 = time.perf_counter()
+    timings["match_ms"] = (t2 - t1) * 1000
+    return IdentifyResult(
+        status=status,
+        match=candidates[0] if candidates else None,
+        candidates=candidates,
+        elapsed_ms=(t2 - (started or t0)) * 1000,
+        clip_duration_s=len(samples) / index.params.sample_rate_hz,
+        timings_ms=dict(timings),
+    )
+
+
+def identify_file_steps(path: str | Path, index: Index, *,
+                        match_params: MatchParams | None = None,
+                        max_duration_s: float | None = None,
+                        timeout_s: float | None = 60.0,
+                        ) -> Generator[Progress, None, IdentifyResult]:
+    """Decode a clip and identify it, yielding a progress event per stage."""
+    started = time.perf_counter()
+    yield Progress(stage="decoding", item=Path(path).name)
+    samples = decode(path, sample_rate_hz=index.params.sample_rate_hz,
+                     max_duration_s=max_duration_s, timeout_s=timeout_s)
+    timings = {"decode_ms": (time.perf_counter() - started) * 1000}
+    return (yield from _identify_steps(samples, index, match_params or MatchParams(), timings,
+                                       started))
+
+
+def identify_file(path: str | Path, index: Index, **kwargs: object) -> IdentifyResult:
+    return drive(identify_file_steps(path, index, **kwargs))  # type: ignore[arg-type]
+
+
+# -- indexing ---------------------------------------------------------------------------
+
+
+def content_hash(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+@dataclass(frozen=True)
+class _Job:
+    file: LibraryFile
+    size: int
+    mtime_ns: int
+    digest: str
+    replaces: int | None
+
+
+def _fingerprint_job(path: Path, params: AnalysisParams) -> Fingerprint:
+    return fingerprint_file(path, params, timeout_s=3600.0)
+
+
+def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | None = None,
+                workers: int = 1, batch_audio_s: float = 4 * 3600.0,
+                ) -> Generator[Progress, None, IndexSummary]:
+    """Index every media file under ``paths``; unchanged files are skipped.
+
+    A file is unchanged when its path, size and modification time match the catalogue,
+    or its content hash matches an episode already indexed (a moved or touched file: the
+    catalogue is updated, nothing is decoded). Episodes are committed in batches of about
+    ``batch_audio_s`` seconds of audio, so an interrupted run keeps what it finished.
+    """
+    started = time.perf_counter()
+    yield Progress(stage="scanning")
+    files = list(scan(paths, sidecar=sidecar))
+    added: list[str] = []
+    updated: list[str] = []
+    skipped: list[str] = []
+    failed: list[tuple[str, str]] = []
+    jobs: list[_Job] = []
+    for i, f in enumerate(files):
+        yield Progress(stage="checking", done=i, total=len(files), item=f.path.name)
+        st = f.path.stat()
+        known = index.catalog.by_path(str(f.path))
+        if known and known.file_size == st.st_size and known.file_mtime_ns == st.st_mtime_ns:
+            skipped.append(known.episode.episode_id)
+            continue
+        digest = content_hash(f.path)
+        same = index.catalog.by_hash(digest)
+        if same is not None:
+            index.update_source(same, source_path=str(f.path), file_size=st.st_size,
+                                file_mtime_ns=st.st_mtime_ns)
+            skipped.append(same.episode.episode_id)
+            continue
+        jobs.append(_Job(f, st.st_size, st.st_mtime_ns, digest, known.key if known else None))
+
+    total_bytes = float(sum(j.size for j in jobs)) or 1.0
+    done_bytes = 0.0
+    pending: list[NewEpisode] = []
+    replaces: list[int] = []
+    pending_s = 0.0
+    audio_s = 0.0
+
+    def commit() -> None:
+        nonlocal pending, replaces, pending_s
+        if pending or replaces:
+            index.add(pending, replace_keys=replaces)
+        pending, replaces, pending_s = [], [], 0.0
+
+    executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        futures: list[Future[Fingerprint]] = []
+        if executor is not None:
+            futures = [executor.submit(_fingerprint_job, j.file.path, index.params)
+                       for j in jobs]
+        for n, job in enumerate(jobs):
+            yield Progress(stage="fingerprinting", done=done_bytes, total=total_bytes,
+                           item=job.file.path.name)
+            try:
+                fp = (futures[n].result() if executor is not None
+                      else _fingerprint_job(job.file.path, index.params))
+            except CityWokError as exc:
+                failed.append((job.file.path.name, exc.message))
+                done_bytes += job.size
+                continue
+            done_bytes += job.size
+            info = job.file.info
+            old = index.episodes.get(job.replaces) if job.replaces is not None else None
+            if job.replaces is not None:
+                replaces.append(job.replaces)
+            ep_id = old.episode_id if old else index.unique_episode_id(make_episode_id(info, job.file.path))
+            if any(p.episode.episode_id == ep_id for p in pending):
+                ep_id = index.unique_episode_id(f"{ep_id}-{n}")
+            episode = Episode(
+                episode_id=ep_id, show=info.show, season=info.season, episode=info.episode,
+                title=info.title, duration_s=round(fp.duration_s, 3),
+                source_path=str(job.file.path), content_hash=job.digest,
+            )
+            pending.append(NewEpisode(episode=episode, peaks=fp.peaks, file_size=job.size,
+                                      file_mtime_ns=job.mtime_ns))
+            (updated if job.replaces is not None else added).append(ep_id)
+            pending_s += fp.duration_s
+            audio_s += fp.duration_s
+            if pending_s >= batch_audio_s:
+                yield Progress(stage="committing", done=done_bytes, total=total_bytes)
+                commit()
+        yield Progress(stage="committing", done=done_bytes, total=total_bytes)
+        commit()
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    if len(index.segments) > 8:
+        yield Progress(stage="compacting")
+        index.compact()
+    yield Progress(stage="done", done=total_bytes, total=total_bytes)
+    return IndexSummary(
+        added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),
+        failed=tuple(failed), audio_s=audio_s, elapsed_s=time.perf_counter() - started,
+    )
+
+
+def remove_episode(index: Index, episode_id: str) -> Episode:
+    return index.remove(episode_id)
+
