@@ -23,7 +23,11 @@ from citywok.errors import ConfigError
 
 RATE_HZ = 16000
 THEME_S = 8.0
-_WORDS = ["harbor", "light", "signal", "anchor", "river", "engine", "captain", "morning", "station", "winter", "garden", "orange", "silver", "thunder", "window", "market", "bridge", "letter", "island", "forest", "lantern", "pocket", "shadow", "copper", "violet", "mirror", "ticket", "candle", "basket", "rocket", "meadow", "planet"]
+_WORDS = tuple(
+    "harbor light signal anchor river engine captain morning station winter garden "
+    "orange silver thunder window market bridge letter island forest lantern pocket "
+    "shadow copper violet mirror ticket candle basket rocket meadow planet".split()
+)
 #: (extension, ffmpeg audio arguments, add a video track)
 CONTAINERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     (".mp3", ("-c:a", "libmp3lame", "-b:a", "128k"), False),

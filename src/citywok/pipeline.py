@@ -253,7 +253,8 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
             old = index.episodes.get(job.replaces) if job.replaces is not None else None
             if job.replaces is not None:
                 replaces.append(job.replaces)
-            ep_id = old.episode_id if old else index.unique_episode_id(make_episode_id(info, job.file.path))
+            ep_id = (old.episode_id if old
+                     else index.unique_episode_id(make_episode_id(info, job.file.path)))
             if any(p.episode.episode_id == ep_id for p in pending):
                 ep_id = index.unique_episode_id(f"{ep_id}-{n}")
             episode = Episode(
