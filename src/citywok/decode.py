@@ -37,6 +37,8 @@ _NOT_MEDIA_HINTS = (
     "no such file",
     "output file does not contain any stream",
     "failed to find",
+    ": invalid argument",
+    "end of file",
 )
 
 
@@ -80,8 +82,10 @@ def iter_decode(
     """
     p = Path(path)
     name = p.name
-    if not p.is_file():
+    if not p.exists():
         raise NotMediaError(f"{name}: no such file")
+    if p.is_dir():
+        raise NotMediaError(f"{name}: is a folder, not a media file")
     proc = subprocess.Popen(
         _command(str(p), sample_rate_hz), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -1,0 +1,169 @@
+"""Settings of the web service: declared once, each with a default and a line of help.
+
+Only the outermost shell (``citywok serve``, :func:`citywok.web.app.create_app_from_env`)
+reads the environment (variables prefixed ``CITYWOK_``); everything else receives a
+:class:`Settings` value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from limits import parse
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from citywok.errors import ConfigError
+
+#: Hosts links may point to (a host matches itself and its subdomains).
+DEFAULT_PLATFORMS = (
+    "tiktok.com", "youtube.com", "youtu.be", "instagram.com", "x.com", "twitter.com",
+    "reddit.com", "redd.it",
+)
+
+
+def _split(value: object) -> object:
+    """Accept ``a,b,c`` from the environment as well as a JSON list."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the web service can be told; see ``docs/web.md``."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYWOK_", extra="forbid",
+                                      validate_default=True)
+
+    # -- index and storage --------------------------------------------------------------
+    index: Path = Field(Path("index"), description="Index directory the service answers "
+                        "from (opened read-only and memory-mapped; shared by all workers).")
+    keys_db: Path | None = Field(None, description="SQLite file holding the hashed API keys "
+                                 "[default: keys.sqlite inside the index directory].")
+    temp_dir: Path | None = Field(None, description="Where uploads and downloads are kept "
+                                  "while they are identified [default: the system temp dir].")
+    index_check_interval_s: float = Field(2.0, ge=0, description="How often a worker checks "
+                                          "whether the index changed on disk and reloads it.")
+    library_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Folders the admin 'index' endpoint may read; "
+        "empty disables indexing over HTTP.")
+
+    # -- server ---------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address 'citywok serve' listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port 'citywok serve' listens on.")
+    workers: int = Field(1, ge=1, description="Worker processes of 'citywok serve'; they "
+                         "share the index and (with a Redis URL) the rate-limit store.")
+    max_concurrent_jobs: int = Field(2, ge=1, description="Identifications one worker runs "
+                                     "at once; more wait their turn.")
+    log_level: str = Field("info", description="Log level of the JSON logs.")
+    sentry_dsn: str | None = Field(None, description="Sentry DSN; errors are reported there "
+                                   "when set (off by default).")
+    sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1, description="Share of requests "
+                                             "traced in Sentry.")
+
+    # -- identification -------------------------------------------------------------------
+    max_upload_bytes: int = Field(50_000_000, ge=1, description="Largest upload accepted; "
+                                  "enforced while the body streams in.")
+    max_clip_duration_s: float = Field(600.0, gt=0, description="Longest clip (upload or "
+                                       "download) that is decoded.")
+    decode_timeout_s: float = Field(60.0, gt=0, description="Longest time decoding one clip "
+                                    "may take.")
+    sse_heartbeat_s: float = Field(5.0, gt=0, description="Interval of 'heartbeat' events while "
+                                   "a stage of a streamed identification runs.")
+
+    # -- links ----------------------------------------------------------------------------
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_PLATFORMS),
+        description="Hosts links may point to; a name matches itself and its subdomains "
+        "(matched on the parsed host, never as a prefix).")
+    allowed_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Ports allowed in links besides 80 (http) and "
+        "443 (https).")
+    download_max_bytes: int = Field(100_000_000, ge=1, description="Largest download "
+                                    "accepted; the download stops when it is passed.")
+    download_max_duration_s: float = Field(3600.0, gt=0, description="Longest media a link "
+                                           "may point to (when the site says how long).")
+    download_timeout_s: float = Field(120.0, gt=0, description="Longest time a download may "
+                                      "take; the downloader process is killed then.")
+    fetch_allow_loopback: bool = Field(False, description="FOR TESTS ONLY: let links reach "
+                                       "loopback addresses (127.0.0.0/8, ::1).")
+
+    # -- keys and limits --------------------------------------------------------------------
+    anonymous_rate_limit: str = Field("10/hour", description="Identifications allowed per "
+                                      "client IP without a key ('limits' notation).")
+    key_rate_limit: str = Field("100/hour", description="Identifications allowed per API key "
+                                "unless the key has its own limit.")
+    rate_limit_storage: str = Field("memory://", description="Where rate-limit counters live: "
+                                    "memory:// (one process) or redis://host:port/db (shared).")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Addresses or networks of reverse proxies whose "
+        "X-Forwarded-For is believed; empty means the socket address is the client.")
+
+    # -- request hygiene ------------------------------------------------------------------
+    max_url_length: int = Field(2048, ge=64, description="Longest request target (path and "
+                                "query) accepted.")
+    max_header_bytes: int = Field(16384, ge=1024, description="Largest total size of request "
+                                  "headers accepted.")
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest body accepted for "
+                                "anything but an upload (JSON, forms).")
+    max_json_depth: int = Field(8, ge=2, description="Deepest nesting of JSON bodies accepted.")
+    max_link_length: int = Field(2048, ge=32, description="Longest link accepted for "
+                                 "identification.")
+
+    # -- browser --------------------------------------------------------------------------
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser.")
+    cors_allow_credentials: bool = Field(False, description="Let browsers send cookies and "
+                                         "credentials cross-origin (never with '*').")
+    hsts_max_age_s: int = Field(31_536_000, ge=0, description="max-age of the "
+                                "Strict-Transport-Security header.")
+
+    @field_validator("library_roots", "allowed_hosts", "allowed_ports", "trusted_proxies",
+                     "cors_origins", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return [h.strip().lower().rstrip(".") for h in value if h.strip()]
+
+    @field_validator("anonymous_rate_limit", "key_rate_limit")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"not a rate limit: {value!r} (e.g. '10/hour')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError("cors_origins '*' cannot be combined with credentials")
+        scheme = self.rate_limit_storage.split("://", 1)[0]
+        if scheme not in ("memory", "redis", "rediss", "redis+unix"):
+            raise ValueError("rate_limit_storage must be memory:// or a redis:// URL")
+        return self
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_db if self.keys_db is not None else self.index / "keys.sqlite"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and ``overrides``); invalid ones are a ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                             for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from citywok.errors import LibraryError
+from citywok.library import EpisodeInfo, make_episode_id, parse_episode_name, scan
+
+words = st.text(alphabet=st.characters(whitelist_categories=("Lu", "Ll")), min_size=2,
+                max_size=8)
+shows = st.lists(words, min_size=1, max_size=3).map(" ".join)
+titles = st.lists(words, min_size=1, max_size=4).map(" ".join)
+
+
+@given(shows, st.integers(1, 40), st.integers(1, 300), titles)
+def test_show_dash_sxxeyy_dash_title(show: str, season: int, episode: int, title: str) -> None:
+    name = f"{show} - S{season:02d}E{episode:02d} - {title}.mkv"
+    assert parse_episode_name(Path("/lib") / name) == EpisodeInfo(show, season, episode, title)
+
+
+@given(shows, st.integers(1, 40), st.integers(1, 99), titles)
+def test_dotted_release_name(show: str, season: int, episode: int, title: str) -> None:
+    dotted = f"{show.replace(' ', '.')}.S{season:02d}E{episode:02d}.{title.replace(' ', '.')}"
+    info = parse_episode_name(Path(f"/lib/{dotted}.720p.WEB-DL.x264.mp4"))
+    assert (info.show, info.season, info.episode, info.title) == (show, season, episode, title)
+
+
+@given(st.integers(1, 9), st.integers(1, 99))
+def test_lowercase_s1e2_and_1x02(season: int, episode: int) -> None:
+    assert parse_episode_name(Path(f"/x/My Show s{season}e{episode}.mp3")).episode == episode
+    info = parse_episode_name(Path(f"/x/My Show {season}x{episode:02d} Pilot.mp4"))
+    assert (info.show, info.season, info.episode, info.title) == ("My Show", season, episode,
+                                                                  "Pilot")
+
+
+@given(shows, st.integers(1, 30), st.integers(1, 99))
+def test_season_folder_episode_file(show: str, season: int, episode: int) -> None:
+    info = parse_episode_name(Path(f"/lib/{show}/Season {season}/Episode {episode:02d}.mkv"))
+    assert (info.show, info.season, info.episode) == (show, season, episode)
+    info2 = parse_episode_name(Path(f"/lib/{show}/Season {season}/{episode:02d} - Title.mkv"))
+    assert (info2.season, info2.episode, info2.title) == (season, episode, "Title")
+
+
+@given(st.text(max_size=40))
+def test_any_name_parses_without_error(name: str) -> None:
+    safe = name.replace("/", "_").replace("\0", "_") or "x"
+    info = parse_episode_name(Path("/lib") / (safe + ".mp4"))
+    assert info.show
+
+
+def test_unstructured_name_uses_folder_as_show() -> None:
+    info = parse_episode_name(Path("/media/Nature Docs/the big river.mp4"))
+    assert info == EpisodeInfo("Nature Docs", None, None, "the big river")
+
+
+def test_episode_ids() -> None:
+    assert make_episode_id(EpisodeInfo("Harbor Lights", 1, 2, "X"), Path("a.mp4")) == \
+        "harbor-lights-s01e02"
+    assert make_episode_id(EpisodeInfo("Docs", None, None, None), Path("The River.mp4")) == \
+        "docs-the-river"
+
+
+def test_sidecar_overrides_names(tmp_path: Path) -> None:
+    (tmp_path / "a.mp3").write_bytes(b"")
+    (tmp_path / "Show - S01E01 - Old.mp3").write_bytes(b"")
+    (tmp_path / "citywok.csv").write_text(
+        "file,show,season,episode,title\n"
+        "a.mp3,Other Show,2,5,Fresh Title\n"
+        "Show - S01E01 - Old.mp3,,,,New Title\n")
+    found = {f.path.name: f.info for f in scan([tmp_path])}
+    assert found["a.mp3"] == EpisodeInfo("Other Show", 2, 5, "Fresh Title")
+    assert found["Show - S01E01 - Old.mp3"] == EpisodeInfo("Show", 1, 1, "New Title")
+
+
+def test_bad_sidecar_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a.mp3").write_bytes(b"")
+    (tmp_path / "citywok.csv").write_text("name,show\na.mp3,X\n")
+    with pytest.raises(LibraryError, match="file"):
+        list(scan([tmp_path]))
+    (tmp_path / "citywok.csv").write_text("file,season\na.mp3,two\n")
+    with pytest.raises(LibraryError, match="season"):
+        list(scan([tmp_path]))
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError):
+        list(scan([tmp_path / "nope"]))

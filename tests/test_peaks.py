@@ -1,0 +1,63 @@
+import numpy as np
+
+from citywok.params import AnalysisParams
+from citywok.peaks import PeakStream, find_peaks, hz_to_pitch
+
+P = AnalysisParams()
+
+
+def _chirps(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    sr = P.sample_rate_hz
+    out = np.zeros(int(seconds * sr), dtype=np.float32)
+    pos = 0
+    while pos < len(out):
+        n = min(int(rng.uniform(0.1, 0.4) * sr), len(out) - pos)
+        t = np.arange(n) / sr
+        f = rng.uniform(200, 3000)
+        out[pos : pos + n] = np.sin(2 * np.pi * f * t) * np.hanning(n)
+        pos += n
+    return out + 0.001 * rng.standard_normal(len(out)).astype(np.float32)
+
+
+def test_tone_gives_peaks_at_its_pitch() -> None:
+    sr = P.sample_rate_hz
+    t = np.arange(2 * sr) / sr
+    f = 440.0 * 2 ** (7 / 12)
+    x = (np.sin(2 * np.pi * f * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    peaks = find_peaks(x, params=P, peak_params=P.index_peaks)
+    assert len(peaks) > 0
+    assert np.all(np.abs(peaks.pitch - hz_to_pitch(f)) < 0.2)
+
+
+def test_silence_has_no_peaks() -> None:
+    assert len(find_peaks(np.zeros(16000, np.float32), params=P, peak_params=P.index_peaks)) == 0
+
+
+def test_pitch_shift_moves_every_peak_by_the_same_amount() -> None:
+    sr = P.sample_rate_hz
+    t = np.arange(sr) / sr
+    tones = [300.0, 700.0, 1500.0]
+    ratio = 2 ** (3 / 12)
+
+    def signal(scale: float) -> np.ndarray:
+        x = sum(np.sin(2 * np.pi * f * scale * t) for f in tones)
+        return (x * np.hanning(len(t))).astype(np.float32)
+
+    a = find_peaks(signal(1.0), params=P, peak_params=P.query_peaks)
+    b = find_peaks(signal(ratio), params=P, peak_params=P.query_peaks)
+    assert len(a) and len(b)
+    assert abs(np.median(b.pitch) - np.median(a.pitch) - 3.0) < 0.2
+
+
+def test_streaming_equals_one_pass() -> None:
+    x = _chirps(40.0, 2)
+    whole = find_peaks(x, params=P, peak_params=P.index_peaks)
+    stream = PeakStream(params=P, peak_params=P.index_peaks, block_frames=300)
+    parts = [stream.feed(x[i : i + 7777]) for i in range(0, len(x), 7777)]
+    parts.append(stream.finish())
+    frames = np.concatenate([p.frame for p in parts])
+    pitch = np.concatenate([p.pitch for p in parts])
+    np.testing.assert_array_equal(frames, whole.frame)
+    np.testing.assert_allclose(pitch, whole.pitch, atol=1e-5)
+    assert np.all(np.diff(frames) >= 0)
