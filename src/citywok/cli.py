@@ -41,8 +41,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def exit_code_for(exc: errors.CityWokError) -> int:
@@ -142,7 +142,7 @@ def _print_result(name: str, res: IdentifyResult) -> None:
     c = res.match
     out.print(f"{name}: [green]{c.episode.label}[/green]  at {fmt_time(c.offset_s)}  "
               f"(confidence {c.confidence:.2f}, speed {c.speed:.2f}x, pitch "
-              f"{c.pitch_semitones:+.1f} st) ({res.elapsed_ms:.0f} ms)")
+              f"{round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
 
 
 @app.command()

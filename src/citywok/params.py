@@ -48,8 +48,10 @@ class AnalysisParams:
     #: semitones, above it lossy codecs and band-limiting remove energy.
     fmin_hz: float = 150.0
     fmax_hz: float = 3400.0
-    index_peaks: PeakParams = PeakParams(half_frames=6, half_bins=10, floor_db=45.0)
-    query_peaks: PeakParams = PeakParams(half_frames=5, half_bins=8, floor_db=50.0)
+    index_peaks: PeakParams = PeakParams(half_frames=6, half_bins=10, floor_db=45.0,
+                                          prominence_db=10.0)
+    query_peaks: PeakParams = PeakParams(half_frames=5, half_bins=8, floor_db=50.0,
+                                          prominence_db=8.0)
     #: An anchor peak is combined with pairs of the next ``fanout`` peaks in time.
     index_fanout: int = 4
     query_fanout: int = 6
@@ -101,9 +103,10 @@ class MatchParams:
     max_time_scale: float = 1.45
     #: Pitch shift range searched, in semitones (speed 0.75-1.3x is -5 to +4.6).
     max_pitch_shift_semitones: float = 6.0
-    #: Agreeing hits needed before anything is called a match.
-    min_votes: int = 12
-    #: Other episodes scoring at least this share of the best make the answer ambiguous.
-    ambiguous_ratio: float = 0.5
+    #: Evidence (matched reference peaks beyond chance, in standard deviations) needed
+    #: before anything is called a match. Clips from outside the library stay below 5.5.
+    min_evidence: float = 6.5
+    #: Other episodes with at least this share of the best evidence make it ambiguous.
+    ambiguous_ratio: float = 0.6
     #: How many candidates to return.
     max_candidates: int = 10

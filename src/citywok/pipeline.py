@@ -21,7 +21,7 @@ from citywok.decode import SILENCE_PEAK, decode, iter_decode
 from citywok.errors import CityWokError, EmptyMediaError, SilentMediaError
 from citywok.index import Index, NewEpisode
 from citywok.library import LibraryFile, make_episode_id, scan
-from citywok.match import Hit, confidence_from_votes
+from citywok.match import Hit, confidence
 from citywok.params import AnalysisParams, MatchParams
 from citywok.peaks import Peaks, PeakStream, find_peaks
 from citywok.result import Candidate, Episode, IdentifyResult, IndexSummary, Progress, Status
@@ -85,30 +85,30 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams,
            params: AnalysisParams) -> tuple[Status, tuple[Candidate, ...]]:
     """Turn ranked hits into a status and the candidates to show."""
     mp = match_params
-    good = [h for h in hits if h.votes >= mp.min_votes]
+    good = [h for h in hits if h.evidence >= mp.min_evidence]
     if not good:
         return Status.NO_MATCH, ()
     best_per_episode: dict[int, Hit] = {}
     for h in good:
         if h.episode_key not in best_per_episode:
             best_per_episode[h.episode_key] = h
-    ranked = sorted(best_per_episode.values(), key=lambda h: -h.votes)
-    top = ranked[0].votes
-    close = [h for h in ranked if h.votes >= mp.ambiguous_ratio * top]
+    ranked = sorted(best_per_episode.values(), key=lambda h: -h.evidence)
+    top = ranked[0].evidence
+    close = [h for h in ranked if h.evidence >= mp.ambiguous_ratio * top]
     status = Status.AMBIGUOUS if len(close) > 1 else Status.MATCH
     shown = close if status is Status.AMBIGUOUS else ranked
     candidates = []
     for h in shown[: mp.max_candidates]:
-        conf = confidence_from_votes(h.votes, min_votes=mp.min_votes)
+        conf = confidence(h.evidence, min_evidence=mp.min_evidence)
         if status is Status.MATCH and h is ranked[0] and len(ranked) > 1:
             # A strong runner-up lowers how sure we are of the winner.
-            conf *= 1.0 - 0.5 * ranked[1].votes / top
+            conf *= 1.0 - 0.5 * ranked[1].evidence / top
         elif status is Status.AMBIGUOUS:
             conf /= len(close)
         candidates.append(Candidate(
             episode=index.episode(h.episode_key),
             offset_s=max(0.0, h.offset_frames) * params.frame_s,
-            score=h.votes,
+            score=round(h.evidence, 2),
             confidence=round(float(conf), 4),
             speed=h.time_scale,
             pitch_semitones=h.pitch_shift,

@@ -47,8 +47,8 @@ class Candidate:
     episode: Episode
     #: Where in the episode the clip's first sample falls, in seconds.
     offset_s: float
-    #: Agreeing hash hits: the raw evidence.
-    score: int
+    #: Evidence: reference peaks found in the clip beyond chance, in standard deviations.
+    score: float
     #: Probability-like confidence in [0, 1] that this place is right.
     confidence: float
     #: Playback speed of the clip relative to the episode (1.25 = 25 % fast).

@@ -47,6 +47,15 @@ _HTTP_CODES = {
 }
 
 
+_SERVER_MESSAGES = {
+    "index_not_found": "no index is loaded on this server",
+    "index_format": "the server's index cannot be read",
+    "index_params_mismatch": "the server's index cannot be read",
+    "index_error": "the server's index is not available",
+    "config_error": "the server is not configured for this",
+}
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -87,6 +96,10 @@ def error_response(status: int, code: str, message: str,
 def describe(exc: BaseException) -> tuple[int, str, str, dict[str, str] | None]:
     """(status, code, message, headers) for any exception, safe to show to a client."""
     if isinstance(exc, errors.CityWokError):
+        if status_for(exc) >= 500:
+            # Server-side trouble: its message may name server paths; the code says enough.
+            return status_for(exc), exc.code, _SERVER_MESSAGES.get(
+                exc.code, "the server cannot answer this now"), None
         headers = None
         if isinstance(exc, errors.RateLimitedError):
             headers = {"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))}
@@ -96,9 +109,9 @@ def describe(exc: BaseException) -> tuple[int, str, str, dict[str, str] | None]:
     if isinstance(exc, StarletteHTTPException):
         status = exc.status_code
         code = _HTTP_CODES.get(status, "http_error")
-        message = exc.detail if isinstance(exc.detail, str) and status < 500 else code
-        return status, code, message.replace("_", " ") if message == code else message, \
-            exc.headers
+        if isinstance(exc.detail, str) and status < 500:
+            return status, code, exc.detail, exc.headers
+        return status, code, code.replace("_", " "), exc.headers
     return 500, "internal_error", "internal error; the request id identifies it in the logs", \
         None
 

@@ -1,0 +1,118 @@
+"""``create_app(settings)``: the FastAPI application of ``citywok serve``.
+
+Layers, outermost first: :class:`~citywok.web.security.GuardMiddleware` (request id,
+limits, security headers, the last word on errors), CORS, then the routes under
+``/api/v1`` and the unversioned health endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from citywok.errors import CityWokError
+from citywok.web.core.config import Settings, load_settings
+from citywok.web.errors import install_handlers
+from citywok.web.routes import admin, episodes, health, identify
+from citywok.web.security import GuardMiddleware
+from citywok.web.state import Services
+
+log = logging.getLogger("citywok.web")
+
+API_PREFIX = "/api/v1"
+_CDN = "https://cdn.jsdelivr.net"
+
+
+def _docs_page() -> tuple[str, str]:
+    """Swagger UI's page and a CSP that allows its one inline script by hash."""
+    html = get_swagger_ui_html(openapi_url="/openapi.json", title="CityWok API").body
+    text = bytes(html).decode()
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode() + "'"
+        for m in re.findall(r"<script>(.*?)</script>", text, flags=re.S)
+    ]
+    csp = (f"default-src 'self'; script-src 'self' {_CDN} {' '.join(hashes)}; "
+           f"style-src 'self' {_CDN} 'unsafe-inline'; img-src 'self' data: "
+           "https://fastapi.tiangolo.com; connect-src 'self'; object-src 'none'; "
+           "base-uri 'none'; frame-ancestors 'none'")
+    return text, csp
+
+
+def _init_sentry(settings: Settings) -> None:
+    if not settings.sentry_dsn:
+        return
+    try:
+        import sentry_sdk
+    except ImportError:
+        raise CityWokError("CITYWOK_SENTRY_DSN is set but sentry-sdk is not installed") from None
+    sentry_sdk.init(dsn=settings.sentry_dsn, send_default_pii=False,
+                    traces_sample_rate=settings.sentry_traces_sample_rate)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app over the index at ``settings.index`` (opened when first needed)."""
+    _init_sentry(settings)
+    services = Services.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await run_in_threadpool(services.index.get)
+        except CityWokError as exc:
+            log.warning("index not loaded at startup: %s", exc.message)
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="CityWok",
+        summary="Tell which TV episode a short clip comes from, and where in it.",
+        version="1",
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(identify.router)
+    api.include_router(episodes.router)
+    api.include_router(admin.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    install_handlers(app)
+
+    page, docs_csp = _docs_page()
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=settings.cors_allow_credentials,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Accept", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+                        "RateLimit-Reset", "RateLimit-Policy"],
+        max_age=600,
+    )
+    app.add_middleware(GuardMiddleware, settings=settings, csp_overrides={"/docs": docs_csp})
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The uvicorn factory of ``citywok serve``: settings from ``CITYWOK_*`` variables."""
+    from citywok.web.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,144 @@
+"""``citywok serve`` and ``citywok keys create|list|revoke``, added to the main CLI by
+:func:`register`."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from citywok import errors
+from citywok.web.core.config import Settings, load_settings
+from citywok.web.keys import KeyStore
+
+keys_app = typer.Typer(help="Create, list and revoke API keys of the web service.",
+                       no_args_is_help=True, add_completion=False)
+
+IndexOpt = Annotated[Path | None, typer.Option(
+    "--index", "-i", help="Index directory [default: $CITYWOK_INDEX].", show_default=False)]
+KeysDbOpt = Annotated[Path | None, typer.Option(
+    "--keys-db", help="Key database [default: $CITYWOK_KEYS_DB or keys.sqlite in the index].",
+    show_default=False)]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except errors.ConfigError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(78) from None
+
+
+def _store(index: Path | None, keys_db: Path | None) -> KeyStore:
+    return KeyStore(_settings(index=index, keys_db=keys_db).keys_path)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if ts else ""
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", "-n", help="Who or what the key is for.")],
+    admin: Annotated[bool, typer.Option("--admin", help="Allow the admin endpoints.")] = False,
+    limit: Annotated[str | None, typer.Option(
+        "--limit", help="Own rate limit, e.g. '500/hour' [default: the keyed tier's].")] = None,
+    index: IndexOpt = None,
+    keys_db: KeysDbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Create a key and print it (it is shown only this once)."""
+    try:
+        made = _store(index, keys_db).create(name, admin=admin, rate_limit=limit)
+    except errors.ConfigError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(78) from None
+    if as_json:
+        typer.echo(json.dumps({"key_id": made.key.key_id, "name": name, "admin": admin,
+                               "rate_limit": limit, "token": made.token}))
+        return
+    typer.echo(made.token)
+    typer.echo(f"key id {made.key.key_id} ({name}{', admin' if admin else ''}); store the key "
+               "now: only its hash is kept", err=True)
+
+
+@keys_app.command("list")
+def keys_list(index: IndexOpt = None, keys_db: KeysDbOpt = None,
+              as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+              ) -> None:
+    """List keys (ids and names; secrets are never stored)."""
+    rows = _store(index, keys_db).list()
+    if as_json:
+        for k in rows:
+            typer.echo(json.dumps({"key_id": k.key_id, "name": k.name, "admin": k.admin,
+                                   "rate_limit": k.rate_limit, "created_at": k.created_at,
+                                   "revoked_at": k.revoked_at}))
+        return
+    for k in rows:
+        state = f"revoked {_when(k.revoked_at)}" if k.revoked_at else "active"
+        typer.echo(f"{k.key_id}  {k.name:<24} {'admin' if k.admin else 'user ':<5}  "
+                   f"{k.rate_limit or 'default':<12} created {_when(k.created_at)}  {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="Id shown by 'keys list'.")],
+                index: IndexOpt = None, keys_db: KeysDbOpt = None) -> None:
+    """Revoke a key; requests with it are refused from then on."""
+    try:
+        key = _store(index, keys_db).revoke(key_id)
+    except errors.ConfigError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(66) from None
+    typer.echo(f"revoked {key.key_id} ({key.name})")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: "
+                                             "$CITYWOK_HOST or 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: $CITYWOK_PORT or 8000].")
+                    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: "
+                                                "$CITYWOK_WORKERS or 1].")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the web API (settings from CITYWOK_* variables; see docs/web.md)."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port, workers=workers, index=index)
+    # Workers rebuild the settings from the environment: pass the options along.
+    os.environ["CITYWOK_INDEX"] = str(settings.index)
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="citywok-metrics-")
+    if settings.workers > 1 and settings.rate_limit_storage.startswith("memory"):
+        typer.echo("warning: with several workers and memory:// rate limits each worker "
+                   "counts alone; set CITYWOK_RATE_LIMIT_STORAGE=redis://...", err=True)
+    uvicorn.run(
+        "citywok.web.app:create_app_from_env", factory=True,
+        host=settings.host, port=settings.port, workers=settings.workers,
+        proxy_headers=False, server_header=False, date_header=True,
+        log_config=None, access_log=False, timeout_graceful_shutdown=10,
+        h11_max_incomplete_event_size=settings.max_header_bytes + 8192,
+        limit_concurrency=None,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``keys`` to the main ``citywok`` command."""
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+
+
+def main() -> None:
+    """Run the web commands alone: ``python -m citywok.web.cli serve``."""
+    app = typer.Typer(no_args_is_help=True, add_completion=False)
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""One identification as a stream of events: received → (downloading) → decoding →
+fingerprinting → matching → result.
+
+The engine's :func:`~citywok.pipeline.identify_file_steps` is advanced one stage at a time
+on a worker thread (the event loop never decodes or matches); between stages the job can
+be stopped. When the consumer goes away (a client disconnect cancels it), the download
+child is killed at once, a stage already running on its thread finishes, the engine's
+generator is closed so no further stage starts, and the work folder is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from citywok.errors import MediaTooLongError, NotMediaError
+from citywok.index import Index
+from citywok.pipeline import identify_file_steps
+from citywok.result import IdentifyResult, Progress
+from citywok.web import metrics
+from citywok.web.core.config import Settings
+from citywok.web.fetch import (
+    DownloadLimits,
+    Downloaded,
+    Link,
+    LinkPolicy,
+    download,
+)
+
+#: Demuxers an upload or download may be opened with: containers of audio and video,
+#: never playlists or other formats that make ffmpeg open further files or URLs.
+ALLOWED_DEMUXERS = (
+    "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mp3", "ogg", "flac", "wav", "aac", "ac3",
+    "eac3", "aiff", "amr", "asf", "avi", "caf", "flv", "mpegts", "mpeg", "w64", "wv", "au",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A named Server-Sent Event and its JSON data."""
+
+    name: str
+    data: dict[str, Any]
+
+    def sse(self) -> dict[str, str]:
+        return {"event": self.name, "data": json.dumps(self.data)}
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: Path
+    filename: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class LinkSource:
+    link: Link
+
+
+@dataclass
+class Job:
+    """Everything one identification needs; owns ``workdir`` and removes it when done."""
+
+    source: Upload | LinkSource
+    index: Index
+    settings: Settings
+    executor: ThreadPoolExecutor
+    workdir: Path
+    policy: LinkPolicy
+    result: IdentifyResult | None = None
+    #: The stage running on a thread, if any.
+    pending: Future[Any] | None = field(default=None, repr=False)
+
+
+def probe_media(path: Path, *, timeout_s: float, max_duration_s: float) -> None:
+    """Check by content (what ffmpeg finds) that ``path`` is audio in an allowed container."""
+    cmd = ["ffprobe", "-v", "error", "-protocol_whitelist", "file",
+           "-format_whitelist", ",".join(ALLOWED_DEMUXERS),
+           "-show_entries", "format=format_name,duration:stream=codec_type", "-of", "json",
+           str(path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise NotMediaError("the file could not be examined in time") from None
+    except FileNotFoundError:
+        raise NotMediaError("ffprobe is not installed on the server") from None
+    try:
+        info = json.loads(proc.stdout or b"{}")
+    except ValueError:
+        info = {}
+    streams = info.get("streams") or []
+    if proc.returncode != 0 or not any(s.get("codec_type") == "audio" for s in streams):
+        raise NotMediaError("not a supported media file with an audio stream")
+    try:
+        duration = float((info.get("format") or {}).get("duration") or 0.0)
+    except ValueError:
+        duration = 0.0
+    if duration > max_duration_s:
+        raise MediaTooLongError(f"the clip lasts {duration:.0f} s; at most "
+                                f"{max_duration_s:g} s are accepted")
+
+
+class _Step:
+    def __init__(self, value: Progress | IdentifyResult) -> None:
+        self.value = value
+
+
+def _advance(steps: Generator[Progress, None, IdentifyResult]) -> Progress | IdentifyResult:
+    try:
+        return next(steps)
+    except StopIteration as stop:
+        result: IdentifyResult = stop.value
+        return result
+
+
+async def _on_thread(job: Job, stage: str, fn: Any, *args: Any,
+                     **kwargs: Any) -> AsyncIterator[Event | _Step]:
+    """Run ``fn`` on the job pool, yielding heartbeats until it returns.
+
+    The future is kept in ``job.pending`` so that whoever stops the job can wait for the
+    thread to let go of what it uses.
+    """
+    started = time.monotonic()
+    cf: Future[Any] = job.executor.submit(fn, *args, **kwargs)
+    job.pending = cf
+    waiting = asyncio.wrap_future(cf)
+    while True:
+        done, _ = await asyncio.wait({waiting}, timeout=job.settings.sse_heartbeat_s)
+        if done:
+            break
+        yield Event("heartbeat", {"stage": stage,
+                                  "elapsed_s": round(time.monotonic() - started, 1)})
+    job.pending = None
+    yield _Step(waiting.result())
+
+
+async def run(job: Job) -> AsyncIterator[Event]:
+    """The events of one identification; the last is ``result`` (errors are raised)."""
+    settings = job.settings
+    name: str
+    closed = False
+    steps: Generator[Progress, None, IdentifyResult] | None = None
+
+    def finish(_done: object = None) -> None:
+        if steps is not None:
+            steps.close()
+        shutil.rmtree(job.workdir, ignore_errors=True)
+
+    try:
+        if isinstance(job.source, Upload):
+            name = job.source.filename
+            path = job.source.path
+            yield Event("received", {"source": "upload", "filename": name,
+                                     "bytes": job.source.bytes})
+        else:
+            name = job.source.link.url
+            yield Event("received", {"source": "link", "url": name})
+            started = time.perf_counter()
+            got: Downloaded | None = None
+            limits = DownloadLimits(max_bytes=settings.download_max_bytes,
+                                    max_duration_s=settings.download_max_duration_s,
+                                    timeout_s=settings.download_timeout_s)
+            yield Event("downloading", {"bytes": 0, "total": None, "percent": None})
+            async for item in download(job.source.link, job.workdir, policy=job.policy,
+                                       limits=limits):
+                if isinstance(item, Downloaded):
+                    got = item
+                else:
+                    yield Event("downloading", {"bytes": item.bytes, "total": item.total,
+                                                "percent": item.percent})
+            assert got is not None
+            metrics.STAGE.labels("downloading").observe(time.perf_counter() - started)
+            yield Event("downloading", {"bytes": got.bytes, "total": got.bytes,
+                                        "percent": 100.0})
+            path = got.path
+
+        yield Event("decoding", {})
+        async for item in _on_thread(job, "decoding", probe_media, path,
+                                     timeout_s=settings.decode_timeout_s,
+                                     max_duration_s=settings.max_clip_duration_s):
+            if isinstance(item, Event):
+                yield item
+        steps = identify_file_steps(path, job.index,
+                                    max_duration_s=settings.max_clip_duration_s,
+                                    timeout_s=settings.decode_timeout_s)
+        stage = "decoding"
+        while True:
+            step: Progress | IdentifyResult | None = None
+            async for item in _on_thread(job, stage, _advance, steps):
+                if isinstance(item, Event):
+                    yield item
+                else:
+                    step = item.value
+            if isinstance(step, IdentifyResult):
+                break
+            assert isinstance(step, Progress)
+            if step.stage != stage:
+                stage = step.stage
+                yield Event(stage, {})
+        result = step
+        for stage_name, key in (("decoding", "decode_ms"), ("fingerprinting", "fingerprint_ms"),
+                                ("matching", "match_ms")):
+            if key in result.timings_ms:
+                metrics.STAGE.labels(stage_name).observe(result.timings_ms[key] / 1000)
+        metrics.IDENTIFICATIONS.labels(result.status.value).inc()
+        job.result = result
+        closed = True
+        yield Event("result", result.to_json(file=name))
+    except asyncio.CancelledError:
+        metrics.IDENTIFICATIONS.labels("cancelled").inc()
+        raise
+    except GeneratorExit:
+        if not closed:
+            metrics.IDENTIFICATIONS.labels("cancelled").inc()
+        raise
+    except Exception:
+        metrics.IDENTIFICATIONS.labels("error").inc()
+        raise
+    finally:
+        pending, job.pending = job.pending, None
+        if pending is None or pending.cancel() or pending.done():
+            finish()
+        else:
+            # A stage is still running on its thread: clean up when it lets go.
+            pending.add_done_callback(finish)

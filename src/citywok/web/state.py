@@ -1,0 +1,112 @@
+"""What one app (one worker) holds: the open index, key store, rate limiter, job pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from citywok.errors import IndexNotFoundError, IndexStoreError
+from citywok.index import CATALOG_NAME, Index
+from citywok.web.core.config import Settings
+from citywok.web.fetch import LinkPolicy
+from citywok.web.keys import KeyStore
+from citywok.web.ratelimit import RateLimiter
+from citywok.web.security import Network, parse_networks
+
+
+class IndexHolder:
+    """The read-only index of this worker, swapped whole when it changes on disk.
+
+    A request takes :meth:`get` once and keeps that object, so a reload never changes an
+    index under a running identification; the old one is freed when nothing uses it.
+    """
+
+    def __init__(self, path: Path, *, check_interval_s: float) -> None:
+        self.path = path
+        self.check_interval_s = check_interval_s
+        self._index: Index | None = None
+        self._stamp: tuple[int, ...] | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def _disk_stamp(self) -> tuple[int, ...]:
+        out: list[int] = []
+        for name in (CATALOG_NAME, CATALOG_NAME + "-wal"):
+            try:
+                st = (self.path / name).stat()
+                out += [st.st_mtime_ns, st.st_size]
+            except OSError:
+                out += [0, 0]
+        return tuple(out)
+
+    def reload(self) -> Index:
+        with self._lock:
+            stamp = self._disk_stamp()
+            self._index = Index.open(self.path)
+            self._stamp = stamp
+            self._checked = time.monotonic()
+            return self._index
+
+    def get(self) -> Index:
+        now = time.monotonic()
+        if self._index is None or now - self._checked >= self.check_interval_s:
+            self._checked = now
+            if self._index is None or self._disk_stamp() != self._stamp:
+                try:
+                    return self.reload()
+                except IndexStoreError:
+                    if self._index is None:
+                        raise
+        assert self._index is not None
+        return self._index
+
+    @property
+    def loaded(self) -> bool:
+        try:
+            self.get()
+        except IndexStoreError:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+
+@dataclass
+class Services:
+    settings: Settings
+    index: IndexHolder
+    keys: KeyStore
+    limiter: RateLimiter
+    executor: ThreadPoolExecutor
+    trusted_proxies: tuple[Network, ...]
+    link_policy: LinkPolicy
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        return cls(
+            settings=settings,
+            index=IndexHolder(settings.index, check_interval_s=settings.index_check_interval_s),
+            keys=KeyStore(settings.keys_path),
+            limiter=RateLimiter(settings),
+            executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs,
+                                        thread_name_prefix="citywok-job"),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
+            link_policy=LinkPolicy(allowed_hosts=tuple(settings.allowed_hosts),
+                                   allowed_ports=tuple(settings.allowed_ports),
+                                   allow_loopback=settings.fetch_allow_loopback,
+                                   max_link_length=settings.max_link_length),
+        )
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.index.close()
+
+
+__all__ = ["IndexHolder", "IndexNotFoundError", "Services"]
