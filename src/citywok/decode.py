@@ -1,7 +1,9 @@
 """Any media file → mono float32 at the analysis rate, via the ffmpeg binary.
 
-ffmpeg runs as a child process writing raw samples to a pipe; we read it in chunks, so
-a long file never has to be held whole, and a watchdog kills the child on timeout so a
+ffmpeg runs as a child process writing raw samples to a pipe. A reader thread drains the
+pipe into a bounded queue, so ffmpeg keeps decoding on one core while the caller
+fingerprints the previous chunk on another (a bare 64 KiB pipe would make them take
+turns). A long file is never held whole, and a watchdog kills the child on timeout so a
 pathological file cannot hang the caller.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +30,9 @@ from citywok.errors import (
 
 #: Samples below this magnitude everywhere mean "silence" (about -80 dBFS).
 SILENCE_PEAK = 1e-4
-_READ_BYTES = 1 << 18
+_READ_BYTES = 1 << 20
+#: Decoded blocks buffered ahead of the caller (at most 64 MiB).
+_QUEUE_BLOCKS = 64
 _NOT_MEDIA_HINTS = (
     "invalid data found",
     "matches no streams",
@@ -100,22 +105,40 @@ def iter_decode(
         watchdog.daemon = True
         watchdog.start()
     stderr_chunks: list[bytes] = []
-    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()),  # type: ignore[union-attr]
+                             daemon=True)
     drain.start()
-    chunk_bytes = max(4, int(chunk_s * sample_rate_hz) * 4)
+    blocks: queue.Queue[bytes] = queue.Queue(maxsize=_QUEUE_BLOCKS)
+    stop = threading.Event()
+    stdout = proc.stdout
+
+    def pump() -> None:
+        while not stop.is_set():
+            data = stdout.read(_READ_BYTES)
+            while not stop.is_set():
+                try:
+                    blocks.put(data, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if not data:
+                return
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    chunk_bytes = max(1, int(chunk_s * sample_rate_hz)) * 4
     max_samples = None if max_duration_s is None else int(max_duration_s * sample_rate_hz)
     total = 0
     pending = b""
     try:
         while True:
-            data = proc.stdout.read(min(_READ_BYTES, chunk_bytes))
+            data = blocks.get()
             if not data:
                 break
             pending += data
-            if len(pending) >= chunk_bytes:
-                usable = len(pending) - len(pending) % 4
-                out = np.frombuffer(pending[:usable], dtype=np.float32).copy()
-                pending = pending[usable:]
+            while len(pending) >= chunk_bytes:
+                out = np.frombuffer(pending[:chunk_bytes], dtype=np.float32).copy()
+                pending = pending[chunk_bytes:]
                 total += len(out)
                 if max_samples is not None and total > max_samples:
                     raise MediaTooLongError(
@@ -136,11 +159,13 @@ def iter_decode(
         if code != 0 and total == 0:
             raise _classify(b"".join(stderr_chunks).decode("utf-8", "replace"), name)
     finally:
+        stop.set()
         if watchdog is not None:
             watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        reader.join(timeout=5)
         proc.stdout.close()
 
 

@@ -137,7 +137,7 @@ class PeakStream:
     """
 
     def __init__(self, *, params: AnalysisParams, peak_params: PeakParams,
-                 block_frames: int = 8192) -> None:
+                 block_frames: int = 2048) -> None:
         self._params = params
         self._peak_params = peak_params
         self._block = block_frames

@@ -59,7 +59,8 @@ def fingerprint_file(path: str | Path, params: AnalysisParams, *,
     stream = PeakStream(params=params, peak_params=params.index_peaks)
     parts: list[Peaks] = []
     loudest = 0.0
-    for chunk in iter_decode(path, sample_rate_hz=params.sample_rate_hz, timeout_s=timeout_s):
+    for chunk in iter_decode(path, sample_rate_hz=params.sample_rate_hz, chunk_s=8.0,
+                             timeout_s=timeout_s):
         if len(chunk):
             loudest = max(loudest, float(np.max(np.abs(chunk))))
         parts.append(stream.feed(chunk))

@@ -96,7 +96,7 @@ def error_response(status: int, code: str, message: str,
 def describe(exc: BaseException) -> tuple[int, str, str, dict[str, str] | None]:
     """(status, code, message, headers) for any exception, safe to show to a client."""
     if isinstance(exc, errors.CityWokError):
-        if status_for(exc) >= 500:
+        if exc.code in _SERVER_MESSAGES:
             # Server-side trouble: its message may name server paths; the code says enough.
             return status_for(exc), exc.code, _SERVER_MESSAGES.get(
                 exc.code, "the server cannot answer this now"), None
