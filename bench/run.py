@@ -58,7 +58,7 @@ def to_8k(x: Audio) -> Audio:
 def mix(x: Audio, other: Audio, snr_db: float) -> Audio:
     px = float(np.mean(x**2)) + 1e-12
     po = float(np.mean(other**2)) + 1e-12
-    return (x + other * np.sqrt(px / po / 10 ** (snr_db / 10))).astype(np.float32)
+    return np.asarray(x + other * np.sqrt(px / po / 10 ** (snr_db / 10)), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,16 @@ def distortions(music: list[Audio], voices: list[Audio]) -> list[Distortion]:
         Distortion("reverb", 1.0, reverb),
         Distortion("level_-20db", 1.0, lambda x, r: to_8k((x * 0.1).astype(np.float32))),
     ]
+    def through(filt: str) -> Callable[[Audio, np.random.Generator], Audio]:
+        return lambda x, r: ffmpeg_filter(x, filt)
+
     for s in (0.75, 0.8, 0.9, 1.1, 1.2, 1.3):
-        d.append(Distortion(f"speed_{s:g}", s, lambda x, r, s=s: ffmpeg_filter(x, rs(s))))
+        d.append(Distortion(f"speed_{s:g}", s, through(rs(s))))
     for s in (0.8, 0.9, 1.1, 1.25):
-        d.append(Distortion(f"tempo_{s:g}", s, lambda x, r, s=s: ffmpeg_filter(
-            x, f"atempo={s}")))
+        d.append(Distortion(f"tempo_{s:g}", s, through(f"atempo={s}")))
     for st in (-3, -1.5, 1.5, 3):
-        d.append(Distortion(f"pitch_{st:+g}", 1.0, lambda x, r, st=st: ffmpeg_filter(
-            x, f"rubberband=pitch={2 ** (st / 12):.6f}")))
+        d.append(Distortion(f"pitch_{st:+g}", 1.0,
+                            through(f"rubberband=pitch={2 ** (st / 12):.6f}")))
     return d
 
 
@@ -216,6 +218,10 @@ def synthetic_copies(index: Index, copies: int, seed: int = 5) -> list[NewEpisod
     return items
 
 
+def log(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("corpus", type=Path)
@@ -238,7 +244,6 @@ def main() -> int:
                    f"{platform.processor() or platform.machine()}, Python "
                    f"{platform.python_version()}",
     }
-    log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
     try:
         log("ingest ...")
         report["ingest"] = bench_ingest(lib_files, work / "index")
@@ -293,7 +298,8 @@ def main() -> int:
                         latency_match.append(dt)
                     m = res.match
                     ok += int(res.status is Status.MATCH and m is not None
-                              and m.episode.episode_id == index.episodes[by_name[e["file"]]].episode_id
+                              and m.episode.episode_id
+                              == index.episodes[by_name[e["file"]]].episode_id
                               and abs(m.offset_s - start) <= 1.0)
                 results.setdefault(d.name, {})[f"{length:g}s"] = ok / len(bases)
                 log(f"{d.name:12s} {length:g}s hit {ok}/{len(bases)}")

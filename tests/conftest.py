@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,9 @@ def demo_library(tmp_path_factory: pytest.TempPathFactory) -> DemoLibrary:
 
 
 @pytest.fixture()
-def demo_index(demo_library: DemoLibrary) -> Index:
-    idx = Index.open(demo_library.index_dir)
-    yield idx  # type: ignore[misc]
-    idx.close()
+def demo_index(demo_library: DemoLibrary) -> Iterator[Index]:
+    with Index.open(demo_library.index_dir) as idx:
+        yield idx
 
 
 @pytest.fixture(scope="session")

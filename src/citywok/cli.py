@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -258,9 +257,17 @@ def demo(
         raise _fail(exc) from None
 
 
+try:  # `serve` and `keys` need the web extra: pip install 'citywok[web]'
+    from citywok.web.cli import register
+except ImportError:  # pragma: no cover - exercised only without the extra
+    pass
+else:
+    register(app)
+
+
 def main() -> None:
     app(prog_name="citywok")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

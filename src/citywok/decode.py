@@ -9,9 +9,9 @@ pathological file cannot hang the caller.
 
 from __future__ import annotations
 
+import queue
 import shutil
 import subprocess
-import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +57,8 @@ def ffmpeg_binary() -> str:
 def _command(path: str, sample_rate_hz: int) -> list[str]:
     return [
         ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
+        # A hostile file (playlist, concat list) must not make ffmpeg open anything else.
+        "-protocol_whitelist", "file,pipe,fd",
         "-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1",
         "-ar", str(sample_rate_hz), "-f", "f32le", "pipe:1",
     ]

@@ -23,10 +23,11 @@ from citywok.errors import ConfigError
 
 RATE_HZ = 16000
 THEME_S = 8.0
-_WORDS = tuple(
-    "harbor light signal anchor river engine captain morning station winter garden "
-    "orange silver thunder window market bridge letter island forest lantern pocket "
-    "shadow copper violet mirror ticket candle basket rocket meadow planet".split()
+_WORDS = (
+    "harbor", "light", "signal", "anchor", "river", "engine", "captain", "morning", "station",
+    "winter", "garden", "orange", "silver", "thunder", "window", "market", "bridge", "letter",
+    "island", "forest", "lantern", "pocket", "shadow", "copper", "violet", "mirror", "ticket",
+    "candle", "basket", "rocket", "meadow", "planet",
 )
 #: (extension, ffmpeg audio arguments, add a video track)
 CONTAINERS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
@@ -58,7 +59,8 @@ def melody(rng: np.random.Generator, seconds: float, *, rate_hz: int = RATE_HZ,
         env = np.minimum(1.0, t / 0.02) * np.exp(-t * rng.uniform(1.5, 5.0))
         out[pos : pos + n] += (note * env).astype(np.float32)
         pos += dur
-    return (out / (np.abs(out).max() + 1e-9) * level).astype(np.float32)
+    scaled: npt.NDArray[np.float32] = (out / (np.abs(out).max() + 1e-9) * level).astype(np.float32)
+    return scaled
 
 
 def speech(text: str, *, voice: str = "en", speed_wpm: int = 160,

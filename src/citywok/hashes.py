@@ -7,11 +7,14 @@ A hash describes three peaks ``p1, p2, p3`` (in time order) by
 * ``ratio = (t2 - t1) / (t3 - t1)``: a tempo or speed change scales every time
   difference by the same factor, so the ratio keeps.
 
-Peak *order* in time is also unchanged by both, so "the next ``fanout`` peaks" picks the
-same partners in a reference and in a distorted clip. The index stores, for each hash, a
-32-bit *value* naming the anchor peak and which two of its next peaks completed the
-triplet; the matcher reads the peaks back to measure the time scale and pitch shift of
-each hit and keeps only hits that agree.
+Peak *order* in time is also unchanged by both, so "the next ``fanout`` peaks within
+``partner_band_semitones`` of the anchor's pitch" picks the same partners in a reference
+and in a distorted clip. Keeping partners near the anchor's pitch keeps whole triplets
+inside one region of the spectrum, so noise that drowns the treble leaves the triplets
+of the bass intact. The index stores, for each hash, a 32-bit *value* naming the anchor
+peak and how many peaks later (in time order) its two partners come; the matcher reads
+the peaks back to measure the time scale and pitch shift of each hit and keeps only
+hits that agree.
 
 Bit layout of a hash (``HASH_BITS`` = 18)::
 
@@ -20,8 +23,8 @@ Bit layout of a hash (``HASH_BITS`` = 18)::
 
 Bit layout of a value (32 bits)::
 
-    31                       3 2   0
-    [      anchor peak index   ][combo]  combo: which pair of the next peaks (COMBOS)
+    31                 10 9     5 4     0
+    [ anchor peak index  ][ gap j ][ gap k ]   partners are anchor + gap j, anchor + gap k
 """
 
 from __future__ import annotations
@@ -45,13 +48,11 @@ PITCH_DIFF_OFFSET = 1 << (PITCH_DIFF_BITS - 1)
 PITCH_DIFF_MAX_BIN = (1 << PITCH_DIFF_BITS) - 1
 RATIO_MAX_BIN = (1 << RATIO_BITS) - 1
 
-COMBO_BITS = 3
-PEAK_INDEX_BITS = 32 - COMBO_BITS
+GAP_BITS = 5
+MAX_GAP = (1 << GAP_BITS) - 1
+PEAK_INDEX_BITS = 32 - 2 * GAP_BITS
 MAX_PEAK_INDEX = (1 << PEAK_INDEX_BITS) - 1
-#: (a, b) of each combo: the triplet is (anchor, anchor + 1 + a, anchor + 1 + b).
-MAX_INDEX_FANOUT = 4
-COMBOS: tuple[tuple[int, int], ...] = tuple(combinations(range(MAX_INDEX_FANOUT), 2))
-assert len(COMBOS) <= 1 << COMBO_BITS
+GAP_J_SHIFT = GAP_BITS
 
 #: Query-side tolerance: a feature closer than this to a bin edge is looked up in both
 #: bins, so jitter from distortion does not lose the hit.
@@ -64,30 +65,43 @@ def pack_hash(d12_bin: npt.ArrayLike, d13_bin: npt.ArrayLike,
     d12 = np.asarray(d12_bin, dtype=np.uint32)
     d13 = np.asarray(d13_bin, dtype=np.uint32)
     ratio = np.asarray(ratio_bin, dtype=np.uint32)
-    return (d12 << D12_SHIFT) | (d13 << D13_SHIFT) | (ratio << RATIO_SHIFT)
+    packed = (d12 << np.uint32(D12_SHIFT)) | (d13 << np.uint32(D13_SHIFT)) | ratio
+    return np.asarray(packed, dtype=np.uint32)
 
 
 def unpack_hash(
     h: npt.ArrayLike,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
     x = np.asarray(h, dtype=np.uint32)
+    mask_d = np.uint32(PITCH_DIFF_MAX_BIN)
     return (
-        (x >> D12_SHIFT) & PITCH_DIFF_MAX_BIN,
-        (x >> D13_SHIFT) & PITCH_DIFF_MAX_BIN,
-        (x >> RATIO_SHIFT) & RATIO_MAX_BIN,
+        np.asarray((x >> np.uint32(D12_SHIFT)) & mask_d, dtype=np.uint32),
+        np.asarray((x >> np.uint32(D13_SHIFT)) & mask_d, dtype=np.uint32),
+        np.asarray(x & np.uint32(RATIO_MAX_BIN), dtype=np.uint32),
     )
 
 
-def pack_value(peak_index: npt.ArrayLike, combo: npt.ArrayLike) -> npt.NDArray[np.uint32]:
+def pack_value(peak_index: npt.ArrayLike, gap_j: npt.ArrayLike,
+               gap_k: npt.ArrayLike) -> npt.NDArray[np.uint32]:
     idx = np.asarray(peak_index, dtype=np.uint64)
+    gj = np.asarray(gap_j, dtype=np.uint64)
+    gk = np.asarray(gap_k, dtype=np.uint64)
     if idx.size and int(idx.max()) > MAX_PEAK_INDEX:
         raise ValueError("peak index does not fit the value layout")
-    return ((idx << COMBO_BITS) | np.asarray(combo, dtype=np.uint64)).astype(np.uint32)
+    if gj.size and (int(gj.max()) > MAX_GAP or int(gk.max()) > MAX_GAP):
+        raise ValueError("partner gap does not fit the value layout")
+    packed = (idx << np.uint64(2 * GAP_BITS)) | (gj << np.uint64(GAP_J_SHIFT)) | gk
+    return np.asarray(packed, dtype=np.uint32)
 
 
-def unpack_value(v: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def unpack_value(v: npt.ArrayLike) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]:
     x = np.asarray(v, dtype=np.uint32).astype(np.int64)
-    return x >> COMBO_BITS, x & ((1 << COMBO_BITS) - 1)
+    idx: npt.NDArray[np.int64] = x >> (2 * GAP_BITS)
+    gap_j: npt.NDArray[np.int64] = (x >> GAP_J_SHIFT) & MAX_GAP
+    gap_k: npt.NDArray[np.int64] = x & MAX_GAP
+    return idx, gap_j, gap_k
 
 
 @dataclass(frozen=True)
@@ -103,26 +117,42 @@ class Triplets:
 
 
 def make_triplets(peaks: Peaks, *, fanout: int, max_span_frames: int,
-                  min_span_frames: int = 2) -> tuple[Triplets, npt.NDArray[np.int64]]:
-    """Every (anchor, two of its next ``fanout`` peaks) within the span limits.
+                  band_semitones: float, min_span_frames: int = 2) -> Triplets:
+    """Every (anchor, two of its next ``fanout`` partners) within the span limits.
 
-    Returns the triplets and, for each, its combo number in ``combinations(range(fanout), 2)``.
+    Partners are the peaks after the anchor in (frame, pitch) order whose pitch is within
+    ``band_semitones`` of the anchor's, looking at most :data:`MAX_GAP` peaks ahead.
     """
     n = len(peaks)
     frames = peaks.frame.astype(np.int64)
-    parts_i, parts_j, parts_k, parts_c = [], [], [], []
-    for combo, (a, b) in enumerate(combinations(range(fanout), 2)):
-        i = np.arange(max(0, n - 1 - b), dtype=np.int64)
-        j = i + 1 + a
-        k = i + 1 + b
-        span = frames[k] - frames[i]
-        ok = (span >= min_span_frames) & (span <= max_span_frames)
-        parts_i.append(i[ok])
-        parts_j.append(j[ok])
-        parts_k.append(k[ok])
-        parts_c.append(np.full(int(ok.sum()), combo, dtype=np.int64))
-    trip = Triplets(np.concatenate(parts_i), np.concatenate(parts_j), np.concatenate(parts_k))
-    return trip, np.concatenate(parts_c)
+    if n < 3:
+        empty = np.empty(0, np.int64)
+        return Triplets(empty, empty, empty)
+    gaps = np.arange(1, MAX_GAP + 1, dtype=np.int64)
+    anchor = np.arange(n, dtype=np.int64)[:, None]
+    cand = anchor + gaps[None, :]
+    inside = cand < n
+    cand_c = np.minimum(cand, n - 1)
+    ok = inside & (np.abs(peaks.pitch[cand_c] - peaks.pitch[:, None]) <= band_semitones)
+    ok &= frames[cand_c] - frames[:, None] <= max_span_frames
+    rank = np.cumsum(ok, axis=1) - 1
+    ok &= rank < fanout
+    # Partner slots: (anchor, rank) -> peak index, -1 where absent.
+    slots = np.full((n, fanout), -1, dtype=np.int64)
+    rows, cols = np.nonzero(ok)
+    slots[rows, rank[rows, cols]] = cand[rows, cols]
+    parts_i, parts_j, parts_k = [], [], []
+    for a, b in combinations(range(fanout), 2):
+        j = slots[:, a]
+        k = slots[:, b]
+        keep = (k >= 0) & (j >= 0)
+        idx = np.flatnonzero(keep)
+        span = frames[k[idx]] - frames[idx]
+        good = span >= min_span_frames
+        parts_i.append(idx[good])
+        parts_j.append(j[idx[good]])
+        parts_k.append(k[idx[good]])
+    return Triplets(np.concatenate(parts_i), np.concatenate(parts_j), np.concatenate(parts_k))
 
 
 def features(peaks: Peaks, trip: Triplets) -> tuple[
@@ -136,7 +166,7 @@ def features(peaks: Peaks, trip: Triplets) -> tuple[
     ratio = (f[trip.j] - f[trip.i]).astype(np.float32) / (f[trip.k] - f[trip.i]).astype(
         np.float32
     )
-    return d12, d13, ratio
+    return d12.astype(np.float32), d13.astype(np.float32), ratio.astype(np.float32)
 
 
 def _pitch_bin(d: npt.NDArray[np.float32], step: float) -> npt.NDArray[np.float32]:

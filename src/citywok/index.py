@@ -71,10 +71,12 @@ def episode_hashes(peaks: Peaks, params: AnalysisParams, *, first_peak: int = 0)
     npt.NDArray[np.uint32], npt.NDArray[np.uint32]
 ]:
     """Reference hashes and values of one episode whose peaks start at ``first_peak``."""
-    trip, combo = make_triplets(peaks, fanout=params.index_fanout,
-                                max_span_frames=params.max_span_frames)
+    trip = make_triplets(peaks, fanout=params.index_fanout,
+                         max_span_frames=params.max_span_frames,
+                         band_semitones=params.partner_band_semitones)
     hashes, fits = hash_triplets(peaks, trip, params)
-    return hashes, pack_value(trip.i[fits] + first_peak, combo[fits])
+    i = trip.i[fits]
+    return hashes, pack_value(i + first_peak, trip.j[fits] - i, trip.k[fits] - i)
 
 
 @dataclass
@@ -95,7 +97,7 @@ class Segment:
         lo, hi = int(self.episode_peak_start[local]), int(self.episode_peak_start[local + 1])
         return Peaks(
             frame=np.asarray(self.peak_frame[lo:hi], dtype=np.int32),
-            pitch=(self.peak_pitch[lo:hi].astype(np.float32) / PITCH_STORE_SCALE),
+            pitch=self.peak_pitch[lo:hi].astype(np.float32) / np.float32(PITCH_STORE_SCALE),
         )
 
     @property
@@ -176,7 +178,7 @@ def _fsync_dir(path: Path) -> None:
 def read_segment(path: Path, *, params: AnalysisParams) -> Segment:
     """Memory-map a segment, checking magic, version, parameters and sizes."""
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb")  # noqa: SIM115 - closed just below
     except OSError as exc:
         raise IndexFormatError(f"segment {path.name} cannot be opened ({exc.strerror})") from None
     with fh:
@@ -266,7 +268,7 @@ class Index:
             return cls(root, params=cls._stored_params(catalog, params), catalog=catalog,
                        lock=None)
         (root / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
-        lock = open(root / "LOCK", "wb")
+        lock = open(root / "LOCK", "wb")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -23,13 +23,11 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from citywok.hashes import COMBOS, features, make_triplets, query_hashes, unpack_value
+from citywok.hashes import features, make_triplets, query_hashes, unpack_value
 from citywok.params import AnalysisParams, MatchParams
 from citywok.peaks import Peaks
 from citywok.postings import lookup
 
-_COMBO_A = np.array([1 + a for a, _ in COMBOS], dtype=np.int64)
-_COMBO_B = np.array([1 + b for _, b in COMBOS], dtype=np.int64)
 #: Clip-centre vote bins (frames); votes go to two grids half a bin apart.
 _VOTE_BIN = 24
 _SHIFT_BIN = 1.0
@@ -47,16 +45,23 @@ _VERIFY_TOL_PITCH = 0.35
 
 
 class SegmentView(Protocol):
-    """What the matcher needs of an index segment."""
+    """What the matcher needs of an index segment (read-only)."""
 
-    offsets: npt.NDArray[np.uint32]
-    values: npt.NDArray[np.uint32]
-    peak_frame: npt.NDArray[np.int32]
+    @property
+    def offsets(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def values(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def peak_frame(self) -> npt.NDArray[np.int32]: ...
     #: Stored pitch; multiplied by ``pitch_unit`` it is in semitones.
-    peak_pitch: npt.NDArray[np.uint16] | npt.NDArray[np.float32]
-    pitch_unit: float
-    episode_peak_start: npt.NDArray[np.int64]
-    episode_keys: npt.NDArray[np.int64]
+    @property
+    def peak_pitch(self) -> npt.NDArray[np.uint16] | npt.NDArray[np.float32]: ...
+    @property
+    def pitch_unit(self) -> float: ...
+    @property
+    def episode_peak_start(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def episode_keys(self) -> npt.NDArray[np.int64]: ...
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,9 @@ class _Votes:
 def _collect(query: Peaks, segments: Sequence[SegmentView], params: AnalysisParams,
              mp: MatchParams) -> _Votes | None:
     max_span = int(np.ceil(params.max_span_frames / mp.min_time_scale)) + 1
-    trip, _ = make_triplets(query, fanout=params.query_fanout, max_span_frames=max_span,
-                            min_span_frames=1)
+    trip = make_triplets(query, fanout=params.query_fanout, max_span_frames=max_span,
+                         band_semitones=params.partner_band_semitones + 0.5,
+                         min_span_frames=1)
     if len(trip) == 0:
         return None
     qh, owner = query_hashes(query, trip, params)
@@ -110,9 +116,9 @@ def _collect(query: Peaks, segments: Sequence[SegmentView], params: AnalysisPara
         if len(vals) == 0:
             continue
         t = owner[which]
-        g, combo = unpack_value(vals)
-        rj = g + _COMBO_A[combo]
-        rk = g + _COMBO_B[combo]
+        g, gap_j, gap_k = unpack_value(vals)
+        rj = g + gap_j
+        rk = g + gap_k
         pf = seg.peak_frame
         pp = seg.peak_pitch
         T1 = pf[g].astype(np.float64)
@@ -270,9 +276,13 @@ def match_peaks(query: Peaks, segments: Sequence[SegmentView], *, params: Analys
             if h is not None]
     hits = [_verify(h, query, segments) for h in hits]
     hits.sort(key=lambda h: (-h.evidence, -h.votes))
-    # One hit per place: drop near-duplicates of a better one.
+    return best_per_place(hits)
+
+
+def best_per_place(hits: Sequence[Hit]) -> list[Hit]:
+    """Best first, keeping only the best hit of each place (episode and offset)."""
     kept: list[Hit] = []
-    for h in hits:
+    for h in sorted(hits, key=lambda h: (-h.evidence, -h.votes)):
         if any(k.episode_key == h.episode_key
                and abs(k.offset_frames - h.offset_frames) < 2 * _VOTE_BIN for k in kept):
             continue

@@ -50,8 +50,11 @@ class AnalysisParams:
     fmax_hz: float = 3400.0
     index_peaks: PeakParams = PeakParams(half_frames=6, half_bins=10, floor_db=45.0,
                                           prominence_db=10.0)
-    query_peaks: PeakParams = PeakParams(half_frames=5, half_bins=8, floor_db=50.0,
-                                          prominence_db=8.0)
+    #: Queries pick peaks as the index does, so that "the next peaks" of an anchor are
+    #: the same ones in both; the matcher's query-side fanout absorbs the few extra or
+    #: missing peaks a distortion brings.
+    query_peaks: PeakParams = PeakParams(half_frames=6, half_bins=10, floor_db=45.0,
+                                          prominence_db=10.0)
     #: An anchor peak is combined with pairs of the next ``fanout`` peaks in time.
     index_fanout: int = 4
     query_fanout: int = 6
@@ -61,6 +64,10 @@ class AnalysisParams:
     ratio_bins: int = 12
     #: Longest anchor-to-last-peak span of a reference triplet.
     max_span_frames: int = 64
+    #: Partners of an anchor are taken within this many semitones of its pitch. 60 (the
+    #: whole band) measured best: a narrow band kept more triplets under 0 dB noise but
+    #: let unrelated music line up by chance more often.
+    partner_band_semitones: float = 60.0
 
     @property
     def frame_s(self) -> float:
@@ -110,3 +117,14 @@ class MatchParams:
     ambiguous_ratio: float = 0.6
     #: How many candidates to return.
     max_candidates: int = 10
+    #: Warps of the clip's spectrogram tried in turn, as (time factor, frequency factor):
+    #: each undoes a guessed speed, tempo or pitch change before peaks are picked, so the
+    #: clip's peaks are picked with the reference's geometry. The hashes are invariant to
+    #: these changes, the peak picking is not; 3 x 3 guesses leave at most ~12 % to it.
+    warps: tuple[tuple[float, float], ...] = (
+        (1.0, 1.0),
+        (0.8, 1.0), (1.22, 1.0), (1.0, 0.84), (1.0, 1.19),
+        (0.8, 1.19), (1.22, 0.84), (0.8, 0.84), (1.22, 1.19),
+    )
+    #: Evidence at which the search stops early (the plain clip usually gets there).
+    conclusive_evidence: float = 9.0

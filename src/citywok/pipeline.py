@@ -10,7 +10,7 @@ import hashlib
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,10 +21,11 @@ from citywok.decode import SILENCE_PEAK, decode, iter_decode
 from citywok.errors import CityWokError, EmptyMediaError, SilentMediaError
 from citywok.index import Index, NewEpisode
 from citywok.library import LibraryFile, make_episode_id, scan
-from citywok.match import Hit, confidence
+from citywok.match import Hit, best_per_place, confidence
 from citywok.params import AnalysisParams, MatchParams
-from citywok.peaks import Peaks, PeakStream, find_peaks
+from citywok.peaks import Peaks, PeakStream, band_bins, find_peaks, peaks_from_power
 from citywok.result import Candidate, Episode, IdentifyResult, IndexSummary, Progress, Status
+from citywok.spectrogram import power_spectrogram, warp
 
 T = TypeVar("T")
 
@@ -75,8 +76,31 @@ def fingerprint_file(path: str | Path, params: AnalysisParams, *,
 
 
 def query_peaks(samples: npt.NDArray[np.float32], params: AnalysisParams) -> Peaks:
+    """The clip's peaks, unwarped (first ``MAX_QUERY_S`` seconds)."""
     clip = samples[: int(MAX_QUERY_S * params.sample_rate_hz)]
     return find_peaks(clip, params=params, peak_params=params.query_peaks)
+
+
+def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams) -> list[Hit]:
+    """Match a clip, undoing guessed speed/pitch changes in turn (``mp.warps``) until the
+    evidence is conclusive; hits are in the clip's own time and pitch."""
+    params = index.params
+    clip = samples[: int(MAX_QUERY_S * params.sample_rate_hz)]
+    full = power_spectrogram(clip, n_fft=params.n_fft, hop_length=params.hop_length)
+    lo, hi = band_bins(params)
+    found: list[Hit] = []
+    for time_factor, freq_factor in mp.warps:
+        power = warp(full, time_factor=time_factor, freq_factor=freq_factor, bin_lo=lo,
+                     bin_hi=hi)
+        peaks = peaks_from_power(power, peak_params=params.query_peaks, params=params)
+        # Back to the clip's own axes: warped time is time_factor x clip time, and warped
+        # pitch is clip pitch + 12 log2(freq_factor).
+        found += [replace(h, time_scale=h.time_scale * time_factor,
+                          pitch_shift=h.pitch_shift - 12.0 * float(np.log2(freq_factor)))
+                  for h in index.match(peaks, mp)]
+        if found and max(h.evidence for h in found) >= mp.conclusive_evidence:
+            break
+    return best_per_place(found)
 
 
 # -- identification ---------------------------------------------------------------------
@@ -128,11 +152,10 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
                     ) -> Generator[Progress, None, IdentifyResult]:
     t0 = time.perf_counter()
     yield Progress(stage="fingerprinting")
-    peaks = query_peaks(samples, index.params)
     t1 = time.perf_counter()
     timings["fingerprint_ms"] = (t1 - t0) * 1000
     yield Progress(stage="matching")
-    hits = index.match(peaks, mp)
+    hits = match_clip(samples, index, mp)
     status, candidates = decide(hits, index, mp, index.params)
     t2 = time.perf_counter()
     timings["match_ms"] = (t2 - t1) * 1000

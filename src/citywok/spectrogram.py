@@ -45,3 +45,37 @@ def power_spectrogram(
         spec = scipy.fft.rfft(block, axis=1)[:, bin_lo:hi]
         out[start : start + len(block)] = spec.real**2 + spec.imag**2
     return out
+
+
+def warp(
+    power: npt.NDArray[np.float32],
+    *,
+    time_factor: float,
+    freq_factor: float,
+    bin_lo: int,
+    bin_hi: int,
+) -> npt.NDArray[np.float32]:
+    """Stretch a full-band power spectrogram in time and frequency, keep ``[bin_lo,
+    bin_hi)``.
+
+    Output frame ``t`` and bin ``k`` sample the input at ``t / time_factor`` and
+    ``k / freq_factor`` (linear interpolation; beyond the input is silence). Undoing a
+    guessed speed or pitch change this way lets peaks be picked with the reference's
+    geometry, so the clip's peaks are the ones the index holds.
+    """
+    n_frames, n_bins = power.shape
+    out_frames = max(0, int(np.floor((n_frames - 1) * time_factor)) + 1) if n_frames else 0
+    src_k = np.arange(bin_lo, bin_hi, dtype=np.float64) / freq_factor
+    k0 = np.floor(src_k).astype(np.int64)
+    wk = (src_k - k0).astype(np.float32)
+    valid_k = k0 + 1 < n_bins
+    k0c = np.clip(k0, 0, n_bins - 2)
+    by_freq = power[:, k0c] * (1 - wk) + power[:, k0c + 1] * wk
+    by_freq[:, ~valid_k] = 0.0
+    if time_factor == 1.0 or out_frames == 0:
+        return np.ascontiguousarray(by_freq, dtype=np.float32)
+    src_t = np.arange(out_frames, dtype=np.float64) / time_factor
+    t0 = np.clip(np.floor(src_t).astype(np.int64), 0, max(0, n_frames - 2))
+    wt = np.clip(src_t - t0, 0.0, 1.0).astype(np.float32)[:, None]
+    t1 = np.minimum(t0 + 1, n_frames - 1)
+    return np.ascontiguousarray(by_freq[t0] * (1 - wt) + by_freq[t1] * wt, dtype=np.float32)

@@ -82,7 +82,7 @@ def test_stats_list_remove(cli_index: Path, tmp_path: Path) -> None:
     assert stats["episodes"] == 4 and stats["format_version"] == 1
     listed = [json.loads(x) for x in run("list", "--index", str(copy), "--json").stdout.split("\n")
               if x]
-    assert [e["episode_id"] for e in listed][0] == "demo-show-s01e01"
+    assert listed[0]["episode_id"] == "demo-show-s01e01"
     proc = run("remove", "demo-show-s01e03", "--index", str(copy))
     assert proc.returncode == 0 and "removed demo-show-s01e03" in proc.stdout
     assert json.loads(run("stats", "--index", str(copy), "--json").stdout)["episodes"] == 3

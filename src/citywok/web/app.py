@@ -66,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.start()
         try:
             await run_in_threadpool(services.index.get)
         except CityWokError as exc:

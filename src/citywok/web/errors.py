@@ -8,6 +8,7 @@ package; exception text of anything else never reaches a client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -89,11 +90,11 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 
 def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
-def describe(exc: BaseException) -> tuple[int, str, str, dict[str, str] | None]:
+def describe(exc: BaseException) -> tuple[int, str, str, Mapping[str, str] | None]:
     """(status, code, message, headers) for any exception, safe to show to a client."""
     if isinstance(exc, errors.CityWokError):
         if exc.code in _SERVER_MESSAGES:

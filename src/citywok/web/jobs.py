@@ -15,7 +15,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +28,8 @@ from citywok.result import IdentifyResult, Progress
 from citywok.web import metrics
 from citywok.web.core.config import Settings
 from citywok.web.fetch import (
-    DownloadLimits,
     Downloaded,
+    DownloadLimits,
     Link,
     LinkPolicy,
     download,
@@ -143,7 +143,7 @@ async def _on_thread(job: Job, stage: str, fn: Any, *args: Any,
     yield _Step(waiting.result())
 
 
-async def run(job: Job) -> AsyncIterator[Event]:
+async def run(job: Job) -> AsyncGenerator[Event, None]:
     """The events of one identification; the last is ``result`` (errors are raised)."""
     settings = job.settings
     name: str
@@ -170,13 +170,14 @@ async def run(job: Job) -> AsyncIterator[Event]:
                                     max_duration_s=settings.download_max_duration_s,
                                     timeout_s=settings.download_timeout_s)
             yield Event("downloading", {"bytes": 0, "total": None, "percent": None})
-            async for item in download(job.source.link, job.workdir, policy=job.policy,
-                                       limits=limits):
-                if isinstance(item, Downloaded):
-                    got = item
+            async for got_item in download(job.source.link, job.workdir, policy=job.policy,
+                                           limits=limits):
+                if isinstance(got_item, Downloaded):
+                    got = got_item
                 else:
-                    yield Event("downloading", {"bytes": item.bytes, "total": item.total,
-                                                "percent": item.percent})
+                    yield Event("downloading", {"bytes": got_item.bytes,
+                                                "total": got_item.total,
+                                                "percent": got_item.percent})
             assert got is not None
             metrics.STAGE.labels("downloading").observe(time.perf_counter() - started)
             yield Event("downloading", {"bytes": got.bytes, "total": got.bytes,
@@ -206,6 +207,7 @@ async def run(job: Job) -> AsyncIterator[Event]:
             if step.stage != stage:
                 stage = step.stage
                 yield Event(stage, {})
+        assert isinstance(step, IdentifyResult)
         result = step
         for stage_name, key in (("decoding", "decode_ms"), ("fingerprinting", "fingerprint_ms"),
                                 ("matching", "match_ms")):

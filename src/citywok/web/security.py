@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -165,7 +165,7 @@ class GuardMiddleware:
 
 
 async def _send_error(send: Send, status: int, code: str, message: str,
-                      headers: dict[str, str] | None = None) -> None:
+                      headers: Mapping[str, str] | None = None) -> None:
     body = json.dumps(error_body(code, message)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]

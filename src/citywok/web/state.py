@@ -104,6 +104,12 @@ class Services:
                                    max_link_length=settings.max_link_length),
         )
 
+    def start(self) -> None:
+        """(Re)start the job pool: an app can live through several lifespans."""
+        if self.executor._shutdown:
+            self.executor = ThreadPoolExecutor(max_workers=self.settings.max_concurrent_jobs,
+                                               thread_name_prefix="citywok-job")
+
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.index.close()

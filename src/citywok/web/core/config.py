@@ -41,39 +41,45 @@ class Settings(BaseSettings):
                                       validate_default=True)
 
     # -- index and storage --------------------------------------------------------------
-    index: Path = Field(Path("index"), description="Index directory the service answers "
+    index: Path = Field(default=Path("index"), description="Index directory the service answers "
                         "from (opened read-only and memory-mapped; shared by all workers).")
-    keys_db: Path | None = Field(None, description="SQLite file holding the hashed API keys "
+    keys_db: Path | None = Field(
+        default=None, description="SQLite file holding the hashed API keys "
                                  "[default: keys.sqlite inside the index directory].")
-    temp_dir: Path | None = Field(None, description="Where uploads and downloads are kept "
+    temp_dir: Path | None = Field(default=None, description="Where uploads and downloads are kept "
                                   "while they are identified [default: the system temp dir].")
-    index_check_interval_s: float = Field(2.0, ge=0, description="How often a worker checks "
+    index_check_interval_s: float = Field(
+        default=2.0, ge=0, description="How often a worker checks "
                                           "whether the index changed on disk and reloads it.")
     library_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Folders the admin 'index' endpoint may read; "
         "empty disables indexing over HTTP.")
 
     # -- server ---------------------------------------------------------------------------
-    host: str = Field("127.0.0.1", description="Address 'citywok serve' listens on.")
-    port: int = Field(8000, ge=0, le=65535, description="Port 'citywok serve' listens on.")
-    workers: int = Field(1, ge=1, description="Worker processes of 'citywok serve'; they "
+    host: str = Field(default="127.0.0.1", description="Address 'citywok serve' listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port 'citywok serve' listens on.")
+    workers: int = Field(default=1, ge=1, description="Worker processes of 'citywok serve'; they "
                          "share the index and (with a Redis URL) the rate-limit store.")
-    max_concurrent_jobs: int = Field(2, ge=1, description="Identifications one worker runs "
+    max_concurrent_jobs: int = Field(default=2, ge=1, description="Identifications one worker runs "
                                      "at once; more wait their turn.")
-    log_level: str = Field("info", description="Log level of the JSON logs.")
-    sentry_dsn: str | None = Field(None, description="Sentry DSN; errors are reported there "
+    log_level: str = Field(default="info", description="Log level of the JSON logs.")
+    sentry_dsn: str | None = Field(
+        default=None, description="Sentry DSN; errors are reported there "
                                    "when set (off by default).")
-    sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1, description="Share of requests "
+    sentry_traces_sample_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of requests "
                                              "traced in Sentry.")
 
     # -- identification -------------------------------------------------------------------
-    max_upload_bytes: int = Field(50_000_000, ge=1, description="Largest upload accepted; "
+    max_upload_bytes: int = Field(default=50_000_000, ge=1, description="Largest upload accepted; "
                                   "enforced while the body streams in.")
-    max_clip_duration_s: float = Field(600.0, gt=0, description="Longest clip (upload or "
+    max_clip_duration_s: float = Field(default=600.0, gt=0, description="Longest clip (upload or "
                                        "download) that is decoded.")
-    decode_timeout_s: float = Field(60.0, gt=0, description="Longest time decoding one clip "
+    decode_timeout_s: float = Field(
+        default=60.0, gt=0, description="Longest time decoding one clip "
                                     "may take.")
-    sse_heartbeat_s: float = Field(5.0, gt=0, description="Interval of 'heartbeat' events while "
+    sse_heartbeat_s: float = Field(
+        default=5.0, gt=0, description="Interval of 'heartbeat' events while "
                                    "a stage of a streamed identification runs.")
 
     # -- links ----------------------------------------------------------------------------
@@ -84,43 +90,48 @@ class Settings(BaseSettings):
     allowed_ports: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Ports allowed in links besides 80 (http) and "
         "443 (https).")
-    download_max_bytes: int = Field(100_000_000, ge=1, description="Largest download "
+    download_max_bytes: int = Field(default=100_000_000, ge=1, description="Largest download "
                                     "accepted; the download stops when it is passed.")
-    download_max_duration_s: float = Field(3600.0, gt=0, description="Longest media a link "
+    download_max_duration_s: float = Field(default=3600.0, gt=0, description="Longest media a link "
                                            "may point to (when the site says how long).")
-    download_timeout_s: float = Field(120.0, gt=0, description="Longest time a download may "
+    download_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest time a download may "
                                       "take; the downloader process is killed then.")
-    fetch_allow_loopback: bool = Field(False, description="FOR TESTS ONLY: let links reach "
+    fetch_allow_loopback: bool = Field(default=False, description="FOR TESTS ONLY: let links reach "
                                        "loopback addresses (127.0.0.0/8, ::1).")
 
     # -- keys and limits --------------------------------------------------------------------
-    anonymous_rate_limit: str = Field("10/hour", description="Identifications allowed per "
+    anonymous_rate_limit: str = Field(default="10/hour", description="Identifications allowed per "
                                       "client IP without a key ('limits' notation).")
-    key_rate_limit: str = Field("100/hour", description="Identifications allowed per API key "
+    key_rate_limit: str = Field(
+        default="100/hour", description="Identifications allowed per API key "
                                 "unless the key has its own limit.")
-    rate_limit_storage: str = Field("memory://", description="Where rate-limit counters live: "
+    rate_limit_storage: str = Field(
+        default="memory://", description="Where rate-limit counters live: "
                                     "memory:// (one process) or redis://host:port/db (shared).")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Addresses or networks of reverse proxies whose "
         "X-Forwarded-For is believed; empty means the socket address is the client.")
 
     # -- request hygiene ------------------------------------------------------------------
-    max_url_length: int = Field(2048, ge=64, description="Longest request target (path and "
+    max_url_length: int = Field(default=2048, ge=64, description="Longest request target (path and "
                                 "query) accepted.")
-    max_header_bytes: int = Field(16384, ge=1024, description="Largest total size of request "
+    max_header_bytes: int = Field(
+        default=16384, ge=1024, description="Largest total size of request "
                                   "headers accepted.")
-    max_body_bytes: int = Field(65536, ge=1024, description="Largest body accepted for "
+    max_body_bytes: int = Field(default=65536, ge=1024, description="Largest body accepted for "
                                 "anything but an upload (JSON, forms).")
-    max_json_depth: int = Field(8, ge=2, description="Deepest nesting of JSON bodies accepted.")
-    max_link_length: int = Field(2048, ge=32, description="Longest link accepted for "
+    max_json_depth: int = Field(
+        default=8, ge=2, description="Deepest nesting of JSON bodies accepted.")
+    max_link_length: int = Field(default=2048, ge=32, description="Longest link accepted for "
                                  "identification.")
 
     # -- browser --------------------------------------------------------------------------
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser.")
-    cors_allow_credentials: bool = Field(False, description="Let browsers send cookies and "
+    cors_allow_credentials: bool = Field(default=False, description="Let browsers send cookies and "
                                          "credentials cross-origin (never with '*').")
-    hsts_max_age_s: int = Field(31_536_000, ge=0, description="max-age of the "
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0, description="max-age of the "
                                 "Strict-Transport-Security header.")
 
     @field_validator("library_roots", "allowed_hosts", "allowed_ports", "trusted_proxies",
@@ -167,3 +178,17 @@ def load_settings(**overrides: object) -> Settings:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
                              for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def settings_reference() -> str:
+    """The Markdown table of every setting (docs/web.md holds it; a test compares)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, f in Settings.model_fields.items():
+        default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
+        shown = ",".join(str(v) for v in default) if isinstance(default, list) else default
+        rows.append(f"| `CITYWOK_{name.upper()}` | `{shown}` | {f.description} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_reference(), end="")

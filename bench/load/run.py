@@ -1,0 +1,244 @@
+"""Load benchmark of the web service (not a test): throughput, latency, memory, limits.
+
+Starts ``citywok serve`` with several workers on loopback (sharing a Redis for rate
+limits when ``redis-server`` is installed), then:
+
+1. throughput: ``--concurrency`` clients upload a 5 s clip in a loop for ``--duration`` s;
+   prints identifications/s, p50/p95/p99 latency, error rate and RSS per worker;
+2. limits: bursts of concurrent requests against a key limited to ``--key-limit`` and the
+   anonymous tier limited to ``--anon-limit``; exactly that many must get through.
+
+    python bench/load/run.py [--workers 2] [--concurrency 8] [--duration 20] [--json out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from citywok.demo import RATE_HZ, encode, make_library
+from citywok.index import Index
+from citywok.pipeline import drive, index_paths
+from citywok.web.keys import KeyStore
+
+URL = "/api/v1/identify"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """Worker processes of the server (not multiprocessing's resource tracker)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cmdline = (stat.parent / "cmdline").read_bytes() if stat.parent.exists() else b""
+        if int(fields[1]) == pid and b"resource_tracker" not in cmdline:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def throughput(url: str, clip: bytes, token: str, concurrency: int,
+                     duration_s: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    deadline = time.monotonic() + duration_s
+
+    async def loop(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            try:
+                r = await client.post(URL, files={"file": ("clip.mp3", clip)},
+                                      headers={"X-API-Key": token})
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code == 200 and r.json().get("status") == "match":
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=url, timeout=120,
+                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+        await asyncio.gather(*[loop(client) for _ in range(concurrency)])
+    elapsed = time.monotonic() - started
+    total = len(latencies) + errors
+    return {
+        "requests": total, "identified": len(latencies), "elapsed_s": round(elapsed, 2),
+        "identifications_per_s": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "error_rate": round(errors / total, 4) if total else 0.0,
+        "statuses": statuses,
+    }
+
+
+async def burst(url: str, clip: bytes, n: int, headers: dict[str, str]) -> dict[int, int]:
+    async with httpx.AsyncClient(base_url=url, timeout=120,
+                                 limits=httpx.Limits(max_connections=n)) as client:
+        rs = await asyncio.gather(*[client.post(URL, files={"file": ("c.mp3", clip)},
+                                                headers=headers) for _ in range(n)])
+    out: dict[int, int] = {}
+    for r in rs:
+        out[r.status_code] = out.get(r.status_code, 0) + 1
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--episodes", type=int, default=6)
+    ap.add_argument("--key-limit", type=int, default=50)
+    ap.add_argument("--anon-limit", type=int, default=30)
+    ap.add_argument("--burst", type=int, default=200)
+    ap.add_argument("--json", type=Path, help="Also write the figures here.")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="citywok-load-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    server_pids: list[int] = []
+    try:
+        lib = work / "library"
+        make_library(lib, episodes=args.episodes, seconds=60)
+        with Index.open(work / "index", writable=True) as idx:
+            drive(index_paths(idx, [lib]))
+        truth = json.loads((lib / "truth.json").read_text())
+        raw = np.load(lib / truth[1]["raw"])
+        clip_path = encode(raw[int(20 * RATE_HZ): int(25 * RATE_HZ)], work / "clip.mp3",
+                           audio_args=("-c:a", "libmp3lame", "-b:a", "64k"))
+        clip = clip_path.read_bytes()
+
+        env = {**os.environ, "CITYWOK_INDEX": str(work / "index"),
+               "CITYWOK_TEMP_DIR": str(work / "tmp"),
+               "CITYWOK_ANONYMOUS_RATE_LIMIT": f"{args.anon_limit}/hour",
+               "CITYWOK_KEY_RATE_LIMIT": f"{args.key_limit}/hour",
+               "CITYWOK_LOG_LEVEL": "warning"}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        storage = "memory:// (per worker: limits are per worker)"
+        if shutil.which("redis-server"):
+            rport = free_port()
+            procs.append(subprocess.Popen(
+                ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(work)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            env["CITYWOK_RATE_LIMIT_STORAGE"] = f"redis://127.0.0.1:{rport}/0"
+            storage = "redis"
+            time.sleep(0.5)
+        store = KeyStore(work / "index" / "keys.sqlite")
+        big = store.create("load", rate_limit="1000000/hour").token
+        limited = store.create("limited").token
+
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "citywok.web.cli", "serve", "--port", str(port),
+             "--workers", str(args.workers)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        procs.append(server)
+        server_pids.append(server.pid)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not start")
+            time.sleep(0.2)
+        time.sleep(1.0)  # let every worker come up
+
+        asyncio.run(throughput(url, clip, big, 2, 3.0))  # warm-up
+        figures = asyncio.run(throughput(url, clip, big, args.concurrency, args.duration))
+        workers = children(server.pid)
+        figures["rss_mb_per_worker"] = sorted(round(rss_mb(p), 1) for p in workers)
+        figures["rss_mb_master"] = round(rss_mb(server.pid), 1)
+
+        key_burst = asyncio.run(burst(url, clip, args.burst, {"X-API-Key": limited}))
+        anon_burst = asyncio.run(burst(url, clip, args.burst, {}))
+        figures["limits"] = {
+            "storage": storage,
+            "key": {"limit": args.key_limit, "sent": args.burst, "statuses": key_burst,
+                    "exact": key_burst.get(200, 0) == args.key_limit
+                    and key_burst.get(429, 0) == args.burst - args.key_limit},
+            "anonymous": {"limit": args.anon_limit, "sent": args.burst,
+                          "statuses": anon_burst,
+                          "exact": anon_burst.get(200, 0) == args.anon_limit
+                          and anon_burst.get(429, 0) == args.burst - args.anon_limit},
+        }
+        figures["setup"] = {"workers": args.workers, "concurrency": args.concurrency,
+                            "duration_s": args.duration, "episodes": args.episodes,
+                            "episode_s": 60, "clip_s": 5, "cpus": os.cpu_count()}
+        print(f"workers {args.workers}, concurrency {args.concurrency}, "
+              f"{args.duration:g} s, index of {args.episodes} x 60 s episodes, 5 s MP3 clip")
+        print(f"identifications/s  {figures['identifications_per_s']}")
+        print(f"latency p50/p95/p99  {figures['p50_ms']} / {figures['p95_ms']} / "
+              f"{figures['p99_ms']} ms")
+        print(f"error rate  {figures['error_rate']:.2%}  ({figures['statuses']})")
+        print(f"RSS per worker  {figures['rss_mb_per_worker']} MB "
+              f"(master {figures['rss_mb_master']} MB)")
+        for tier in ("key", "anonymous"):
+            t = figures["limits"][tier]
+            print(f"limit {tier}: {t['limit']}/hour, {t['sent']} concurrent -> "
+                  f"{t['statuses']}  exact: {t['exact']}  ({storage})")
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=1))
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    if p.pid in server_pids:  # the server: its whole group
+                        os.killpg(p.pid, signal.SIGTERM)
+                    else:
+                        p.terminate()
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Settings are data: every one documented, read from CITYWOK_* only by the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from citywok.errors import ConfigError
+from citywok.web.core.config import Settings, load_settings, settings_reference
+
+
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_every_setting_is_documented(name: str) -> None:
+    field = Settings.model_fields[name]
+    assert field.description and len(field.description) > 15, f"{name} lacks a description"
+
+
+def test_settings_table_in_docs_is_current() -> None:
+    """docs/web.md carries the generated table (regenerate: python -m citywok.web.core.config)."""
+    doc = Path(__file__).parents[2] / "docs" / "web.md"
+    assert settings_reference() in doc.read_text()
+
+
+def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITYWOK_ANONYMOUS_RATE_LIMIT", "3/minute")
+    monkeypatch.setenv("CITYWOK_ALLOWED_HOSTS", "a.example, b.example")
+    monkeypatch.setenv("CITYWOK_ALLOWED_PORTS", "[8080, 8443]")
+    monkeypatch.setenv("CITYWOK_INDEX", "/srv/index")
+    s = load_settings()
+    assert s.anonymous_rate_limit == "3/minute"
+    assert s.allowed_hosts == ["a.example", "b.example"]
+    assert s.allowed_ports == [8080, 8443]
+    assert s.keys_path == Path("/srv/index/keys.sqlite")
+
+
+def test_defaults() -> None:
+    s = Settings()
+    assert s.anonymous_rate_limit == "10/hour" and s.key_rate_limit == "100/hour"
+    assert s.rate_limit_storage == "memory://"
+    assert s.fetch_allow_loopback is False and s.sentry_dsn is None
+    assert s.cors_origins == [] and s.trusted_proxies == []
+
+
+@pytest.mark.parametrize("overrides", [
+    {"cors_origins": ["*"], "cors_allow_credentials": True},
+    {"anonymous_rate_limit": "lots"},
+    {"rate_limit_storage": "mongodb://x"},
+    {"port": 70000},
+    {"no_such_setting": 1},
+])
+def test_invalid_settings(overrides: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        load_settings(**overrides)

@@ -1,0 +1,157 @@
+"""API keys: lifecycle in the store, through the CLI and over HTTP; admin endpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import typer
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from citywok.web.cli import register
+from citywok.web.keys import KeyStore
+from tests.web.conftest import Library
+
+
+def test_store_lifecycle(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "k.sqlite")
+    assert store.list() == []
+    made = store.create("alice", rate_limit="5/minute")
+    assert made.token.startswith("cwk_")
+    assert store.verify(made.token) == made.key
+    assert store.verify(made.token + "x") is None
+    assert store.verify("cwk_nope_nope") is None
+    assert store.verify("garbage") is None
+    raw = (tmp_path / "k.sqlite").read_bytes()
+    secret = made.token.split("_", 2)[2]
+    assert secret.encode() not in raw
+    [listed] = store.list()
+    assert listed.name == "alice" and listed.rate_limit == "5/minute" and listed.active
+    store.revoke(made.key.key_id)
+    assert store.verify(made.token) is None
+    assert not store.list()[0].active
+
+
+def test_cli_lifecycle(tmp_path: Path) -> None:
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    db = str(tmp_path / "keys.sqlite")
+    r = runner.invoke(app, ["keys", "create", "--name", "bob", "--admin", "--limit",
+                            "50/hour", "--keys-db", db, "--json"])
+    assert r.exit_code == 0, r.output
+    made = json.loads(r.stdout)
+    assert made["token"].startswith("cwk_") and made["admin"] is True
+    r = runner.invoke(app, ["keys", "list", "--keys-db", db, "--json"])
+    listed = json.loads(r.stdout.splitlines()[0])
+    assert listed["key_id"] == made["key_id"] and "token" not in listed
+    r = runner.invoke(app, ["keys", "revoke", made["key_id"], "--keys-db", db])
+    assert r.exit_code == 0 and "revoked" in r.stdout
+    r = runner.invoke(app, ["keys", "revoke", made["key_id"], "--keys-db", db])
+    assert r.exit_code != 0
+    r = runner.invoke(app, ["keys", "create", "--name", "x", "--limit", "lots",
+                            "--keys-db", db])
+    assert r.exit_code != 0
+    assert KeyStore(Path(db)).verify(made["token"]) is None
+    r = runner.invoke(app, ["serve", "--help"])
+    assert r.exit_code == 0 and "--workers" in r.stdout
+
+
+@pytest.fixture
+def own_index(library: Library, tmp_path: Path) -> Path:
+    copy = tmp_path / "index-copy"
+    shutil.copytree(library.index, copy)
+    return copy
+
+
+def test_keys_over_http(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+    client = make_client()
+    store = KeyStore(tmp_path / "keys.sqlite")
+    made = store.create("web")
+    for headers in ({"Authorization": f"Bearer {made.token}"}, {"X-API-Key": made.token}):
+        r = client.post("/api/v1/identify", json={}, headers=headers)
+        assert r.status_code == 422  # authenticated, then the body is checked
+        assert r.headers["ratelimit-limit"] == "1000"
+    r = client.post("/api/v1/identify", json={}, headers={"X-API-Key": "cwk_bad_bad"})
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_api_key"
+    store.revoke(made.key.key_id)
+    r = client.post("/api/v1/identify", json={}, headers={"X-API-Key": made.token})
+    assert r.status_code == 401
+
+
+def test_admin_requires_an_admin_key(make_client: Callable[..., TestClient], own_index: Path,
+                                     tmp_path: Path, library: Library) -> None:
+    client = make_client(index=own_index, library_roots=[library.folder])
+    store = KeyStore(tmp_path / "keys.sqlite")
+    user = store.create("user").token
+    admin = store.create("root", admin=True).token
+    calls = [("POST", "/api/v1/admin/reload", None),
+             ("DELETE", "/api/v1/admin/episodes/demo-show-s01e01", None),
+             ("POST", "/api/v1/admin/index", {"paths": [str(library.folder)]})]
+    for method, path, body in calls:
+        assert client.request(method, path, json=body).status_code == 401
+        r = client.request(method, path, json=body, headers={"X-API-Key": user})
+        assert r.status_code == 403
+    auth = {"Authorization": f"Bearer {admin}"}
+    assert client.post("/api/v1/admin/reload", headers=auth).json()["episodes"] == 3
+    r = client.delete("/api/v1/admin/episodes/demo-show-s01e01", headers=auth)
+    assert r.status_code == 200 and r.json()["removed"]["episode_id"] == "demo-show-s01e01"
+    assert client.get("/api/v1/stats").json()["episodes"] == 2
+    r = client.delete("/api/v1/admin/episodes/demo-show-s01e01", headers=auth)
+    assert r.status_code == 404
+    r = client.post("/api/v1/admin/index", json={"paths": [str(library.folder)]}, headers=auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["episodes"] == 3
+    assert client.get("/api/v1/episodes").json()["total"] == 3
+    r = client.post("/api/v1/admin/index", json={"paths": ["/etc"]}, headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "library_error"
+
+
+def test_admin_index_disabled_without_roots(make_client: Callable[..., TestClient],
+                                            own_index: Path, tmp_path: Path) -> None:
+    client = make_client(index=own_index)
+    admin = KeyStore(tmp_path / "keys.sqlite").create("root", admin=True).token
+    r = client.post("/api/v1/admin/index", json={"paths": ["/tmp"]},
+                    headers={"X-API-Key": admin})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "indexing_disabled"
+
+
+def test_index_locked_is_a_conflict(make_client: Callable[..., TestClient], own_index: Path,
+                                    tmp_path: Path) -> None:
+    from citywok.index import Index
+
+    client = make_client(index=own_index)
+    admin = KeyStore(tmp_path / "keys.sqlite").create("root", admin=True).token
+    with Index.open(own_index, writable=True):
+        r = client.delete("/api/v1/admin/episodes/demo-show-s01e02",
+                          headers={"X-API-Key": admin})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "index_locked"
+
+
+def test_catalogue_and_stats(client: TestClient) -> None:
+    page = client.get("/api/v1/episodes?limit=2").json()
+    assert page["total"] == 3 and len(page["items"]) == 2
+    assert page["items"][0]["episode_id"] == "demo-show-s01e01"
+    assert "source_path" not in page["items"][0]
+    rest = client.get("/api/v1/episodes?limit=2&offset=2").json()
+    assert [e["episode_id"] for e in rest["items"]] == ["demo-show-s01e03"]
+    assert client.get("/api/v1/episodes?show=Nope").json()["total"] == 0
+    assert client.get("/api/v1/episodes?limit=0").status_code == 422
+    stats = client.get("/api/v1/stats").json()
+    assert stats["episodes"] == 3 and stats["hours"] > 0 and stats["format_version"] >= 1
+    assert "path" not in stats
+    assert client.get("/readyz").json() == {"status": "ready", "episodes": 3}
+
+
+def test_not_ready_without_index(make_client: Callable[..., TestClient],
+                                 tmp_path: Path) -> None:
+    client = make_client(index=tmp_path / "missing")
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 503
+    r = client.get("/api/v1/stats")
+    assert r.status_code == 503 and str(tmp_path) not in r.text

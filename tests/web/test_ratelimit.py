@@ -1,0 +1,167 @@
+"""Rate limits: tiers, per-key overrides, headers, proxies; memory and Redis storage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from citywok.web.app import create_app
+from citywok.web.keys import KeyStore
+from tests.web.conftest import Library, base_settings
+
+URL = "/api/v1/identify"
+
+
+def _try(client: TestClient, **kwargs: object) -> httpx.Response:
+    # An empty JSON body: counted, then refused as invalid (422) — cheap to send.
+    response: httpx.Response = client.post(URL, json={}, **kwargs)  # type: ignore[arg-type,unused-ignore]
+    return response
+
+
+def test_anonymous_limit_per_ip(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(anonymous_rate_limit="3/hour")
+    statuses = [_try(client).status_code for _ in range(5)]
+    assert statuses == [422, 422, 422, 429, 429]
+    r = _try(client)
+    assert r.status_code == 429
+    assert r.json()["error"]["code"] == "rate_limited"
+    assert 3000 < int(r.headers["retry-after"]) <= 3600
+    assert r.headers["ratelimit-limit"] == "3"
+    assert r.headers["ratelimit-remaining"] == "0"
+    assert int(r.headers["ratelimit-reset"]) > 0
+    assert r.headers["ratelimit-policy"] == "3;w=3600"
+    assert client.get("/healthz").status_code == 200  # only identifications are counted
+
+
+def test_remaining_counts_down(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(anonymous_rate_limit="5/minute")
+    assert [_try(client).headers["ratelimit-remaining"] for _ in range(3)] == ["4", "3", "2"]
+
+
+def test_keyed_tier_and_per_key_override(make_client: Callable[..., TestClient],
+                                         tmp_path: Path) -> None:
+    client = make_client(anonymous_rate_limit="1/hour", key_rate_limit="2/hour")
+    store = KeyStore(tmp_path / "keys.sqlite")
+    plain = {"X-API-Key": store.create("plain").token}
+    big = {"X-API-Key": store.create("big", rate_limit="4/hour").token}
+    assert [_try(client).status_code for _ in range(2)] == [422, 429]
+    assert [_try(client, headers=plain).status_code for _ in range(3)] == [422, 422, 429]
+    assert [_try(client, headers=big).status_code for _ in range(5)] == [422] * 4 + [429]
+
+
+def test_forwarded_for_ignored_without_trusted_proxies(
+        make_client: Callable[..., TestClient]) -> None:
+    client = make_client(anonymous_rate_limit="1/hour")
+    assert _try(client, headers={"X-Forwarded-For": "1.1.1.1"}).status_code == 422
+    assert _try(client, headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 429
+
+
+def test_forwarded_for_from_trusted_proxies(library: Library, tmp_path: Path) -> None:
+    settings = base_settings(library, tmp_path, anonymous_rate_limit="1/hour",
+                             trusted_proxies=["10.0.0.0/8"])
+    with TestClient(create_app(settings), client=("10.0.0.7", 5000)) as proxied:
+        assert _try(proxied, headers={"X-Forwarded-For": "1.1.1.1"}).status_code == 422
+        assert _try(proxied, headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 422
+        assert _try(proxied, headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 429
+        # A client cannot pick its own address by prepending to the header.
+        spoof = {"X-Forwarded-For": "9.9.9.9, 2.2.2.2"}
+        assert _try(proxied, headers=spoof).status_code == 429
+
+
+def test_client_ip_rules() -> None:
+    from starlette.requests import Request
+
+    from citywok.web.security import client_ip, parse_networks
+
+    def req(peer: str, xff: str | None) -> Request:
+        headers = [(b"x-forwarded-for", xff.encode())] if xff else []
+        return Request({"type": "http", "client": (peer, 1), "headers": headers})
+
+    trusted = parse_networks(["10.0.0.0/8"])
+    assert client_ip(req("8.8.8.8", "1.2.3.4"), trusted) == "8.8.8.8"
+    assert client_ip(req("10.0.0.1", "1.2.3.4"), trusted) == "1.2.3.4"
+    assert client_ip(req("10.0.0.1", "6.6.6.6, 1.2.3.4, 10.0.0.2"), trusted) == "1.2.3.4"
+    assert client_ip(req("10.0.0.1", None), trusted) == "10.0.0.1"
+    assert client_ip(req("10.0.0.1", "not-an-ip"), trusted) == "10.0.0.1"
+    assert client_ip(req("10.0.0.1", "1.2.3.4"), ()) == "10.0.0.1"
+
+
+# -- redis --------------------------------------------------------------------------------
+
+
+def test_redis_limits_are_shared_between_workers(library: Library, tmp_path: Path,
+                                                 redis_url: str) -> None:
+    """Two apps (as two workers would be) count in one Redis window."""
+    settings = base_settings(library, tmp_path, rate_limit_storage=redis_url,
+                             anonymous_rate_limit="4/hour")
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        statuses = [(a if i % 2 else b).post(URL, json={}).status_code for i in range(6)]
+        assert statuses == [422] * 4 + [429, 429]
+        assert a.get("/readyz").status_code == 200
+
+
+def test_redis_limits_hold_exactly_under_concurrency(library: Library, tmp_path: Path,
+                                                     redis_url: str) -> None:
+    settings = base_settings(library, tmp_path, rate_limit_storage=redis_url,
+                             key_rate_limit="7/hour")
+    token = KeyStore(settings.keys_path).create("burst").token
+    apps = [create_app(settings) for _ in range(3)]
+
+    async def burst() -> list[int]:
+        clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") for app in apps]
+        try:
+            calls = [clients[i % 3].post(URL, json={}, headers={"X-API-Key": token})
+                     for i in range(40)]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+        finally:
+            for c in clients:
+                await c.aclose()
+
+    statuses = asyncio.run(burst())
+    assert statuses.count(422) == 7
+    assert statuses.count(429) == 33
+
+
+def test_memory_limits_exact_under_concurrency(library: Library, tmp_path: Path) -> None:
+    settings = base_settings(library, tmp_path, anonymous_rate_limit="5/hour")
+    app = create_app(settings)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as c:
+            return [r.status_code for r in await asyncio.gather(
+                *[c.post(URL, json={}) for _ in range(30)])]
+
+    statuses = asyncio.run(burst())
+    assert statuses.count(422) == 5 and statuses.count(429) == 25
+
+
+def test_redis_down_is_503_not_500(library: Library, tmp_path: Path) -> None:
+    from tests.web.conftest import free_port
+
+    settings = base_settings(library, tmp_path,
+                             rate_limit_storage=f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        r = client.post(URL, json={})
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "rate_limit_unavailable"
+        assert client.get("/readyz").status_code == 503
+
+
+@pytest.mark.parametrize("tier", ["anonymous", "key"])
+def test_rate_limited_counter(make_client: Callable[..., TestClient], tmp_path: Path,
+                              tier: str) -> None:
+    client = make_client(anonymous_rate_limit="1/hour", key_rate_limit="1/hour")
+    headers = {}
+    if tier == "key":
+        headers = {"X-API-Key": KeyStore(tmp_path / "keys.sqlite").create("m").token}
+    _try(client, headers=headers)
+    _try(client, headers=headers)
+    text = client.get("/metrics").text
+    assert f'citywok_rate_limited_total{{tier="{tier}"}}' in text
