@@ -39,6 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -58,8 +59,8 @@ def default_index_dir() -> Path:
 
 IndexOpt = Annotated[
     Path | None,
-    typer.Option("--index", "-i", help="Index directory [default: $CITYWOK_INDEX or the "
-                 "per-user data dir].", show_default=False),
+    typer.Option("--index", "-i", help="Index directory (default: $CITYWOK_INDEX, else the "
+                 "per-user data dir).", show_default=False),
 ]
 
 

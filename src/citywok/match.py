@@ -28,8 +28,8 @@ from citywok.params import AnalysisParams, MatchParams
 from citywok.peaks import Peaks
 from citywok.postings import lookup
 
-#: Clip-centre vote bins (frames); votes go to two grids half a bin apart.
-_VOTE_BIN = 24
+#: Clip-centre vote bins (seconds); votes go to grids half a bin apart.
+_VOTE_BIN_S = 0.768
 _SHIFT_BIN = 1.0
 #: How many distinct places are refined and verified.
 _REFINE_TOP = 48
@@ -37,10 +37,10 @@ _REFINE_TOP = 48
 _PITCH_TOL = 0.5
 _RATIO_TOL = 0.12
 _SHIFT_SPREAD = 0.5
-_LINE_TOL_FRAMES = 2.0
+_LINE_TOL_S = 0.064
 #: Verification: a reference peak is found when a clip peak lies this close (reference
 #: frames, semitones) to where the fitted line puts it.
-_VERIFY_TOL_FRAMES = 1.5
+_VERIFY_TOL_S = 0.048
 _VERIFY_TOL_PITCH = 0.35
 
 
@@ -155,8 +155,10 @@ def _collect(query: Peaks, segments: Sequence[SegmentView], params: AnalysisPara
                     ("episode", "center", "scale", "shift", "q_idx", "t_q", "t_r")))
 
 
-def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int) -> Hit | None:
+def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int,
+            frame_s: float) -> Hit | None:
     """Fit one line (and one pitch shift) through the votes ``idx`` of one place."""
+    line_tol = _LINE_TOL_S / frame_s
     if len(idx) < 2:
         return None
     shifts = v.shift[idx]
@@ -170,7 +172,7 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int) -> Hit | 
     offset = float(np.median(tr[:, 0] - scale * tq[:, 0]))
     for _ in range(3):
         resid = np.abs(tr - (offset + scale * tq)).max(axis=1)
-        inl = resid <= _LINE_TOL_FRAMES + 0.01 * np.abs(tq[:, 2] - tq[:, 0])
+        inl = resid <= line_tol + 0.01 * np.abs(tq[:, 2] - tq[:, 0])
         if inl.sum() < 2:
             return None
         x = tq[inl].ravel()
@@ -183,7 +185,7 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int) -> Hit | 
         else:
             offset = float(np.median(y - scale * x))
     resid = np.abs(tr - (offset + scale * tq)).max(axis=1)
-    inl = resid <= _LINE_TOL_FRAMES
+    inl = resid <= line_tol
     if not inl.any():
         return None
     on_line = np.zeros(n_query_peaks, dtype=bool)
@@ -198,8 +200,9 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int) -> Hit | 
     )
 
 
-def _verify(hit: Hit, query: Peaks, segments: Sequence[SegmentView]) -> Hit:
+def _verify(hit: Hit, query: Peaks, segments: Sequence[SegmentView], frame_s: float) -> Hit:
     """Count the reference peaks of the aligned window that the clip has too."""
+    tol = _VERIFY_TOL_S / frame_s
     for seg in segments:
         where = np.flatnonzero(seg.episode_keys == hit.episode_key)
         if len(where):
@@ -212,23 +215,23 @@ def _verify(hit: Hit, query: Peaks, segments: Sequence[SegmentView]) -> Hit:
     t_lo = hit.offset_frames + hit.time_scale * float(qf[0])
     t_hi = hit.offset_frames + hit.time_scale * float(qf[-1])
     frames = seg.peak_frame[lo:hi]
-    a = lo + int(np.searchsorted(frames, t_lo + _VERIFY_TOL_FRAMES, side="left"))
-    b = lo + int(np.searchsorted(frames, t_hi - _VERIFY_TOL_FRAMES, side="right"))
+    a = lo + int(np.searchsorted(frames, t_lo + tol, side="left"))
+    b = lo + int(np.searchsorted(frames, t_hi - tol, side="right"))
     if b <= a:
         return hit
     ref_t = seg.peak_frame[a:b].astype(np.float64)
     ref_p = seg.peak_pitch[a:b] * seg.pitch_unit + hit.pitch_shift
     clip_t = hit.offset_frames + hit.time_scale * qf
     same_pitch = np.abs(ref_p[:, None] - query.pitch[None, :]) <= _VERIFY_TOL_PITCH
-    same_time = np.abs(ref_t[:, None] - clip_t[None, :]) <= _VERIFY_TOL_FRAMES
+    same_time = np.abs(ref_t[:, None] - clip_t[None, :]) <= tol
     matched = int((same_pitch & same_time).any(axis=1).sum())
-    window = (2 * _VERIFY_TOL_FRAMES + 1) / max(t_hi - t_lo, 1.0)
+    window = (2 * tol + 1) / max(t_hi - t_lo, 1.0)
     expected = float(np.minimum(1.0, same_pitch.sum(axis=1) * window).sum())
     return replace(hit, matched=matched, expected=expected,
                    evidence=(matched - expected) / float(np.sqrt(expected + 1.0)))
 
 
-def _distinct_places(v: _Votes) -> list[npt.NDArray[np.int64]]:
+def _distinct_places(v: _Votes, frame_s: float) -> list[npt.NDArray[np.int64]]:
     """Vote indices of the busiest places, one group per place, busiest first.
 
     Votes go to (episode, centre bin, pitch-shift bin) on four grids shifted by half a
@@ -236,10 +239,11 @@ def _distinct_places(v: _Votes) -> list[npt.NDArray[np.int64]]:
     once, from the grid where it is busiest.
     """
     n = len(v.episode)
+    vote_bin = _VOTE_BIN_S / frame_s
     keys: list[npt.NDArray[np.int64]] = []
     for grid in range(4):
         c_half, s_half = grid & 1, grid >> 1
-        cbin = np.floor(v.center / _VOTE_BIN + 0.5 * c_half).astype(np.int64)
+        cbin = np.floor(v.center / vote_bin + 0.5 * c_half).astype(np.int64)
         sbin = np.floor(v.shift / _SHIFT_BIN + 0.5 * s_half).astype(np.int64) + 64
         keys.append((v.episode << 40) | (cbin << 10) | (sbin << 2) | grid)
     all_keys = np.concatenate(keys)
@@ -254,7 +258,7 @@ def _distinct_places(v: _Votes) -> list[npt.NDArray[np.int64]]:
         ep = int(v.episode[idx[0]])
         c = float(np.median(v.center[idx]))
         sh = float(np.median(v.shift[idx]))
-        if any(ep == e2 and abs(c - c2) < _VOTE_BIN and abs(sh - s2) < _SHIFT_BIN
+        if any(ep == e2 and abs(c - c2) < vote_bin and abs(sh - s2) < _SHIFT_BIN
                for e2, c2, s2 in taken):
             continue
         taken.append((ep, c, sh))
@@ -272,19 +276,20 @@ def match_peaks(query: Peaks, segments: Sequence[SegmentView], *, params: Analys
     v = _collect(query, segments, params, match_params)
     if v is None:
         return []
-    hits = [h for h in (_refine(v, idx, len(query)) for idx in _distinct_places(v))
+    fs = params.frame_s
+    hits = [h for h in (_refine(v, idx, len(query), fs) for idx in _distinct_places(v, fs))
             if h is not None]
-    hits = [_verify(h, query, segments) for h in hits]
-    hits.sort(key=lambda h: (-h.evidence, -h.votes))
-    return best_per_place(hits)
+    hits = [_verify(h, query, segments, fs) for h in hits]
+    return best_per_place(hits, frame_s=fs)
 
 
-def best_per_place(hits: Sequence[Hit]) -> list[Hit]:
+def best_per_place(hits: Sequence[Hit], *, frame_s: float) -> list[Hit]:
     """Best first, keeping only the best hit of each place (episode and offset)."""
     kept: list[Hit] = []
     for h in sorted(hits, key=lambda h: (-h.evidence, -h.votes)):
         if any(k.episode_key == h.episode_key
-               and abs(k.offset_frames - h.offset_frames) < 2 * _VOTE_BIN for k in kept):
+               and abs(k.offset_frames - h.offset_frames) * frame_s < 2 * _VOTE_BIN_S
+               for k in kept):
             continue
         kept.append(h)
     return kept

@@ -20,11 +20,15 @@ from citywok.spectrogram import power_spectrogram
 PITCH_REF_HZ = 100.0
 #: Power below this (dB, same scale as the spectrogram) is digital silence.
 SILENCE_DB = -60.0
-#: Span over which the loudest value sets the floor for weak peaks (frames each side).
-_FLOOR_HALF_FRAMES = 31
+#: Span over which the loudest value sets the floor for weak peaks (seconds each side).
+_FLOOR_HALF_S = 1.0
 #: Neighbourhood of the mean power a peak must stand out of.
 _MEAN_HALF_BINS = 12
-_MEAN_HALF_FRAMES = 4
+_MEAN_HALF_S = 0.128
+
+
+def _frames(seconds: float, params: AnalysisParams) -> int:
+    return max(1, round(seconds / params.frame_s))
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,15 @@ def peaks_from_power(
                                  cval=-np.inf)
     local_max = maximum_filter1d(local_max, 2 * peak_params.half_frames + 1, axis=0,
                                  mode="constant", cval=-np.inf)
-    loudest = maximum_filter1d(level.max(axis=1), 2 * _FLOOR_HALF_FRAMES + 1, mode="nearest")
+    loudest = maximum_filter1d(level.max(axis=1), 2 * _frames(_FLOOR_HALF_S, params) + 1,
+                               mode="nearest")
     floor = np.maximum(loudest - peak_params.floor_db, SILENCE_DB)
     is_peak = (level == local_max) & (level > floor[:, None])
     if peak_params.prominence_db > 0:
         # Mean power around each cell; noise peaks barely stand out of it, tonal ones do.
         mean = uniform_filter1d(power, 2 * _MEAN_HALF_BINS + 1, axis=1, mode="nearest")
-        mean = uniform_filter1d(mean, 2 * _MEAN_HALF_FRAMES + 1, axis=0, mode="nearest")
+        mean = uniform_filter1d(mean, 2 * _frames(_MEAN_HALF_S, params) + 1, axis=0,
+                                mode="nearest")
         is_peak &= power > mean * np.float32(10 ** (peak_params.prominence_db / 10))
     # Edge bins cannot be interpolated and lie outside the analysed band anyway.
     is_peak[:, 0] = False
@@ -141,7 +147,8 @@ class PeakStream:
         self._params = params
         self._peak_params = peak_params
         self._block = block_frames
-        self._context = max(peak_params.half_frames, _MEAN_HALF_FRAMES) + _FLOOR_HALF_FRAMES + 1
+        self._context = (max(peak_params.half_frames, _frames(_MEAN_HALF_S, params))
+                         + _frames(_FLOOR_HALF_S, params) + 1)
         self._buffer = np.empty(0, dtype=np.float32)
         self._buffer_frame = 0  # frame number of the first frame starting in the buffer
         self._next_frame = 0  # first frame not yet reported

@@ -95,22 +95,26 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams) 
         peaks = peaks_from_power(power, peak_params=params.query_peaks, params=params)
         # Back to the clip's own axes: warped time is time_factor x clip time, and warped
         # pitch is clip pitch + 12 log2(freq_factor).
-        found += [replace(h, time_scale=h.time_scale * time_factor,
-                          pitch_shift=h.pitch_shift - 12.0 * float(np.log2(freq_factor)))
-                  for h in index.match(peaks, mp)]
+        unwarped = (replace(h, time_scale=h.time_scale * time_factor,
+                            pitch_shift=h.pitch_shift - 12.0 * float(np.log2(freq_factor)))
+                    for h in index.match(peaks, mp))
+        lo_scale, hi_scale = mp.plausible_time_scale
+        found += [h for h in unwarped if lo_scale <= h.time_scale <= hi_scale
+                  and abs(h.pitch_shift) <= mp.plausible_pitch_shift]
         if found and max(h.evidence for h in found) >= mp.conclusive_evidence:
             break
-    return best_per_place(found)
+    return best_per_place(found, frame_s=params.frame_s)
 
 
 # -- identification ---------------------------------------------------------------------
 
 
 def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams,
-           params: AnalysisParams) -> tuple[Status, tuple[Candidate, ...]]:
+           params: AnalysisParams, *, clip_s: float) -> tuple[Status, tuple[Candidate, ...]]:
     """Turn ranked hits into a status and the candidates to show."""
     mp = match_params
-    good = [h for h in hits if h.evidence >= mp.min_evidence]
+    needed = mp.evidence_needed(min(clip_s, MAX_QUERY_S))
+    good = [h for h in hits if h.evidence >= needed]
     if not good:
         return Status.NO_MATCH, ()
     best_per_episode: dict[int, Hit] = {}
@@ -124,7 +128,7 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams,
     shown = close if status is Status.AMBIGUOUS else ranked
     candidates = []
     for h in shown[: mp.max_candidates]:
-        conf = confidence(h.evidence, min_evidence=mp.min_evidence)
+        conf = confidence(h.evidence, min_evidence=needed)
         if status is Status.MATCH and h is ranked[0] and len(ranked) > 1:
             # A strong runner-up lowers how sure we are of the winner.
             conf *= 1.0 - 0.5 * ranked[1].evidence / top
@@ -156,7 +160,8 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
     timings["fingerprint_ms"] = (t1 - t0) * 1000
     yield Progress(stage="matching")
     hits = match_clip(samples, index, mp)
-    status, candidates = decide(hits, index, mp, index.params)
+    clip_s = len(samples) / index.params.sample_rate_hz
+    status, candidates = decide(hits, index, mp, index.params, clip_s=clip_s)
     t2 = time.perf_counter()
     timings["match_ms"] = (t2 - t1) * 1000
     return IdentifyResult(

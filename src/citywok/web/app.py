@@ -2,7 +2,8 @@
 
 Layers, outermost first: :class:`~citywok.web.security.GuardMiddleware` (request id,
 limits, security headers, the last word on errors), CORS, then the routes under
-``/api/v1`` and the unversioned health endpoints.
+``/api/v1``, the unversioned health endpoints, and the web page at ``/`` (built from
+``web/`` into ``static/`` by ``scripts/build-web``; same origin, so the strict CSP holds).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from citywok.errors import CityWokError
@@ -31,6 +33,14 @@ log = logging.getLogger("citywok.web")
 
 API_PREFIX = "/api/v1"
 _CDN = "https://cdn.jsdelivr.net"
+#: Where ``scripts/build-web`` puts the built page.
+PAGE_DIR = Path(__file__).parent / "static"
+_ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+_ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                ".svg": "image/svg+xml", ".png": "image/png", ".woff2": "font/woff2",
+                ".json": "application/json"}
+PAGE_MISSING = ("CityWok's web page is not built in this installation: build it with "
+                "scripts/build-web (needs Node.js). The API works without it: see /docs.\n")
 
 
 def _docs_page() -> tuple[str, str]:
@@ -59,8 +69,40 @@ def _init_sentry(settings: Settings) -> None:
                     traces_sample_rate=settings.sentry_traces_sample_rate)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app over the index at ``settings.index`` (opened when first needed)."""
+def _add_page(app: FastAPI, page_dir: Path) -> None:
+    """``/`` serves the built page; ``/assets/*`` its hashed files, cached for good."""
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def page() -> Response:
+        index = page_dir / "index.html"
+        if not index.is_file():
+            return PlainTextResponse(PAGE_MISSING, status_code=404)
+        return FileResponse(index, media_type="text/html; charset=utf-8")
+
+    def _file(path: Path, *, immutable: bool) -> Response:
+        if not path.is_file():
+            return PlainTextResponse("not found\n", status_code=404)
+        headers = {"Cache-Control": "public, max-age=31536000, immutable"} if immutable else {}
+        return FileResponse(path, headers=headers, media_type=_ASSET_TYPES.get(
+            path.suffix, "application/octet-stream"))
+
+    @app.api_route("/assets/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def asset(name: str) -> Response:
+        if not _ASSET_NAME.fullmatch(name):
+            return PlainTextResponse("not found\n", status_code=404)
+        return _file(page_dir / "assets" / name, immutable=True)
+
+    @app.api_route("/favicon.svg", methods=["GET", "HEAD"], include_in_schema=False)
+    async def favicon() -> Response:
+        return _file(page_dir / "favicon.svg", immutable=False)
+
+
+def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
+    """Build the app over the index at ``settings.index`` (opened when first needed).
+
+    ``page_dir`` holds the built web page (``index.html``, ``assets/``); when it is absent
+    ``/`` answers 404 with a plain sentence saying how to build it.
+    """
     _init_sentry(settings)
     services = Services.build(settings)
 
@@ -95,6 +137,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return HTMLResponse(page)
+
+    _add_page(app, page_dir)
 
     app.add_middleware(
         CORSMiddleware,

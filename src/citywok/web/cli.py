@@ -17,6 +17,7 @@ from citywok.web.core.config import Settings, load_settings
 from citywok.web.keys import KeyStore
 
 keys_app = typer.Typer(help="Create, list and revoke API keys of the web service.",
+                       rich_markup_mode=None,
                        no_args_is_help=True, add_completion=False)
 
 IndexOpt = Annotated[Path | None, typer.Option(

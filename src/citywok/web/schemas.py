@@ -17,7 +17,7 @@ class CandidateOut(BaseModel):
     episode_id: str
     offset_s: float = Field(description="Where in the episode the clip starts, in seconds.")
     confidence: float
-    score: int
+    score: float
     speed: float
     pitch_semitones: float
 

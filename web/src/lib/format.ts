@@ -1,0 +1,90 @@
+// How numbers of an answer read to a person.
+
+import type { Candidate } from "../api/types";
+
+/** 83.4 → "1:23"; 3723 → "1:02:03". */
+export function timestamp(seconds: number): string {
+  const total = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const ss = String(s).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${String(m).padStart(2, "0")}:${ss}`;
+}
+
+/** "S01E02", "E02" or "" when the numbers are unknown. */
+export function episodeCode(season: number | null, episode: number | null): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  if (season !== null && episode !== null) return `S${two(season)}E${two(episode)}`;
+  if (episode !== null) return `E${two(episode)}`;
+  return "";
+}
+
+/** "S01E02 · Title" with whatever is known. */
+export function episodeLabel(c: Pick<Candidate, "season" | "episode" | "title">): string {
+  return [episodeCode(c.season, c.episode), c.title].filter(Boolean).join(" · ");
+}
+
+/** 0.97 → "97 %". */
+export function percent(value: number): string {
+  return `${Math.round(value * 100)} %`;
+}
+
+/** Confidence in words, for people who don't read numbers. */
+export function confidenceWords(confidence: number): string {
+  if (confidence >= 0.9) return "Very sure";
+  if (confidence >= 0.7) return "Fairly sure";
+  if (confidence >= 0.4) return "Not sure";
+  return "A guess";
+}
+
+/** A note on speed when the clip was sped up or slowed down noticeably. */
+export function speedNote(speed: number): string | null {
+  if (!Number.isFinite(speed) || Math.abs(speed - 1) < 0.03) return null;
+  const pct = Math.round(Math.abs(speed - 1) * 100);
+  return `The clip plays ${pct} % ${speed > 1 ? "faster" : "slower"} than the episode.`;
+}
+
+/** Why several episodes fit equally well, guessed from where the clip falls in each. */
+export function ambiguityReason(candidates: Candidate[]): string {
+  if (candidates.length < 2) {
+    return "The clip fits more than one place about equally well.";
+  }
+  const offsets = candidates.map((c) => c.offset_s);
+  const spread = Math.max(...offsets) - Math.min(...offsets);
+  const early = Math.max(...offsets) < 120;
+  if (spread <= 3 && early) {
+    return (
+      "This is the opening theme (or another sound these episodes all start with), so the " +
+      "clip alone cannot tell them apart. A clip from later in the episode will."
+    );
+  }
+  if (spread <= 3) {
+    return (
+      "These episodes share this stretch of audio at the same point (a recap, a cold open " +
+      "or a repeated scene). A clip from another moment will tell them apart."
+    );
+  }
+  return (
+    "This sound is shared material that turns up in several episodes (a recurring music " +
+    "cue or a reused scene). A clip with dialogue will tell them apart."
+  );
+}
+
+/** 1536 → "1.5 kB" (decimal units, as a person counts). */
+export function bytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)} kB`;
+  if (n < 1_000_000_000) return `${(n / 1_000_000).toFixed(1)} MB`;
+  return `${(n / 1_000_000_000).toFixed(1)} GB`;
+}
+
+/** A wait in words: 45 → "45 seconds", 3599 → "60 minutes", 7200 → "2 hours". */
+export function wait(seconds: number): string {
+  const s = Math.max(1, Math.ceil(seconds));
+  if (s < 60) return s === 1 ? "1 second" : `${s} seconds`;
+  const m = Math.ceil(s / 60);
+  if (m <= 90) return m === 1 ? "1 minute" : `${m} minutes`;
+  const h = Math.round(s / 3600);
+  return h === 1 ? "about an hour" : `about ${h} hours`;
+}
