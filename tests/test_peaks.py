@@ -1,7 +1,10 @@
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.ndimage import maximum_filter1d
 
 from citywok.params import AnalysisParams
-from citywok.peaks import PeakStream, find_peaks, hz_to_pitch
+from citywok.peaks import PeakStream, find_peaks, hz_to_pitch, running_max
 
 P = AnalysisParams()
 
@@ -61,3 +64,12 @@ def test_streaming_equals_one_pass() -> None:
     np.testing.assert_array_equal(frames, whole.frame)
     np.testing.assert_allclose(pitch, whole.pitch, atol=1e-5)
     assert np.all(np.diff(frames) >= 0)
+
+
+@given(st.integers(1, 40), st.integers(1, 30), st.integers(0, 25), st.integers(0, 1))
+@settings(max_examples=60, deadline=None)
+def test_running_max_equals_scipy(rows: int, cols: int, half: int, axis: int) -> None:
+    x = np.random.default_rng(rows * 31 + cols).standard_normal((rows, cols)).astype(
+        np.float32)
+    expect = maximum_filter1d(x, 2 * half + 1, axis=axis, mode="constant", cval=-np.inf)
+    np.testing.assert_array_equal(running_max(x, half, axis=axis), expect)

@@ -253,7 +253,7 @@ def demo(
     from citywok.demo import run_demo
 
     try:
-        run_demo(workdir, out)
+        run_demo(workdir, lambda line: print(line, flush=True))
     except errors.CityWokError as exc:
         raise _fail(exc) from None
 

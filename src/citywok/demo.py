@@ -11,15 +11,19 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from citywok.decode import decode, ffmpeg_binary
 from citywok.errors import ConfigError
+
+if TYPE_CHECKING:
+    from citywok.result import IdentifyResult
 
 RATE_HZ = 16000
 THEME_S = 8.0
@@ -153,19 +157,22 @@ def make_library(folder: Path, *, episodes: int = 4, seconds: float = 45.0,
     return made
 
 
-def run_demo(workdir: Path, console: Any) -> None:
-    """The README's first command: generate, index, identify a distorted clip."""
+def run_demo(workdir: Path, emit: Callable[[str], None]) -> IdentifyResult:
+    """The README's first command: generate, index, identify a distorted clip.
+
+    Says what it does through ``emit`` (a line at a time) and returns the answer.
+    """
     from citywok.index import Index
     from citywok.pipeline import drive, identify_file, index_paths
 
     library = workdir / "library"
     index_dir = workdir / "index"
     if not (library / "truth.json").is_file():
-        console.print(f"generating a demo library in {library} ...")
+        emit(f"generating a demo library in {library} ...")
         make_library(library)
     with Index.open(index_dir, writable=True) as idx:
         summary = drive(index_paths(idx, [library]))
-        console.print(f"indexed: {len(summary.added)} added, {len(summary.skipped)} unchanged; "
+        emit(f"indexed: {len(summary.added)} added, {len(summary.skipped)} unchanged; "
                       f"{idx.stats().episodes} episodes in {index_dir}")
     truth = json.loads((library / "truth.json").read_text())
     raw = np.load(library / truth[2]["raw"])
@@ -175,15 +182,16 @@ def run_demo(workdir: Path, console: Any) -> None:
     clip_path = workdir / "clip.mp3"
     encode(noisy.astype(np.float32), clip_path, audio_args=("-c:a", "libmp3lame", "-b:a", "32k"),
            filters=f"asetrate={int(RATE_HZ * 1.15)},aresample={RATE_HZ}")
-    console.print(f"clip: 5 s of {truth[2]['file']} from {start_s} s, played 1.15x fast "
+    emit(f"clip: 5 s of {truth[2]['file']} from {start_s} s, played 1.15x fast "
                   "with noise, as a 32 kb/s MP3")
     with Index.open(index_dir) as idx:
         res = identify_file(clip_path, idx)
     if res.match is None:
-        console.print(f"result: {res.status.value}")
-        return
+        emit(f"result: {res.status.value}")
+        return res
     m = res.match
-    console.print(f"result: {res.status.value}: {m.episode.label} at {m.offset_s:.2f} s "
+    emit(f"result: {res.status.value}: {m.episode.label} at {m.offset_s:.2f} s "
                   f"(confidence {m.confidence:.2f}, speed {m.speed:.2f}x) "
                   f"in {res.elapsed_ms:.0f} ms")
-    print(json.dumps(res.to_json(file=str(clip_path))))
+    emit(json.dumps(res.to_json(file=str(clip_path))))
+    return res

@@ -120,8 +120,13 @@ class MatchParams:
     #: Calibrated on 400 clips of outside audio: none reached it (bench/README.md).
     min_evidence: float = 9.5
     evidence_reference_s: float = 5.0
-    #: Other episodes with at least this share of the best evidence make it ambiguous.
-    ambiguous_ratio: float = 0.6
+    #: Triplets that must agree with the fitted line as well: two independent lines of
+    #: evidence (hash level and peak level) before anything is called a match.
+    min_votes: int = 6
+    #: Other episodes with at least this share of the best evidence (and past the
+    #: threshold themselves) make the answer ambiguous. A clip cut from one copy of a
+    #: shared intro fits its own copy best (same encoder), the others less.
+    ambiguous_ratio: float = 0.4
     #: How many candidates to return.
     max_candidates: int = 10
     #: Warps of the clip's spectrogram tried in turn, as (time factor, frequency factor):

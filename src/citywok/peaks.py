@@ -27,6 +27,29 @@ _MEAN_HALF_BINS = 12
 _MEAN_HALF_S = 0.128
 
 
+def running_max(x: npt.NDArray[np.float32], half: int, *, axis: int) -> npt.NDArray[np.float32]:
+    """Maximum over ``[i - half, i + half]`` along ``axis`` (beyond the edges: -inf).
+
+    Same result as ``scipy.ndimage.maximum_filter1d(x, 2 * half + 1, axis=axis,
+    mode="constant", cval=-inf)``, several times faster for these window sizes: the
+    maxima of runs of 1, 2, 4, 8 ... are built by doubling, and each window is the max of
+    two overlapping runs of the largest power of two that fits in it.
+    """
+    width = 2 * half + 1
+    moved = np.moveaxis(x, axis, -1)
+    n = moved.shape[-1]
+    pad = np.full((*moved.shape[:-1], half), -np.inf, dtype=x.dtype)
+    padded = np.concatenate([pad, moved, pad], axis=-1)
+    run = padded
+    length = 1
+    while 2 * length <= width:
+        run = np.maximum(run[..., :-length], run[..., length:])
+        length *= 2
+    # run[..., j] = max(padded[j : j + length]); the window of output i is padded[i : i + width].
+    out = np.maximum(run[..., :n], run[..., width - length : width - length + n])
+    return np.moveaxis(out, -1, axis)
+
+
 def _frames(seconds: float, params: AnalysisParams) -> int:
     return max(1, round(seconds / params.frame_s))
 
@@ -88,10 +111,8 @@ def peaks_from_power(
         return Peaks.empty()
     level = np.log10(power + 1e-12, dtype=np.float32)
     level *= 10.0
-    local_max = maximum_filter1d(level, 2 * peak_params.half_bins + 1, axis=1, mode="constant",
-                                 cval=-np.inf)
-    local_max = maximum_filter1d(local_max, 2 * peak_params.half_frames + 1, axis=0,
-                                 mode="constant", cval=-np.inf)
+    local_max = running_max(level, peak_params.half_bins, axis=1)
+    local_max = running_max(local_max, peak_params.half_frames, axis=0)
     loudest = maximum_filter1d(level.max(axis=1), 2 * _frames(_FLOOR_HALF_S, params) + 1,
                                mode="nearest")
     floor = np.maximum(loudest - peak_params.floor_db, SILENCE_DB)

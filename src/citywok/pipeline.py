@@ -114,7 +114,7 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams,
     """Turn ranked hits into a status and the candidates to show."""
     mp = match_params
     needed = mp.evidence_needed(min(clip_s, MAX_QUERY_S))
-    good = [h for h in hits if h.evidence >= needed]
+    good = [h for h in hits if h.evidence >= needed and h.votes >= mp.min_votes]
     if not good:
         return Status.NO_MATCH, ()
     best_per_episode: dict[int, Hit] = {}

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
 #: Frames transformed at once; bounds memory for long inputs.
 _CHUNK_FRAMES = 4096
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n_fft: int) -> npt.NDArray[np.float32]:
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    window.setflags(write=False)
+    return window
 
 
 def frame_count(n_samples: int, *, n_fft: int, hop_length: int) -> int:
@@ -39,11 +48,15 @@ def power_spectrogram(
         return out
     x = np.ascontiguousarray(samples, dtype=np.float32)
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop_length]
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    window = _hann(n_fft)
     for start in range(0, n_frames, _CHUNK_FRAMES):
         block = frames[start : start + _CHUNK_FRAMES] * window
-        spec = scipy.fft.rfft(block, axis=1)[:, bin_lo:hi]
-        out[start : start + len(block)] = spec.real**2 + spec.imag**2
+        spec = scipy.fft.rfft(block, axis=1, overwrite_x=True)[:, bin_lo:hi]
+        # |z|^2 from the (re, im) pairs, written straight into the output.
+        pairs = spec.view(np.float32).reshape(len(block), hi - bin_lo, 2)
+        dest = out[start : start + len(block)]
+        np.multiply(pairs[..., 0], pairs[..., 0], out=dest)
+        dest += pairs[..., 1] * pairs[..., 1]
     return out
 
 
