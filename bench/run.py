@@ -364,7 +364,7 @@ def main() -> int:
         log(report["outside"])
 
         # Shared material.
-        amb = wrong = n_sh = 0
+        amb = wrong = n_sh = silent = 0
         kinds: dict[str, list[int]] = {}
         for e in episodes:
             for a, b, kind, cue in shared[e["file"]]:
@@ -373,6 +373,9 @@ def main() -> int:
                         continue
                     start = float(rng.uniform(a + 0.1, b - length - 0.1))
                     y = to_8k(cut(corpus / "library" / e["file"], start, length))
+                    if float(np.sqrt(np.mean(y**2))) < 10 ** (-50 / 20):
+                        silent += 1  # the theme's silent stretches identify nothing
+                        continue
                     res = identify_samples(y, index, match_params=mp)
                     n_sh += 1
                     is_amb = res.status is Status.AMBIGUOUS
@@ -381,7 +384,8 @@ def main() -> int:
                         wrong += int(res.match.episode.episode_id
                                      != index.episodes[by_name[e["file"]]].episode_id)
                     kinds.setdefault(cue or kind, []).append(int(is_amb))
-        report["shared"] = {"clips": n_sh, "ambiguous": amb / max(1, n_sh),
+        report["shared"] = {"clips": n_sh, "silent_skipped": silent,
+                            "ambiguous": amb / max(1, n_sh),
                             "single_wrong_episode": wrong,
                             "ambiguous_by_kind": {k: sum(v) / len(v) for k, v in kinds.items()}}
         log(report["shared"])
@@ -464,7 +468,8 @@ def markdown(r: dict[str, Any]) -> str:
         s = r["shared"]
         kinds = ", ".join(f"{k} {100 * v:.0f}%" for k, v in s["ambiguous_by_kind"].items())
         lines.append(f"- Shared material: {100 * s['ambiguous']:.0f}% of {s['clips']} clips "
-                     f"`ambiguous` ({kinds}); single wrong episode: {s['single_wrong_episode']}.")
+                     f"`ambiguous` ({kinds}); single wrong episode: {s['single_wrong_episode']}"
+                     f"; {s.get('silent_skipped', 0)} clips below -50 dBFS skipped.")
     if "latency_ms" in r:
         lt = r["latency_ms"]
         lines.append(f"- Query latency, decoded 5 s clip, 1 core: p50 {lt['match_p50']:.1f} ms, "
