@@ -5,8 +5,10 @@ Errors map to exit codes in :data:`EXIT_CODES`, the one place that does so.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -145,9 +147,44 @@ def _print_result(name: str, res: IdentifyResult) -> None:
               f"{round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
 
 
+def fetch_link(url: str, workdir: Path) -> Path:
+    """Download a link's media into ``workdir`` with the web service's checks and limits
+    (settings from ``CITYWOK_*`` variables, as for ``serve``)."""
+    try:
+        from citywok.web.core.config import Settings
+        from citywok.web.fetch import Downloaded, check_link, download, resolve_checked
+    except ImportError:
+        raise errors.ConfigError("identifying links needs the web extra: "
+                                 "pip install 'citywok[web]'") from None
+    settings = Settings()
+    policy = settings.link_policy()
+    link = check_link(url, policy)
+    resolve_checked(link.host, link.port, policy)
+
+    async def run() -> Path:
+        got: Path | None = None
+        async for item in download(link, workdir, policy=policy,
+                                   limits=settings.download_limits()):
+            if isinstance(item, Downloaded):
+                got = item.path
+        if got is None:
+            raise errors.DownloadFailedError("the link gave no media")
+        return got
+
+    return asyncio.run(run())
+
+
+def _identify_one(source: str, idx: Index, mp: MatchParams) -> IdentifyResult:
+    if not source.startswith(("http://", "https://")):
+        return identify_file(source, idx, match_params=mp)
+    with tempfile.TemporaryDirectory(prefix="citywok-link-") as tmp:
+        return identify_file(fetch_link(source, Path(tmp)), idx, match_params=mp)
+
+
 @app.command()
 def identify(
-    files: Annotated[list[str], typer.Argument(help="Clips to identify.")],
+    files: Annotated[list[str], typer.Argument(help="Clips to identify: files, or links "
+                                               "(http/https; needs the web extra).")],
     index_dir: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per "
                                           "line.")] = False,
@@ -161,7 +198,7 @@ def identify(
     with idx:
         for f in files:
             try:
-                res = identify_file(f, idx, match_params=mp)
+                res = _identify_one(f, idx, mp)
             except errors.CityWokError as exc:
                 if as_json:
                     print(json.dumps({"file": f, "status": "error", "error": exc.message}),

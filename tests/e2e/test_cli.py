@@ -108,3 +108,33 @@ def test_demo_command(tmp_path: Path) -> None:
     assert result["status"] == "match"
     assert result["match"]["episode_id"] == "demo-show-s01e03"
     assert abs(result["match"]["offset_s"] - 21.3) < 1.0
+
+
+def test_identify_link_from_loopback(cli_index: Path, demo_library: DemoLibrary,
+                                     tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    pytest.importorskip("yt_dlp", reason="links need the web extra")
+    clip = write_clip(demo_library.clip(2, 9.0, 5.0), tmp_path / "linked.mp3",
+                      audio_args=("-c:a", "libmp3lame", "-b:a", "64k"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        url = f"http://127.0.0.1:{port}/{clip.name}"
+        # Test-only settings: loopback is refused unless explicitly allowed.
+        env = {"CITYWOK_ALLOWED_HOSTS": "127.0.0.1", "CITYWOK_ALLOWED_PORTS": str(port),
+               "CITYWOK_FETCH_ALLOW_LOOPBACK": "true"}
+        proc = run("identify", url, "--index", str(cli_index), "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        line = json.loads(proc.stdout)
+        assert line["file"] == url and line["status"] == "match", line
+        assert line["match"]["episode_id"] == "demo-show-s01e03"
+        assert abs(line["match"]["offset_s"] - 9.0) < 1.0
+        refused = run("identify", url, "--index", str(cli_index), "--json")
+        assert json.loads(refused.stdout)["status"] == "error"
+    finally:
+        server.shutdown()

@@ -29,7 +29,6 @@ from citywok.web import metrics
 from citywok.web.core.config import Settings
 from citywok.web.fetch import (
     Downloaded,
-    DownloadLimits,
     Link,
     LinkPolicy,
     download,
@@ -166,9 +165,7 @@ async def run(job: Job) -> AsyncGenerator[Event, None]:
             yield Event("received", {"source": "link", "url": name})
             started = time.perf_counter()
             got: Downloaded | None = None
-            limits = DownloadLimits(max_bytes=settings.download_max_bytes,
-                                    max_duration_s=settings.download_max_duration_s,
-                                    timeout_s=settings.download_timeout_s)
+            limits = settings.download_limits()
             yield Event("downloading", {"bytes": 0, "total": None, "percent": None})
             async for got_item in download(job.source.link, job.workdir, policy=job.policy,
                                            limits=limits):

@@ -98,10 +98,7 @@ class Services:
             executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs,
                                         thread_name_prefix="citywok-job"),
             trusted_proxies=parse_networks(settings.trusted_proxies),
-            link_policy=LinkPolicy(allowed_hosts=tuple(settings.allowed_hosts),
-                                   allowed_ports=tuple(settings.allowed_ports),
-                                   allow_loopback=settings.fetch_allow_loopback,
-                                   max_link_length=settings.max_link_length),
+            link_policy=settings.link_policy(),
         )
 
     def start(self) -> None:

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from citywok.errors import ConfigError
+from citywok.web.fetch import DownloadLimits, LinkPolicy
 
 #: Hosts links may point to (a host matches itself and its subdomains).
 DEFAULT_PLATFORMS = (
@@ -133,6 +134,18 @@ class Settings(BaseSettings):
                                          "credentials cross-origin (never with '*').")
     hsts_max_age_s: int = Field(default=31_536_000, ge=0, description="max-age of the "
                                 "Strict-Transport-Security header.")
+
+    def link_policy(self) -> LinkPolicy:
+        """What links may point to, as the fetcher takes it."""
+        return LinkPolicy(allowed_hosts=tuple(self.allowed_hosts),
+                          allowed_ports=tuple(self.allowed_ports),
+                          allow_loopback=self.fetch_allow_loopback,
+                          max_link_length=self.max_link_length)
+
+    def download_limits(self) -> DownloadLimits:
+        return DownloadLimits(max_bytes=self.download_max_bytes,
+                              max_duration_s=self.download_max_duration_s,
+                              timeout_s=self.download_timeout_s)
 
     @field_validator("library_roots", "allowed_hosts", "allowed_ports", "trusted_proxies",
                      "cors_origins", mode="before")
