@@ -231,12 +231,13 @@ def _verify(hit: Hit, query: Peaks, segments: Sequence[SegmentView], frame_s: fl
                    evidence=(matched - expected) / float(np.sqrt(expected + 1.0)))
 
 
-def _distinct_places(v: _Votes, frame_s: float) -> list[npt.NDArray[np.int64]]:
+def _distinct_places(v: _Votes, frame_s: float, min_votes: int) -> list[npt.NDArray[np.int64]]:
     """Vote indices of the busiest places, one group per place, busiest first.
 
     Votes go to (episode, centre bin, pitch-shift bin) on four grids shifted by half a
     bin, so a cluster on a bin edge is still whole on one of them; a place is then taken
-    once, from the grid where it is busiest.
+    once, from the grid where it is busiest. Places with fewer than ``min_votes`` votes
+    could never be a match and are not refined.
     """
     n = len(v.episode)
     vote_bin = _VOTE_BIN_S / frame_s
@@ -254,6 +255,8 @@ def _distinct_places(v: _Votes, frame_s: float) -> list[npt.NDArray[np.int64]]:
     groups: list[npt.NDArray[np.int64]] = []
     taken: list[tuple[int, float, float]] = []
     for u in np.argsort(-counts, kind="stable")[: 8 * _REFINE_TOP]:
+        if counts[u] < min_votes:
+            break
         idx = order[first[u] : first[u] + counts[u]] % n
         ep = int(v.episode[idx[0]])
         c = float(np.median(v.center[idx]))
@@ -277,8 +280,8 @@ def match_peaks(query: Peaks, segments: Sequence[SegmentView], *, params: Analys
     if v is None:
         return []
     fs = params.frame_s
-    hits = [h for h in (_refine(v, idx, len(query), fs) for idx in _distinct_places(v, fs))
-            if h is not None]
+    places = _distinct_places(v, fs, max(2, match_params.min_votes))
+    hits = [h for h in (_refine(v, idx, len(query), fs) for idx in places) if h is not None]
     hits = [_verify(h, query, segments, fs) for h in hits]
     return best_per_place(hits, frame_s=fs)
 
