@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +234,6 @@ def synthetic_copies(index: Index, copies: int, seed: int = 5) -> list[NewEpisod
             fr = np.concatenate(frames).astype(np.int32)
             pi = np.concatenate(pitches).astype(np.float32)
             order = np.lexsort((pi, fr))
-            from dataclasses import replace
             items.append(NewEpisode(
                 episode=replace(ep, episode_id=f"synthetic-{c}-{e_no}", show="Synthetic",
                                 content_hash=f"synthetic-{c}-{e_no}"),

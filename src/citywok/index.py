@@ -405,11 +405,10 @@ class Index:
     def compact(self) -> None:
         """Merge all segments into one, dropping the hashes of removed episodes."""
         self._require_writer()
-        if len(self.segments) <= 1 and all(
-            len(s.episode_keys) == sum(1 for k in s.episode_keys if int(k) in self.episodes)
-            for s in self.segments
-        ):
-            return
+        removed_inside = any(int(k) not in self.episodes
+                             for s in self.segments for k in s.episode_keys)
+        if len(self.segments) <= 1 and not removed_inside:
+            return  # already one segment holding only live episodes
         keys: list[int] = []
         peaks: list[Peaks] = []
         for seg in self.segments:

@@ -109,7 +109,9 @@ DEFAULT_PARAMS = AnalysisParams()
 class MatchParams:
     """Decision rules of the matcher; not stored in the index, safe to change at will."""
 
-    #: Time-scale range searched: reference duration / query duration.
+    #: Time scale (reference duration / clip duration) a single hash hit may show, in
+    #: the warped spectrogram being matched; the final answer must also fall within
+    #: ``plausible_time_scale`` once the warp is undone.
     min_time_scale: float = 0.70
     max_time_scale: float = 1.45
     #: Pitch shift range searched, in semitones (speed 0.75-1.3x is -5 to +4.6).

@@ -23,7 +23,7 @@ from citywok.index import Index, NewEpisode
 from citywok.library import LibraryFile, make_episode_id, scan
 from citywok.match import Hit, best_per_place, confidence
 from citywok.params import AnalysisParams, MatchParams
-from citywok.peaks import Peaks, PeakStream, band_bins, find_peaks, peaks_from_power
+from citywok.peaks import Peaks, PeakStream, band_bins, peaks_from_power
 from citywok.result import Candidate, Episode, IdentifyResult, IndexSummary, Progress, Status
 from citywok.spectrogram import power_spectrogram, warp
 
@@ -75,12 +75,6 @@ def fingerprint_file(path: str | Path, params: AnalysisParams, *,
     return Fingerprint(peaks=Peaks.concat(parts), duration_s=n / params.sample_rate_hz)
 
 
-def query_peaks(samples: npt.NDArray[np.float32], params: AnalysisParams) -> Peaks:
-    """The clip's peaks, unwarped (first ``MAX_QUERY_S`` seconds)."""
-    clip = samples[: int(MAX_QUERY_S * params.sample_rate_hz)]
-    return find_peaks(clip, params=params, peak_params=params.query_peaks)
-
-
 def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams) -> list[Hit]:
     """Match a clip, undoing guessed speed/pitch changes in turn (``mp.warps``) until the
     evidence is conclusive; hits are in the clip's own time and pitch."""
@@ -109,8 +103,8 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams) 
 # -- identification ---------------------------------------------------------------------
 
 
-def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams,
-           params: AnalysisParams, *, clip_s: float) -> tuple[Status, tuple[Candidate, ...]]:
+def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
+           clip_s: float) -> tuple[Status, tuple[Candidate, ...]]:
     """Turn ranked hits into a status and the candidates to show."""
     mp = match_params
     needed = mp.evidence_needed(min(clip_s, MAX_QUERY_S))
@@ -136,7 +130,7 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams,
             conf /= len(close)
         candidates.append(Candidate(
             episode=index.episode(h.episode_key),
-            offset_s=max(0.0, h.offset_frames) * params.frame_s,
+            offset_s=max(0.0, h.offset_frames) * index.params.frame_s,
             score=round(h.evidence, 2),
             confidence=round(float(conf), 4),
             speed=h.time_scale,
@@ -161,7 +155,7 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
     yield Progress(stage="matching")
     hits = match_clip(samples, index, mp)
     clip_s = len(samples) / index.params.sample_rate_hz
-    status, candidates = decide(hits, index, mp, index.params, clip_s=clip_s)
+    status, candidates = decide(hits, index, mp, clip_s=clip_s)
     t2 = time.perf_counter()
     timings["match_ms"] = (t2 - t1) * 1000
     return IdentifyResult(

@@ -27,7 +27,7 @@ pytest.importorskip("fastapi", reason="the web extra is not installed (pip insta
 import httpx
 from fastapi.testclient import TestClient
 
-from citywok.demo import RATE_HZ, encode, make_library
+from citywok.demo import CONTAINERS, RATE_HZ, encode, make_library
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
 from citywok.web.app import create_app
@@ -36,16 +36,6 @@ from citywok.web.core.config import Settings
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is missing")
 
 CLIP_S = 5.0
-#: (extension, ffmpeg audio arguments, with a video track)
-CLIP_FORMATS: dict[str, tuple[tuple[str, ...], bool]] = {
-    ".mp3": (("-c:a", "libmp3lame", "-b:a", "64k"), False),
-    ".ogg": (("-c:a", "libvorbis", "-q:a", "3"), False),
-    ".m4a": (("-c:a", "aac", "-b:a", "64k"), False),
-    ".webm": (("-c:a", "libopus", "-b:a", "32k"), False),
-    ".flac": (("-c:a", "flac"), False),
-    ".wav": (("-c:a", "pcm_s16le"), False),
-    ".mkv": (("-c:a", "libopus", "-b:a", "48k"), True),
-}
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Library:
     with Index.open(index_dir, writable=True) as idx:
         drive(index_paths(idx, [folder]))
     clips: dict[str, Clip] = {}
-    for n, (ext, (args, video)) in enumerate(CLIP_FORMATS.items()):
+    for n, (ext, args, video) in enumerate(CONTAINERS):
         ep = n % 3
         start = 10.0 + 2.0 * n
         samples = raw[ep][int(start * RATE_HZ): int((start + CLIP_S) * RATE_HZ)]
