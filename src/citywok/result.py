@@ -72,6 +72,29 @@ class Candidate:
         }
 
 
+class SharedKind(StrEnum):
+    """What kind of material several episodes share (from the catalogue, not a guess)."""
+
+    #: Shared at the start of the episodes (an opening theme).
+    INTRO = "intro"
+    #: Shared at the end (end credits).
+    OUTRO = "outro"
+    #: Shared somewhere in between (a recurring music cue, a recap).
+    CUE = "cue"
+
+
+@dataclass(frozen=True)
+class SharedMaterial:
+    """Why an answer is ambiguous: the clip lies in audio that several episodes hold."""
+
+    kind: SharedKind
+    #: How many indexed episodes hold this material.
+    episodes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "episodes": self.episodes}
+
+
 @dataclass(frozen=True)
 class IdentifyResult:
     """The answer for one clip."""
@@ -85,6 +108,8 @@ class IdentifyResult:
     elapsed_ms: float
     clip_duration_s: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: For ``ambiguous``: the shared material the clip lies in, when the catalogue knows it.
+    shared: SharedMaterial | None = None
 
     def to_json(self, *, file: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -95,6 +120,8 @@ class IdentifyResult:
         out["candidates"] = [c.to_json() for c in self.candidates]
         out["elapsed_ms"] = round(self.elapsed_ms, 2)
         out["clip_duration_s"] = round(self.clip_duration_s, 3)
+        if self.shared is not None:
+            out["shared"] = self.shared.to_json()
         return out
 
 
