@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -17,13 +16,15 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from citywok.decode import SILENCE_PEAK, decode, iter_decode
-from citywok.errors import CityWokError, EmptyMediaError, SilentMediaError
+from citywok.decode import decode
+from citywok.errors import CityWokError
 from citywok.index import Index, NewEpisode
+from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
+from citywok.ingest.local import local_fingerprinter
 from citywok.library import LibraryFile, make_episode_id, scan
 from citywok.match import Hit, best_per_place, confidence
-from citywok.params import AnalysisParams, MatchParams
-from citywok.peaks import Peaks, PeakStream, band_bins, peaks_from_power
+from citywok.params import MatchParams
+from citywok.peaks import band_bins, peaks_from_power
 from citywok.result import Candidate, Episode, IdentifyResult, IndexSummary, Progress, Status
 from citywok.spectrogram import power_spectrogram, warp
 
@@ -43,36 +44,6 @@ def drive(steps: Generator[Progress, None, T],
             return stop.value  # type: ignore[no-any-return]
         if on_progress is not None:
             on_progress(event)
-
-
-# -- fingerprinting ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    peaks: Peaks
-    duration_s: float
-
-
-def fingerprint_file(path: str | Path, params: AnalysisParams, *,
-                     timeout_s: float | None = None) -> Fingerprint:
-    """Decode a (long) file in a stream and return its reference peaks."""
-    stream = PeakStream(params=params, peak_params=params.index_peaks)
-    parts: list[Peaks] = []
-    loudest = 0.0
-    for chunk in iter_decode(path, sample_rate_hz=params.sample_rate_hz, chunk_s=8.0,
-                             timeout_s=timeout_s):
-        if len(chunk):
-            loudest = max(loudest, float(np.max(np.abs(chunk))))
-        parts.append(stream.feed(chunk))
-    parts.append(stream.finish())
-    n = stream.samples_seen
-    name = Path(path).name
-    if n == 0:
-        raise EmptyMediaError(f"{name}: contains no audio")
-    if loudest < SILENCE_PEAK:
-        raise SilentMediaError(f"{name}: the audio is silent")
-    return Fingerprint(peaks=Peaks.concat(parts), duration_s=n / params.sample_rate_hz)
 
 
 def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams) -> list[Hit]:
@@ -204,19 +175,26 @@ class _Job:
     replaces: int | None
 
 
-def _fingerprint_job(path: Path, params: AnalysisParams) -> Fingerprint:
-    return fingerprint_file(path, params, timeout_s=3600.0)
+#: An interrupted first index keeps what was done up to the last commit: commit at least
+#: this often (seconds of work), and at most this much audio per segment.
+COMMIT_EVERY_S = 60.0
+BATCH_AUDIO_S = 4 * 3600.0
 
 
 def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | None = None,
-                workers: int = 1, batch_audio_s: float = 4 * 3600.0,
+                workers: int = 1, fingerprinter: Fingerprinter | None = None,
+                commit_every_s: float = COMMIT_EVERY_S, batch_audio_s: float = BATCH_AUDIO_S,
                 ) -> Generator[Progress, None, IndexSummary]:
     """Index every media file under ``paths``; unchanged files are skipped.
 
     A file is unchanged when its path, size and modification time match the catalogue,
     or its content hash matches an episode already indexed (a moved or touched file: the
-    catalogue is updated, nothing is decoded). Episodes are committed in batches of about
-    ``batch_audio_s`` seconds of audio, so an interrupted run keeps what it finished.
+    catalogue is updated, nothing is decoded). Files are fingerprinted by
+    ``fingerprinter`` (default: this process, or a pool of ``workers`` processes) and
+    committed here, in the order the scan found them, whatever order they finish in, so
+    every adapter builds the same index. A commit happens at least every
+    ``commit_every_s`` seconds of work (and every ``batch_audio_s`` of audio), so an
+    interrupted run keeps what it finished.
     """
     started = time.perf_counter()
     yield Progress(stage="scanning")
@@ -248,56 +226,66 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
     replaces: list[int] = []
     pending_s = 0.0
     audio_s = 0.0
+    last_commit = time.monotonic()
+    # Outcomes that finished before an earlier job: held until their turn.
+    waiting: dict[int, JobOutcome] = {}
+    next_turn = 0
+
+    def accept(n: int, outcome: JobOutcome) -> None:
+        nonlocal pending_s, audio_s
+        job = jobs[n]
+        if isinstance(outcome, CityWokError):
+            failed.append((job.file.path.name, outcome.message))
+            return
+        info = job.file.info
+        old = index.episodes.get(job.replaces) if job.replaces is not None else None
+        if job.replaces is not None:
+            replaces.append(job.replaces)
+        ep_id = (old.episode_id if old
+                 else index.unique_episode_id(make_episode_id(info, job.file.path)))
+        if any(p.episode.episode_id == ep_id for p in pending):
+            ep_id = index.unique_episode_id(f"{ep_id}-{n}")
+        episode = Episode(
+            episode_id=ep_id, show=info.show, season=info.season, episode=info.episode,
+            title=info.title, duration_s=round(outcome.duration_s, 3),
+            source_path=str(job.file.path), content_hash=job.digest,
+        )
+        pending.append(NewEpisode(episode=episode, peaks=outcome.peaks, file_size=job.size,
+                                  file_mtime_ns=job.mtime_ns))
+        (updated if job.replaces is not None else added).append(ep_id)
+        pending_s += outcome.duration_s
+        audio_s += outcome.duration_s
 
     def commit() -> None:
-        nonlocal pending, replaces, pending_s
+        nonlocal pending, replaces, pending_s, last_commit
         if pending or replaces:
             index.add(pending, replace_keys=replaces)
         pending, replaces, pending_s = [], [], 0.0
+        last_commit = time.monotonic()
 
-    executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    runner = fingerprinter if fingerprinter is not None else local_fingerprinter(workers)
     try:
-        futures: list[Future[Fingerprint]] = []
-        if executor is not None:
-            futures = [executor.submit(_fingerprint_job, j.file.path, index.params)
-                       for j in jobs]
-        for n, job in enumerate(jobs):
+        requests = [FingerprintJob(j.file.path, index.params) for j in jobs]
+        if jobs:
+            yield Progress(stage="fingerprinting", done=0.0, total=total_bytes,
+                           item=jobs[0].file.path.name)
+        for n, outcome in runner.run(requests):
+            waiting[n] = outcome
+            done_bytes += jobs[n].size
+            while next_turn in waiting:
+                accept(next_turn, waiting.pop(next_turn))
+                next_turn += 1
+            item = jobs[next_turn].file.path.name if next_turn < len(jobs) else None
             yield Progress(stage="fingerprinting", done=done_bytes, total=total_bytes,
-                           item=job.file.path.name)
-            try:
-                fp = (futures[n].result() if executor is not None
-                      else _fingerprint_job(job.file.path, index.params))
-            except CityWokError as exc:
-                failed.append((job.file.path.name, exc.message))
-                done_bytes += job.size
-                continue
-            done_bytes += job.size
-            info = job.file.info
-            old = index.episodes.get(job.replaces) if job.replaces is not None else None
-            if job.replaces is not None:
-                replaces.append(job.replaces)
-            ep_id = (old.episode_id if old
-                     else index.unique_episode_id(make_episode_id(info, job.file.path)))
-            if any(p.episode.episode_id == ep_id for p in pending):
-                ep_id = index.unique_episode_id(f"{ep_id}-{n}")
-            episode = Episode(
-                episode_id=ep_id, show=info.show, season=info.season, episode=info.episode,
-                title=info.title, duration_s=round(fp.duration_s, 3),
-                source_path=str(job.file.path), content_hash=job.digest,
-            )
-            pending.append(NewEpisode(episode=episode, peaks=fp.peaks, file_size=job.size,
-                                      file_mtime_ns=job.mtime_ns))
-            (updated if job.replaces is not None else added).append(ep_id)
-            pending_s += fp.duration_s
-            audio_s += fp.duration_s
-            if pending_s >= batch_audio_s:
+                           item=item)
+            if pending and (pending_s >= batch_audio_s
+                            or time.monotonic() - last_commit >= commit_every_s):
                 yield Progress(stage="committing", done=done_bytes, total=total_bytes)
                 commit()
         yield Progress(stage="committing", done=done_bytes, total=total_bytes)
         commit()
     finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+        runner.close()
     if len(index.segments) > 8:
         yield Progress(stage="compacting")
         index.compact()

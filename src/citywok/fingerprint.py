@@ -1,0 +1,51 @@
+"""A whole media file → its reference peaks, decoded in a stream (the ingest stage).
+
+This is the work one ingest job does; it runs wherever an ingest adapter puts it (this
+process, a pool of processes, a Dask worker), so it takes only picklable parameters and
+returns plain arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from citywok.decode import SILENCE_PEAK, iter_decode
+from citywok.errors import EmptyMediaError, SilentMediaError
+from citywok.params import AnalysisParams
+from citywok.peaks import Peaks, PeakStream
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The reference peaks of one recording and its decoded length."""
+
+    peaks: Peaks
+    duration_s: float
+
+
+def fingerprint_file(path: str | Path, params: AnalysisParams, *,
+                     timeout_s: float | None = None) -> Fingerprint:
+    """Decode a (long) file in a stream and return its reference peaks.
+
+    Memory stays bounded by the stream's block, not the file: peaks are a few hundred
+    bytes per second of audio.
+    """
+    stream = PeakStream(params=params, peak_params=params.index_peaks)
+    parts: list[Peaks] = []
+    loudest = 0.0
+    for chunk in iter_decode(path, sample_rate_hz=params.sample_rate_hz, chunk_s=8.0,
+                             timeout_s=timeout_s):
+        if len(chunk):
+            loudest = max(loudest, float(np.max(np.abs(chunk))))
+        parts.append(stream.feed(chunk))
+    parts.append(stream.finish())
+    n = stream.samples_seen
+    name = Path(path).name
+    if n == 0:
+        raise EmptyMediaError(f"{name}: contains no audio")
+    if loudest < SILENCE_PEAK:
+        raise SilentMediaError(f"{name}: the audio is silent")
+    return Fingerprint(peaks=Peaks.concat(parts), duration_s=n / params.sample_rate_hz)
