@@ -16,6 +16,9 @@ from citywok.demo import RATE_HZ, encode, make_library
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
 
+#: Session-scoped real servers (moto S3, PostgreSQL) for the deployment tests.
+pytest_plugins = ["tests.servers"]
+
 
 @dataclass(frozen=True)
 class DemoLibrary:

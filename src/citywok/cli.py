@@ -33,6 +33,8 @@ EXIT_CODES: tuple[tuple[type[errors.CityWokError], int], ...] = (
     (errors.MediaError, 65),  # EX_DATAERR
     (errors.LibraryError, 65),
     (errors.FetchError, 69),  # EX_UNAVAILABLE
+    (errors.SnapshotCorruptError, 65),
+    (errors.SnapshotError, 69),
     (errors.ConfigError, 78),  # EX_CONFIG
 )
 
@@ -301,6 +303,11 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     pass
 else:
     register(app)
+
+
+from citywok.snapshot_cli import snapshot_app  # noqa: E402 - needs the helpers above
+
+app.add_typer(snapshot_app, name="snapshot")
 
 
 def main() -> None:

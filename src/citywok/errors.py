@@ -20,6 +20,8 @@
     │   ├── URLRefusedError           scheme, host, address, port or platform not allowed
     │   ├── DownloadTooLargeError     over the size or duration cap
     │   └── DownloadFailedError       the remote end or the downloader failed
+    ├── SnapshotError                 an index snapshot cannot be pushed or pulled
+    │   └── SnapshotCorruptError      a snapshot is incomplete or fails its checksums
     ├── RateLimitedError              too many requests for this client
     └── ConfigError                   settings that cannot work together
 
@@ -109,6 +111,14 @@ class DownloadTooLargeError(FetchError):
 
 class DownloadFailedError(FetchError):
     code = "download_failed"
+
+
+class SnapshotError(CityWokError):
+    code = "snapshot_error"
+
+
+class SnapshotCorruptError(SnapshotError):
+    code = "snapshot_corrupt"
 
 
 class RateLimitedError(CityWokError):

@@ -35,6 +35,7 @@ HTTP_STATUS: tuple[tuple[type[errors.CityWokError], int], ...] = (
     (errors.IndexLockedError, 409),
     (errors.IndexStoreError, 503),
     (errors.LibraryError, 422),
+    (errors.SnapshotError, 503),
     (errors.ConfigError, 500),
 )
 
