@@ -111,6 +111,7 @@ def serve(
     import uvicorn
 
     settings = _settings(host=host, port=port, workers=workers, index=index)
+    _sync_snapshots(settings)
     # Workers rebuild the settings from the environment: pass the options along.
     os.environ["CITYWOK_INDEX"] = str(settings.index)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -126,6 +127,25 @@ def serve(
         h11_max_incomplete_event_size=settings.max_header_bytes + 8192,
         limit_concurrency=None,
     )
+
+
+def _sync_snapshots(settings: Settings) -> None:
+    """With CITYWOK_SNAPSHOT_URL: pull the current snapshot now, then poll on a thread."""
+    from citywok.web import snapshots
+    from citywok.web.logs import setup_logging
+
+    try:
+        store = snapshots.snapshot_store(settings)
+        if store is None:
+            return
+        setup_logging(settings.log_level)
+        first = snapshots.start(settings, store)
+    except errors.CityWokError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(69) from None
+    if first is not None:
+        typer.echo(f"serving snapshot {first.snapshot_id} from {settings.snapshot_url}",
+                   err=True)
 
 
 def register(app: typer.Typer) -> None:

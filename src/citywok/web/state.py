@@ -37,9 +37,10 @@ class IndexHolder:
         for name in (CATALOG_NAME, CATALOG_NAME + "-wal"):
             try:
                 st = (self.path / name).stat()
-                out += [st.st_mtime_ns, st.st_size]
+                # The inode too: a pulled snapshot swaps the folder behind the path.
+                out += [st.st_mtime_ns, st.st_size, st.st_ino]
             except OSError:
-                out += [0, 0]
+                out += [0, 0, 0]
         return tuple(out)
 
     def reload(self) -> Index:

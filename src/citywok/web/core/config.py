@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 from limits import parse
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from citywok.errors import ConfigError
@@ -55,6 +55,25 @@ class Settings(BaseSettings):
     library_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Folders the admin 'index' endpoint may read; "
         "empty disables indexing over HTTP.")
+
+    snapshot_url: str | None = Field(
+        default=None, description="s3://bucket/prefix of index snapshots: 'citywok serve' "
+        "pulls the current one at start and then polls for a newer one (the index path "
+        "becomes a symlink to the verified version).")
+    snapshot_poll_interval_s: float = Field(
+        default=60.0, ge=0, description="How often 'citywok serve' checks for a newer "
+        "snapshot; 0 pulls only at start.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 API endpoint for snapshots (R2, MinIO) [default: "
+        "$AWS_ENDPOINT_URL, else AWS].")
+    s3_region: str | None = Field(default=None, description="Region of the snapshot bucket "
+                                  "('auto' for R2) [default: $AWS_REGION].")
+    s3_access_key_id: str | None = Field(
+        default=None, description="Access key id for snapshots [default: "
+        "$AWS_ACCESS_KEY_ID or boto3's other sources].")
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret access key for snapshots [default: "
+        "$AWS_SECRET_ACCESS_KEY or boto3's other sources].")
 
     # -- server ---------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address 'citywok serve' listens on.")
