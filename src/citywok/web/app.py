@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from citywok.errors import CityWokError
 from citywok.web.core.config import Settings, load_settings
 from citywok.web.errors import install_handlers
-from citywok.web.routes import admin, episodes, health, identify
+from citywok.web.routes import admin, episodes, health, identify, usage
 from citywok.web.security import GuardMiddleware
 from citywok.web.state import Services
 
@@ -128,6 +128,7 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     api.include_router(identify.router)
     api.include_router(episodes.router)
     api.include_router(admin.router)
+    api.include_router(usage.router)
     app.include_router(api)
     app.include_router(health.router)
     install_handlers(app)

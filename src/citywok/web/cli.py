@@ -36,7 +36,7 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _store(index: Path | None, keys_db: Path | None) -> KeyStore:
-    return KeyStore(_settings(index=index, keys_db=keys_db).keys_path)
+    return KeyStore(_settings(index=index, keys_db=keys_db).database)
 
 
 def _when(ts: float | None) -> str:
@@ -129,6 +129,44 @@ def serve(
     )
 
 
+def usage(
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days back, today included.")] = 30,
+    index: IndexOpt = None,
+    keys_db: KeysDbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Usage figures of the web service (from CITYWOK_DATABASE_URL or the key database)."""
+    from citywok.web.db import Database
+    from citywok.web.usage import UsageLog
+
+    settings = _settings(index=index, keys_db=keys_db)
+    try:
+        report = UsageLog(Database(settings.database)).report(days=days)
+    except Exception as exc:  # the database is unreachable: say which kind of failure
+        typer.echo(f"error: the usage database is unavailable ({type(exc).__name__})", err=True)
+        raise typer.Exit(69) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_json()))
+        return
+
+    def pairs(rows: tuple[tuple[str, int], ...]) -> str:
+        return ", ".join(f"{k} {n}" for k, n in rows) or "none"
+
+    lat = report.latency
+    typer.echo(f"{report.first_day} .. {report.last_day}: {report.identifications} "
+               f"identifications, {report.refused} refused")
+    typer.echo(f"  by status:  {pairs(report.by_status)}")
+    typer.echo(f"  by source:  {pairs(report.by_source)}")
+    typer.echo(f"  refused:    {pairs(report.refused_by_reason)}")
+    if lat.count:
+        typer.echo(f"  latency:    p50 {lat.p50_ms} ms, p90 {lat.p90_ms} ms, p99 {lat.p99_ms} ms "
+                   f"(n={lat.count})")
+    typer.echo(f"  top episodes: {pairs(report.top_episodes)}")
+    for d in report.days:
+        typer.echo(f"  {d.day}  {d.identifications:>6}  {pairs(d.by_status)}; "
+                   f"{pairs(d.by_source)}; refused: {pairs(d.refused)}")
+
+
 def _sync_snapshots(settings: Settings) -> None:
     """With CITYWOK_SNAPSHOT_URL: pull the current snapshot now, then poll on a thread."""
     from citywok.web import snapshots
@@ -151,6 +189,7 @@ def _sync_snapshots(settings: Settings) -> None:
 def register(app: typer.Typer) -> None:
     """Add ``serve`` and ``keys`` to the main ``citywok`` command."""
     app.command("serve")(serve)
+    app.command("usage")(usage)
     app.add_typer(keys_app, name="keys")
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citywok import errors
+from citywok.web import usage
 
 log = logging.getLogger("citywok.web")
 
@@ -129,12 +130,14 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_handlers(app: FastAPI) -> None:
     async def on_citywok(request: Request, exc: Exception) -> JSONResponse:
         status, code, message, headers = describe(exc)
+        await usage.refused(request, status, code)
         if status >= 500:
             log.warning("request failed: %s", code, extra={"error_code": code})
         return error_response(status, code, message, headers)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         status, code, message, headers = describe(exc)
+        await usage.refused(request, status, code)
         return error_response(status, code, message, headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -1,37 +1,32 @@
-"""API keys: stored hashed in SQLite, compared in constant time.
+"""API keys: stored hashed in the service database, compared in constant time.
 
 A key reads ``cwk_<id>_<secret>``. The id finds the row; only the SHA-256 of the secret is
 stored (the secret is 32 random bytes, so a slow hash adds nothing), and the digests are
-compared with :func:`hmac.compare_digest`.
+compared with :func:`hmac.compare_digest`. The database is a SQLite file or, for
+replicas that must agree, PostgreSQL (:mod:`citywok.web.db`); every check reads it, so a
+key created or revoked through one replica holds on all at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from limits import parse
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from citywok.errors import ConfigError
+from citywok.web.db import Database, api_keys, sqlite_url
 
 PREFIX = "cwk"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    secret_sha256 TEXT NOT NULL,
-    admin INTEGER NOT NULL DEFAULT 0,
-    rate_limit TEXT,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -70,20 +65,14 @@ def split_token(token: str) -> tuple[str, str] | None:
 
 
 class KeyStore:
-    """The key database (one short-lived connection per call: safe across threads)."""
+    """The key table of the service database (thread-safe: a pooled engine)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def _connect(self, *, create: bool = False) -> sqlite3.Connection:
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        elif not self.path.is_file():
-            raise FileNotFoundError(self.path)
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        if create:
-            db.executescript(_SCHEMA)
-        return db
+    def __init__(self, db: Database | Path | str) -> None:
+        if isinstance(db, Path):
+            db = Database(sqlite_url(db))
+        elif isinstance(db, str):
+            db = Database(db)
+        self.db = db
 
     def create(self, name: str, *, admin: bool = False, rate_limit: str | None = None) -> NewKey:
         if rate_limit is not None:
@@ -94,43 +83,27 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32).replace("_", "-")
         now = time.time()
-        db = self._connect(create=True)
-        try:
-            db.execute("INSERT INTO api_keys(key_id, name, secret_sha256, admin, rate_limit, "
-                       "created_at) VALUES(?,?,?,?,?,?)",
-                       (key_id, name, _digest(secret), int(admin), rate_limit, now))
-        finally:
-            db.close()
+        with _database_errors(), self.db.ready().begin() as conn:
+            conn.execute(api_keys.insert().values(
+                key_id=key_id, name=name, secret_sha256=_digest(secret), admin=admin,
+                rate_limit=rate_limit, created_at=now))
         key = ApiKey(key_id, name, admin, rate_limit, now, None)
         return NewKey(key=key, token=f"{PREFIX}_{key_id}_{secret}")
 
     def list(self) -> list[ApiKey]:
-        try:
-            db = self._connect()
-        except FileNotFoundError:
-            return []
-        try:
-            rows = db.execute("SELECT key_id, name, admin, rate_limit, created_at, revoked_at "
-                              "FROM api_keys ORDER BY created_at").fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            db.close()
-        return [ApiKey(r[0], r[1], bool(r[2]), r[3], r[4], r[5]) for r in rows]
+        with _database_errors(), self.db.ready().connect() as conn:
+            rows = conn.execute(select(*_COLUMNS).order_by(api_keys.c.created_at)).all()
+        return [_key(r) for r in rows]
 
     def revoke(self, key_id: str) -> ApiKey:
-        try:
-            db = self._connect()
-        except FileNotFoundError:
-            raise ConfigError(f"no key {key_id!r}") from None
-        try:
-            cur = db.execute("UPDATE api_keys SET revoked_at=? WHERE key_id=? AND "
-                             "revoked_at IS NULL", (time.time(), key_id))
-            if cur.rowcount == 0:
+        with _database_errors(), self.db.ready().begin() as conn:
+            done = conn.execute(update(api_keys).where(
+                api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)).values(
+                revoked_at=time.time()))
+            if done.rowcount == 0:
                 raise ConfigError(f"no active key {key_id!r}")
-        finally:
-            db.close()
-        return next(k for k in self.list() if k.key_id == key_id)
+            row = conn.execute(select(*_COLUMNS).where(api_keys.c.key_id == key_id)).one()
+        return _key(row)
 
     def verify(self, token: str) -> ApiKey | None:
         """The active key ``token`` belongs to, or ``None``."""
@@ -138,22 +111,30 @@ class KeyStore:
         wanted = _digest(parts[1] if parts else token)
         row = None
         if parts is not None:
-            try:
-                db = self._connect()
-            except FileNotFoundError:
-                db = None
-            if db is not None:
-                try:
-                    row = db.execute(
-                        "SELECT key_id, name, admin, rate_limit, created_at, revoked_at, "
-                        "secret_sha256 FROM api_keys WHERE key_id=?", (parts[0],)).fetchone()
-                except sqlite3.OperationalError:
-                    row = None
-                finally:
-                    db.close()
+            with _database_errors(), self.db.ready().connect() as conn:
+                row = conn.execute(select(*_COLUMNS, api_keys.c.secret_sha256).where(
+                    api_keys.c.key_id == parts[0])).first()
         # Compare even when no row was found, so timing says nothing about key ids.
-        stored = row[6] if row else "0" * 64
+        stored = row.secret_sha256 if row is not None else "0" * 64
         same = hmac.compare_digest(stored.encode(), wanted.encode())
-        if row is None or not same or row[5] is not None:
+        if row is None or not same or row.revoked_at is not None:
             return None
-        return ApiKey(row[0], row[1], bool(row[2]), row[3], row[4], row[5])
+        return _key(row)
+
+
+_COLUMNS = (api_keys.c.key_id, api_keys.c.name, api_keys.c.admin, api_keys.c.rate_limit,
+            api_keys.c.created_at, api_keys.c.revoked_at)
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(row.key_id, row.name, bool(row.admin), row.rate_limit, row.created_at,
+                  row.revoked_at)
+
+
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        # The URL may hold a password: name the kind of failure only.
+        raise ConfigError(f"the key database is unavailable ({type(exc).__name__})") from None

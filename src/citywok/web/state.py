@@ -11,10 +11,12 @@ from pathlib import Path
 from citywok.errors import IndexNotFoundError, IndexStoreError
 from citywok.index import CATALOG_NAME, Index
 from citywok.web.core.config import Settings
+from citywok.web.db import Database
 from citywok.web.fetch import LinkPolicy
 from citywok.web.keys import KeyStore
 from citywok.web.ratelimit import RateLimiter
 from citywok.web.security import Network, parse_networks
+from citywok.web.usage import UsageLog
 
 
 class IndexHolder:
@@ -85,17 +87,20 @@ class Services:
     index: IndexHolder
     keys: KeyStore
     limiter: RateLimiter
+    usage: UsageLog
     executor: ThreadPoolExecutor
     trusted_proxies: tuple[Network, ...]
     link_policy: LinkPolicy
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        db = Database(settings.database)
         return cls(
             settings=settings,
             index=IndexHolder(settings.index, check_interval_s=settings.index_check_interval_s),
-            keys=KeyStore(settings.keys_path),
+            keys=KeyStore(db),
             limiter=RateLimiter(settings),
+            usage=UsageLog(db),
             executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs,
                                         thread_name_prefix="citywok-job"),
             trusted_proxies=parse_networks(settings.trusted_proxies),

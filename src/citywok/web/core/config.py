@@ -45,8 +45,13 @@ class Settings(BaseSettings):
     index: Path = Field(default=Path("index"), description="Index directory the service answers "
                         "from (opened read-only and memory-mapped; shared by all workers).")
     keys_db: Path | None = Field(
-        default=None, description="SQLite file holding the hashed API keys "
-                                 "[default: keys.sqlite inside the index directory].")
+        default=None, description="SQLite file holding the hashed API keys and usage "
+        "figures when no CITYWOK_DATABASE_URL is set [default: keys.sqlite inside the index "
+        "directory; beside it, as <index>.keys.sqlite, with snapshots].")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the database of API keys and usage "
+        "figures, e.g. postgresql+psycopg://user:pass@host/citywok for replicas that share "
+        "it [default: the SQLite file CITYWOK_KEYS_DB].")
     temp_dir: Path | None = Field(default=None, description="Where uploads and downloads are kept "
                                   "while they are identified [default: the system temp dir].")
     index_check_interval_s: float = Field(
@@ -197,7 +202,16 @@ class Settings(BaseSettings):
 
     @property
     def keys_path(self) -> Path:
-        return self.keys_db if self.keys_db is not None else self.index / "keys.sqlite"
+        if self.keys_db is not None:
+            return self.keys_db
+        if self.snapshot_url:  # the index folder is replaced by each pulled snapshot
+            return self.index.parent / f"{self.index.name}.keys.sqlite"
+        return self.index / "keys.sqlite"
+
+    @property
+    def database(self) -> str:
+        """The database URL in force (the SQLite key file unless a URL is set)."""
+        return self.database_url or f"sqlite:///{self.keys_path}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from citywok.errors import EmptyMediaError
-from citywok.web import jobs
+from citywok.web import jobs, usage
 from citywok.web.deps import IndexDep, QuotaDep, ServicesDep
 from citywok.web.errors import ApiError, ErrorBody, describe, error_body
 from citywok.web.fetch import check_link, resolve_checked
@@ -170,9 +170,9 @@ async def identify(
     job = jobs.Job(source=source, index=index, settings=settings, executor=services.executor,
                    workdir=workdir, policy=services.link_policy)
     if _wants_stream(request, stream or body_stream):
-        return EventSourceResponse(_sse(job), ping=15, send_timeout=30,
-                                   headers={"X-Accel-Buffering": "no"})
-    return await _answer(request, job)
+        return usage.after(EventSourceResponse(_sse(job), ping=15, send_timeout=30,
+                                               headers={"X-Accel-Buffering": "no"}), request, job)
+    return usage.after(await _answer(request, job), request, job)
 
 
 async def _sse(job: jobs.Job) -> AsyncIterator[dict[str, str]]:
