@@ -27,7 +27,7 @@ def test_usage_adds_up_to_the_requests_made(make_client: Callable[..., TestClien
     made: dict[int, int] = {}
 
     def post(**kw: object) -> None:
-        r = client.post(URL, **kw)  # type: ignore[arg-type]
+        r = client.post(URL, **kw)
         made[r.status_code] = made.get(r.status_code, 0) + 1
 
     post(files={"file": ("clip.mp3", body)})
