@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Res
 from starlette.concurrency import run_in_threadpool
 
 from citywok.errors import CityWokError
+from citywok.web import sentry
 from citywok.web.core.config import Settings, load_settings
 from citywok.web.errors import install_handlers
 from citywok.web.routes import admin, episodes, health, identify, usage
@@ -56,17 +57,6 @@ def _docs_page() -> tuple[str, str]:
            "https://fastapi.tiangolo.com; connect-src 'self'; object-src 'none'; "
            "base-uri 'none'; frame-ancestors 'none'")
     return text, csp
-
-
-def _init_sentry(settings: Settings) -> None:
-    if not settings.sentry_dsn:
-        return
-    try:
-        import sentry_sdk
-    except ImportError:
-        raise CityWokError("CITYWOK_SENTRY_DSN is set but sentry-sdk is not installed") from None
-    sentry_sdk.init(dsn=settings.sentry_dsn, send_default_pii=False,
-                    traces_sample_rate=settings.sentry_traces_sample_rate)
 
 
 def _add_page(app: FastAPI, page_dir: Path) -> None:
@@ -103,7 +93,7 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     ``page_dir`` holds the built web page (``index.html``, ``assets/``); when it is absent
     ``/`` answers 404 with a plain sentence saying how to build it.
     """
-    _init_sentry(settings)
+    sentry.init(settings)
     services = Services.build(settings)
 
     @contextlib.asynccontextmanager
