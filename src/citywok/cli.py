@@ -93,10 +93,18 @@ def index(
         "--metadata", help="CSV with file,show,season,episode,title (default: citywok.csv "
         "in each folder).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    dask: Annotated[str | None, typer.Option(
+        "--dask", help="Fingerprint on a Dask cluster: tcp://scheduler:8786, or local:N for "
+        "N worker processes here (needs the dask extra).", show_default=False)] = None,
 ) -> None:
     """Add episodes to the index; files already indexed and unchanged are skipped."""
     try:
         with Index.open(_index_dir(index_dir), writable=True) as idx:
+            runner = None
+            if dask is not None:  # after the lock: a busy index starts no cluster
+                from citywok.ingest.dask import DaskFingerprinter
+
+                runner = DaskFingerprinter(dask)
             with Progress(TextColumn("{task.description:<14}"), BarColumn(),
                           TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
                           TextColumn("{task.fields[item]}"), console=err,
@@ -109,7 +117,8 @@ def index(
                     bar.update(task, description=ev.stage, completed=ev.done, total=ev.total,
                                item=ev.item or "")
 
-                summary = drive(index_paths(idx, paths, sidecar=sidecar, workers=workers), show)
+                summary = drive(index_paths(idx, paths, sidecar=sidecar, workers=workers,
+                                             fingerprinter=runner), show)
             stats = idx.stats()
     except errors.CityWokError as exc:
         raise _fail(exc) from None
