@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from citywok.cli import app
 
 COMMANDS = ("", "index", "identify", "stats", "list", "remove", "compact", "demo", "serve",
-            "keys create", "keys list", "keys revoke")
+            "keys create", "keys list", "keys revoke", "usage", "snapshot push", "snapshot pull")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
 

@@ -23,12 +23,19 @@ from citywok.errors import ConfigError
 from citywok.ingest import FingerprintJob, JobOutcome, run_job
 
 
+def _distributed() -> Any:
+    """The ``distributed`` package, untyped (it ships no annotations mypy can use)."""
+    import importlib
+
+    return importlib.import_module("distributed")
+
+
 class DaskFingerprinter:
     """Runs jobs on a Dask cluster, at most ``2 * workers`` queued ahead."""
 
     def __init__(self, address: str, *, connect_timeout_s: float = 30.0) -> None:
         try:
-            from distributed import Client, LocalCluster
+            dist = _distributed()
         except ImportError:
             raise ConfigError("--dask needs Dask: pip install 'citywok[dask]'") from None
         self._cluster: Any = None
@@ -40,13 +47,13 @@ class DaskFingerprinter:
             if workers < 1:
                 raise ConfigError(f"not a local cluster: {address!r} (e.g. local:4)")
             # One single-threaded process per worker: fingerprinting holds the GIL.
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+            self._cluster = dist.LocalCluster(n_workers=workers, threads_per_worker=1,
                                          processes=True, dashboard_address=None,
                                          silence_logs=40)
-            self.client: Any = Client(self._cluster)
+            self.client: Any = dist.Client(self._cluster)
         elif address.startswith(("tcp://", "tls://", "ucx://", "ws://", "wss://")):
             try:
-                self.client = Client(address, timeout=f"{connect_timeout_s}s")
+                self.client = dist.Client(address, timeout=f"{connect_timeout_s}s")
             except OSError as exc:
                 raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}"
                                   ) from None
@@ -57,8 +64,6 @@ class DaskFingerprinter:
         return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
 
     def run(self, jobs: Sequence[FingerprintJob]) -> Iterator[tuple[int, JobOutcome]]:
-        from distributed import as_completed
-
         run_id = uuid.uuid4().hex[:8]
         todo = iter(enumerate(jobs))
         positions: dict[str, int] = {}
@@ -79,7 +84,7 @@ class DaskFingerprinter:
             first.append(submit(*nxt))
         if not first:
             return
-        running = as_completed(first)
+        running = _distributed().as_completed(first)
         pending = set(first)
         try:
             for fut in running:
