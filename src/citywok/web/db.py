@@ -56,6 +56,10 @@ usage_events = Table(
 Index("usage_day", usage_events.c.day)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+#: Alembic runs a migration through module-level proxies (``alembic.op``,
+#: ``alembic.context``): two threads migrating at once, even different databases,
+#: trample each other, so one process migrates one database at a time.
+_MIGRATING = threading.Lock()
 #: Any number: the advisory lock replicas take while migrating PostgreSQL.
 _MIGRATION_LOCK = 0x63697479
 
@@ -65,12 +69,11 @@ def sqlite_url(path: Path) -> str:
 
 
 class Database:
-    """An engine plus "migrated yet?"; one per process and URL."""
+    """An engine plus "migrated yet?" (one per app; cheap to make)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._ready = False
-        self._lock = threading.Lock()
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, connect_args={"timeout": 15})
@@ -81,7 +84,7 @@ class Database:
     def ready(self) -> Engine:
         """The engine, with the schema at the newest migration."""
         if not self._ready:
-            with self._lock:
+            with _MIGRATING:
                 if not self._ready:
                     migrate(self.engine)
                     self._ready = True
