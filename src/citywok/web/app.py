@@ -33,7 +33,6 @@ from citywok.web.state import Services
 log = logging.getLogger("citywok.web")
 
 API_PREFIX = "/api/v1"
-_CDN = "https://cdn.jsdelivr.net"
 #: Where ``scripts/build-web`` puts the built page.
 PAGE_DIR = Path(__file__).parent / "static"
 _ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
@@ -44,18 +43,37 @@ PAGE_MISSING = ("CityWok's web page is not built in this installation: build it 
                 "scripts/build-web (needs Node.js). The API works without it: see /docs.\n")
 
 
+#: Swagger UI's files, from the pinned ``fastapi-offline`` package: /docs needs no CDN.
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+               "swagger-ui.css": "text/css; charset=utf-8"}
+
+
+def _docs_assets_dir() -> Path:
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
 def _docs_page() -> tuple[str, str]:
-    """Swagger UI's page and a CSP that allows its one inline script by hash."""
-    html = get_swagger_ui_html(openapi_url="/openapi.json", title="CityWok API").body
+    """Swagger UI's page (its files from our origin) and a CSP that allows its one inline
+    script by hash and nothing from another origin."""
+    html = get_swagger_ui_html(
+        openapi_url="/openapi.json", title="CityWok API",
+        swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/favicon.svg",
+        # No badge from the online validator: the page must not call out.
+        swagger_ui_parameters={"validatorUrl": None},
+    ).body
     text = bytes(html).decode()
     hashes = [
         "'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode() + "'"
         for m in re.findall(r"<script>(.*?)</script>", text, flags=re.S)
     ]
-    csp = (f"default-src 'self'; script-src 'self' {_CDN} {' '.join(hashes)}; "
-           f"style-src 'self' {_CDN} 'unsafe-inline'; img-src 'self' data: "
-           "https://fastapi.tiangolo.com; connect-src 'self'; object-src 'none'; "
-           "base-uri 'none'; frame-ancestors 'none'")
+    # Swagger UI sets style attributes from script, hence 'unsafe-inline' for styles only.
+    csp = (f"default-src 'self'; script-src 'self' {' '.join(hashes)}; "
+           "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+           "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
     return text, csp
 
 
@@ -128,6 +146,16 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return HTMLResponse(page)
+
+    docs_assets = _docs_assets_dir()
+
+    @app.api_route("/docs/assets/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        if name not in DOCS_ASSETS:
+            return PlainTextResponse("not found\n", status_code=404)
+        # The package version is pinned, so the files never change under a name.
+        return FileResponse(docs_assets / name, media_type=DOCS_ASSETS[name],
+                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
     _add_page(app, page_dir)
 

@@ -80,8 +80,13 @@ class Job:
     pending: Future[Any] | None = field(default=None, repr=False)
 
 
-def probe_media(path: Path, *, timeout_s: float, max_duration_s: float) -> None:
-    """Check by content (what ffmpeg finds) that ``path`` is audio in an allowed container."""
+def probe_media(path: Path, *, timeout_s: float, max_duration_s: float,
+                name: str | None = None) -> None:
+    """Check by content (what ffmpeg finds) that ``path`` is audio in an allowed container.
+
+    Messages start with ``name:`` when given (the uploaded file's own name).
+    """
+    said = f"{name}: " if name else ""
     cmd = ["ffprobe", "-v", "error", "-protocol_whitelist", "file",
            "-format_whitelist", ",".join(ALLOWED_DEMUXERS),
            "-show_entries", "format=format_name,duration:stream=codec_type", "-of", "json",
@@ -89,7 +94,7 @@ def probe_media(path: Path, *, timeout_s: float, max_duration_s: float) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        raise NotMediaError("the file could not be examined in time") from None
+        raise NotMediaError(f"{said}the file could not be examined in time") from None
     except FileNotFoundError:
         raise NotMediaError("ffprobe is not installed on the server") from None
     try:
@@ -98,13 +103,13 @@ def probe_media(path: Path, *, timeout_s: float, max_duration_s: float) -> None:
         info = {}
     streams = info.get("streams") or []
     if proc.returncode != 0 or not any(s.get("codec_type") == "audio" for s in streams):
-        raise NotMediaError("not a supported media file with an audio stream")
+        raise NotMediaError(f"{said}not a supported media file with an audio stream")
     try:
         duration = float((info.get("format") or {}).get("duration") or 0.0)
     except ValueError:
         duration = 0.0
     if duration > max_duration_s:
-        raise MediaTooLongError(f"the clip lasts {duration:.0f} s; at most "
+        raise MediaTooLongError(f"{said}the clip lasts {duration:.0f} s; at most "
                                 f"{max_duration_s:g} s are accepted")
 
 
@@ -184,7 +189,8 @@ async def run(job: Job) -> AsyncGenerator[Event, None]:
         yield Event("decoding", {})
         async for item in _on_thread(job, "decoding", probe_media, path,
                                      timeout_s=settings.decode_timeout_s,
-                                     max_duration_s=settings.max_clip_duration_s):
+                                     max_duration_s=settings.max_clip_duration_s,
+                                     name=name if isinstance(job.source, Upload) else None):
             if isinstance(item, Event):
                 yield item
         steps = identify_file_steps(path, job.index,

@@ -52,10 +52,22 @@ def security_headers(settings: Settings, *, csp: str = CSP) -> list[tuple[bytes,
     return [(k.encode(), v.encode()) for k, v in headers.items()]
 
 
+def human_size(n: int) -> str:
+    """A byte count as a person reads it: 1000000 → "1 MB", 65536 → "65.5 kB"."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{round(n / size, 1):g} {unit}"
+    return f"{n} bytes"
+
+
 class BodyTooLarge(ApiError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, "body_too_large", f"the request body is larger than the "
-                         f"{limit} bytes allowed")
+    """413 for a body past its limit; an upload's message names the configured file size
+    (not the internal limit, which adds room for the form around the file)."""
+
+    def __init__(self, limit: int, *, upload: bool = False) -> None:
+        what = "the file" if upload else "the request body"
+        super().__init__(413, "body_too_large", f"{what} is larger than the "
+                         f"{human_size(limit)} this server accepts")
 
 
 class GuardMiddleware:
@@ -109,9 +121,8 @@ class GuardMiddleware:
                     await _send_error(send_wrapper, 400, "bad_request",
                                       "invalid Content-Length")
                 else:
-                    await _send_error(send_wrapper, 413, "body_too_large",
-                                      f"the request body is larger than the {limit} bytes "
-                                      "allowed")
+                    refused = self._too_large(scope)
+                    await _send_error(send_wrapper, 413, refused.code, refused.message)
                 return
             received = [0]
 
@@ -120,7 +131,7 @@ class GuardMiddleware:
                 if message["type"] == "http.request":
                     received[0] += len(message.get("body", b""))
                     if received[0] > limit:
-                        raise BodyTooLarge(limit)
+                        raise self._too_large(scope)
                 return message
 
             await self.app(scope, receive_wrapper, send_wrapper)
@@ -157,11 +168,20 @@ class GuardMiddleware:
                                               f"{s.max_header_bytes} bytes")
         return None
 
-    def _body_limit(self, scope: Scope) -> int:
+    @staticmethod
+    def _is_upload(scope: Scope) -> bool:
         ctype = Headers(scope=scope).get("content-type", "")
-        if ctype.lower().startswith("multipart/form-data"):
+        return ctype.lower().startswith("multipart/form-data")
+
+    def _body_limit(self, scope: Scope) -> int:
+        if self._is_upload(scope):
             return self.settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
         return self.settings.max_body_bytes
+
+    def _too_large(self, scope: Scope) -> BodyTooLarge:
+        if self._is_upload(scope):
+            return BodyTooLarge(self.settings.max_upload_bytes, upload=True)
+        return BodyTooLarge(self.settings.max_body_bytes)
 
 
 async def _send_error(send: Send, status: int, code: str, message: str,

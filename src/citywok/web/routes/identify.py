@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ from citywok.web.deps import IndexDep, QuotaDep, ServicesDep
 from citywok.web.errors import ApiError, ErrorBody, describe, error_body
 from citywok.web.fetch import check_link, resolve_checked
 from citywok.web.schemas import IdentifyLinkIn, IdentifyOut
-from citywok.web.security import read_json
+from citywok.web.security import BodyTooLarge, read_json
 from citywok.web.state import Services
 
 router = APIRouter(tags=["identify"])
@@ -74,12 +75,35 @@ async def _save_upload(upload: UploadFile, dest: Path, max_bytes: int) -> int:
             while chunk := upload.file.read(1 << 20):
                 total += len(chunk)
                 if total > max_bytes:
-                    raise ApiError(413, "body_too_large",
-                                   f"the upload is larger than the {max_bytes} bytes allowed")
+                    raise BodyTooLarge(max_bytes, upload=True)
                 out.write(chunk)
         return total
 
     return await run_in_threadpool(copy)
+
+
+_UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+#: Room left in a file name (255 bytes on common file systems) for nothing else.
+_MAX_NAME_BYTES = 200
+
+
+def upload_name(filename: str | None) -> str:
+    """The uploaded file's own name, reduced to a plain, safe file name.
+
+    The last part of any path (``/`` or ``\\``), without control characters, at most
+    ``_MAX_NAME_BYTES`` bytes (the extension kept); ``upload`` when nothing is left.
+    """
+    raw = re.split(r"[/\\]", filename or "")[-1]
+    name = _UNSAFE_NAME_CHARS.sub("", raw).strip()
+    if name in ("", ".", ".."):
+        return "upload"
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext if dot and len(ext) <= 10 else ""
+        keep = _MAX_NAME_BYTES - len(ext.encode()) - 1
+        stem = (stem if dot else name).encode()[:keep].decode("utf-8", "ignore")
+        name = f"{stem}.{ext}" if ext else stem
+    return name
 
 
 def _flag(value: object) -> bool:
@@ -103,11 +127,13 @@ async def _parse(request: Request, services: Services, workdir: Path,
             url = texts[0] if texts else None
             stream = _flag(form.get("stream", ""))
             if files:
-                path = workdir / "upload.bin"
+                # Kept under its own (cleaned) name, so that what the decoder says about it
+                # names the file the person sent.
+                name = upload_name(files[0].filename)
+                path = workdir / name
                 size = await _save_upload(files[0], path, settings.max_upload_bytes)
                 if size == 0:
-                    raise EmptyMediaError("the uploaded file is empty")
-                name = Path(files[0].filename or "upload").name[:200] or "upload"
+                    raise EmptyMediaError(f"{name}: the file is empty")
                 upload = jobs.Upload(path=path, filename=name, bytes=size)
     elif ctype == "application/json":
         data = await read_json(request, settings)
