@@ -92,7 +92,7 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
     status = Status.AMBIGUOUS if len(close) > 1 else Status.MATCH
     shown = close if status is Status.AMBIGUOUS else ranked
     candidates = []
-    for h in shown[: mp.max_candidates]:
+    for h in shown if status is Status.AMBIGUOUS else shown[: mp.max_candidates]:  # all that fit
         conf = confidence(h.evidence, min_evidence=needed)
         if status is Status.MATCH and h is ranked[0] and len(ranked) > 1:
             # A strong runner-up lowers how sure we are of the winner.
