@@ -89,3 +89,32 @@ def test_bad_sidecar_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(LibraryError):
         list(scan([tmp_path / "nope"]))
+
+
+def test_sidecar_watch_urls_per_file_and_per_show(tmp_path: Path) -> None:
+    from citywok.library import render_watch_url
+
+    (tmp_path / "Show - S01E01.mkv").write_bytes(b"x")
+    (tmp_path / "Show - S01E02.mkv").write_bytes(b"x")
+    (tmp_path / "Other - S02E05.mkv").write_bytes(b"x")
+    (tmp_path / "citywok.csv").write_text(
+        "file,show,watch_url\n"
+        ",Show,https://tv.example/show/{season}x{episode:02d}?t={t}\n"
+        "Show - S01E02.mkv,,https://special.example/two#t={t}\n")
+    infos = {f.path.name: f.info for f in scan([tmp_path])}
+    one = infos["Show - S01E01.mkv"].watch_url
+    assert one == "https://tv.example/show/{season}x{episode:02d}?t={t}"
+    assert render_watch_url(one, season=1, episode=1, t_s=600.7) == \
+        "https://tv.example/show/1x01?t=600"
+    assert infos["Show - S01E02.mkv"].watch_url == "https://special.example/two#t={t}"
+    assert infos["Other - S02E05.mkv"].watch_url is None
+    assert render_watch_url(one, season=None, episode=3, t_s=1) is None
+
+
+@pytest.mark.parametrize("bad", ["ftp://x.example/{t}", "https://x.example/{path}",
+                                 "https://x.example/{t", "javascript:alert(1)"])
+def test_sidecar_refuses_bad_watch_urls(tmp_path: Path, bad: str) -> None:
+    (tmp_path / "Show - S01E01.mkv").write_bytes(b"x")
+    (tmp_path / "citywok.csv").write_text(f"file,watch_url\nShow - S01E01.mkv,{bad}\n")
+    with pytest.raises(LibraryError, match="watch_url"):
+        list(scan([tmp_path]))

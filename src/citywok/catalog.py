@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS episodes (
     file_size INTEGER NOT NULL,
     file_mtime_ns INTEGER NOT NULL,
     seg_id INTEGER NOT NULL REFERENCES segments(seg_id),
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    watch_url TEXT
 );
 CREATE INDEX IF NOT EXISTS episodes_path ON episodes(source_path);
 CREATE INDEX IF NOT EXISTS episodes_hash ON episodes(content_hash);
@@ -134,19 +135,20 @@ class Catalog:
                     file_mtime_ns: int, seg_id: int) -> None:
         db.execute(
             "INSERT INTO episodes(key, episode_id, show, season, episode, title, duration_s, "
-            "source_path, content_hash, file_size, file_mtime_ns, seg_id, added_at) "
-            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "source_path, content_hash, file_size, file_mtime_ns, seg_id, added_at, watch_url) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (key, ep.episode_id, ep.show, ep.season, ep.episode, ep.title, ep.duration_s,
-             ep.source_path, ep.content_hash, file_size, file_mtime_ns, seg_id, time.time()))
+             ep.source_path, ep.content_hash, file_size, file_mtime_ns, seg_id, time.time(),
+             ep.watch_url))
 
     def _rows(self, where: str = "", args: tuple[object, ...] = ()) -> list[EpisodeRow]:
         rows = self._db.execute(
             "SELECT key, episode_id, show, season, episode, title, duration_s, source_path, "
-            f"content_hash, file_size, file_mtime_ns, seg_id FROM episodes {where} "
+            f"content_hash, file_size, file_mtime_ns, seg_id, watch_url FROM episodes {where} "
             "ORDER BY show, season, episode, episode_id", args)
         return [
-            EpisodeRow(key=r[0], episode=Episode(*r[1:9]), file_size=r[9], file_mtime_ns=r[10],
-                       seg_id=r[11])
+            EpisodeRow(key=r[0], episode=Episode(*r[1:9], watch_url=r[12]), file_size=r[9],
+                       file_mtime_ns=r[10], seg_id=r[11])
             for r in rows
         ]
 

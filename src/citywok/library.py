@@ -1,13 +1,16 @@
 """A folder of episode files → what each file is (show, season, episode, title).
 
 Names are parsed from the common schemes; a CSV sidecar (``citywok.csv`` in the folder,
-or one given explicitly) overrides them, row by row.
+or one given explicitly) overrides them, row by row. The sidecar may also say where each
+show can be watched: a ``watch_url`` template with ``{season}``, ``{episode}`` and ``{t}``
+(seconds) placeholders, on a file's row or on a row with no file that names only a show.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +31,42 @@ class EpisodeInfo:
     season: int | None
     episode: int | None
     title: str | None
+    #: Where the episode can be watched: a template (see :func:`render_watch_url`).
+    watch_url: str | None = None
+
+
+WATCH_URL_FIELDS = frozenset({"season", "episode", "t"})
+
+
+def check_watch_url(template: str, *, where: str = "sidecar") -> str:
+    """``template`` if it is an http(s) URL whose only placeholders are ``{season}``,
+    ``{episode}`` and ``{t}`` (format specs such as ``{episode:02d}`` allowed)."""
+    text = template.strip()
+    if not re.match(r"(?i)^https?://[^\s/]+", text):
+        raise LibraryError(f"{where}: watch_url must start with http:// or https://")
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+    except ValueError as exc:
+        raise LibraryError(f"{where}: watch_url is not a valid template ({exc})") from None
+    unknown = fields - WATCH_URL_FIELDS
+    if unknown:
+        raise LibraryError(f"{where}: watch_url may use only {{season}}, {{episode}} and {{t}}, "
+                           f"not {{{sorted(unknown)[0]}}}")
+    return text
+
+
+def render_watch_url(template: str, *, season: int | None, episode: int | None,
+                     t_s: float) -> str | None:
+    """The link to watch an episode from ``t_s`` seconds (whole seconds), or ``None`` when
+    the template needs a number the episode lacks."""
+    values = {"season": season, "episode": episode, "t": max(0, int(t_s))}
+    needed = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    if any(values.get(f) is None for f in needed):
+        return None
+    try:
+        return template.format(**values)
+    except (ValueError, KeyError, IndexError):
+        return None
 
 
 _SXXEYY = re.compile(r"(?i)(?<![a-z0-9])s(\d{1,3})[ ._-]?e(\d{1,4})(?!\d)")
@@ -99,11 +138,17 @@ def _int_or_none(value: str | None, *, row: int, column: str) -> int | None:
         raise LibraryError(f"sidecar row {row}: {column} must be a whole number") from None
 
 
+#: In the rows :func:`read_sidecar` returns, the key of the show-wide watch URLs.
+SHOW_URLS = "\0shows"
+
+
 def read_sidecar(csv_path: Path) -> dict[str, dict[str, str]]:
     """Rows of a metadata CSV keyed by the ``file`` (or ``path``) column.
 
     Columns: ``file`` (name or path relative to the CSV) plus any of ``show``, ``season``,
-    ``episode``, ``title``. Empty cells keep what the name says.
+    ``episode``, ``title``, ``watch_url``. Empty cells keep what the name says. A row with
+    no file but a ``show`` and a ``watch_url`` sets that show's watch URL; those are
+    returned under the key :data:`SHOW_URLS` (show → template).
     """
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
@@ -113,10 +158,18 @@ def read_sidecar(csv_path: Path) -> dict[str, dict[str, str]]:
             if key is None:
                 raise LibraryError(f"{csv_path.name}: needs a 'file' column")
             rows: dict[str, dict[str, str]] = {}
-            for row in reader:
+            shows: dict[str, str] = {}
+            for n, row in enumerate(reader, start=2):
                 norm = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+                if norm.get("watch_url"):
+                    norm["watch_url"] = check_watch_url(
+                        norm["watch_url"], where=f"{csv_path.name} row {n}")
                 if norm.get(key):
                     rows[norm[key]] = norm
+                elif norm.get("show") and norm.get("watch_url"):
+                    shows[norm["show"]] = norm["watch_url"]
+            if shows:
+                rows[SHOW_URLS] = shows
             return rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise LibraryError(f"{csv_path.name}: cannot be read ({exc})") from None
@@ -132,6 +185,8 @@ def apply_sidecar(info: EpisodeInfo, row: dict[str, str], *, row_no: int = 0) ->
         out = replace(out, episode=_int_or_none(row["episode"], row=row_no, column="episode"))
     if row.get("title"):
         out = replace(out, title=row["title"])
+    if row.get("watch_url"):
+        out = replace(out, watch_url=row["watch_url"])
     return out
 
 
@@ -169,6 +224,9 @@ def scan(paths: Iterable[str | Path], *, sidecar: Path | None = None) -> Iterato
             row = rows.get(rel) or rows.get(f.name)
             if row:
                 info = apply_sidecar(info, row)
+            show_url = rows.get(SHOW_URLS, {}).get(info.show)
+            if show_url and info.watch_url is None:
+                info = replace(info, watch_url=show_url)
         yield LibraryFile(path=f, info=info)
 
 

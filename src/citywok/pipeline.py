@@ -248,7 +248,7 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
         episode = Episode(
             episode_id=ep_id, show=info.show, season=info.season, episode=info.episode,
             title=info.title, duration_s=round(outcome.duration_s, 3),
-            source_path=str(job.file.path), content_hash=job.digest,
+            source_path=str(job.file.path), content_hash=job.digest, watch_url=info.watch_url,
         )
         pending.append(NewEpisode(episode=episode, peaks=outcome.peaks, file_size=job.size,
                                   file_mtime_ns=job.mtime_ns))

@@ -27,6 +27,9 @@ class Episode:
     duration_s: float
     source_path: str
     content_hash: str
+    #: Where the episode can be watched: a template with ``{season}``, ``{episode}`` and
+    #: ``{t}`` (from the library sidecar), or ``None``.
+    watch_url: str | None = None
 
     @property
     def label(self) -> str:
