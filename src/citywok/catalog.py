@@ -147,7 +147,8 @@ class Catalog:
             f"content_hash, file_size, file_mtime_ns, seg_id, watch_url FROM episodes {where} "
             "ORDER BY show, season, episode, episode_id", args)
         return [
-            EpisodeRow(key=r[0], episode=Episode(*r[1:9], watch_url=r[12]), file_size=r[9],
+            EpisodeRow(key=r[0], episode=Episode(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                                                   watch_url=r[12]), file_size=r[9],
                        file_mtime_ns=r[10], seg_id=r[11])
             for r in rows
         ]

@@ -4,7 +4,7 @@ count."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +50,9 @@ def test_too_large_while_streaming_says_the_limit_in_words(
         make_client: Callable[..., TestClient]) -> None:
     client = make_client(max_upload_bytes=1_000_000)
 
-    def chunks():  # no Content-Length: the limit is enforced while the body streams in
-        boundary = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
-        yield boundary
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while the body streams in
+        yield (b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"'
+               b"\r\n\r\n")
         for _ in range(40):
             yield b"\0" * 100_000
 

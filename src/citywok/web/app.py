@@ -26,7 +26,7 @@ from citywok.errors import CityWokError
 from citywok.web import sentry
 from citywok.web.core.config import Settings, load_settings
 from citywok.web.errors import install_handlers
-from citywok.web.routes import admin, episodes, health, identify, usage
+from citywok.web.routes import admin, episodes, health, identify, listen, me, shares, usage
 from citywok.web.security import GuardMiddleware
 from citywok.web.state import Services
 
@@ -137,6 +137,9 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     api.include_router(episodes.router)
     api.include_router(admin.router)
     api.include_router(usage.router)
+    api.include_router(me.router)
+    api.include_router(shares.router)
+    api.include_router(listen.router)
     app.include_router(api)
     app.include_router(health.router)
     install_handlers(app)
@@ -158,6 +161,7 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
                             headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
     _add_page(app, page_dir)
+    shares.add_share_page(app, page_dir)
 
     app.add_middleware(
         CORSMiddleware,

@@ -84,6 +84,21 @@ class RateLimiter:
                      reset_s=max(0.0, stats.reset_time - time.time()),
                      window_s=item.get_expiry())
 
+    async def peek(self, *, key: ApiKey | None, ip: str) -> Quota:
+        """The client's window as it stands, without counting anything (``/api/v1/me``)."""
+        item = self.item_for(key)
+        ident = ("key", key.key_id) if key is not None else ("ip", ip)
+        try:
+            stats = await self.strategy.get_window_stats(item, *ident)
+        except Exception as exc:
+            if isinstance(exc, self.storage.base_exceptions):
+                raise ApiError(503, "rate_limit_unavailable",
+                               "the rate-limit store is unavailable; try again later") from None
+            raise
+        return Quota(allowed=stats.remaining > 0, limit=item.amount, remaining=stats.remaining,
+                     reset_s=max(0.0, stats.reset_time - time.time()),
+                     window_s=item.get_expiry())
+
     @staticmethod
     def refusal(quota: Quota, *, keyed: bool) -> RateLimitedError:
         tier = "key" if keyed else "anonymous"

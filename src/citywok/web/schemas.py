@@ -20,17 +20,50 @@ class CandidateOut(BaseModel):
     score: float
     speed: float
     pitch_semitones: float
+    end_s: float | None = Field(None, description="Where in the episode the clip's scene "
+                                "ends, in seconds (`offset_s` is where it starts).")
+    episode_duration_s: float | None = Field(None, description="How long the episode is.")
+    watch_url: str | None = Field(None, description="Where to watch the episode from this "
+                                  "moment (the show's link from the library), or null.")
+    preview_image: str | None = Field(None, description="A still of the moment (JPEG); add "
+                                      "`?size=small` (320 px) or `medium` (640 px, default).")
+    preview_video: str | None = Field(None, description="A few seconds of the scene (MP4, "
+                                      "muted; `?sound=true` keeps the sound; `?size=`).")
+
+
+class SharedOut(BaseModel):
+    kind: Literal["intro", "outro", "cue"] = Field(
+        description="intro: the opening theme; outro: the end credits; cue: material "
+        "shared elsewhere (a recurring music cue, a recap).")
+    episodes: int = Field(description="How many indexed episodes hold this material.")
 
 
 class IdentifyOut(BaseModel):
-    """The same shape as ``citywok identify --json``."""
+    """The shape of ``citywok identify --json``, with links to act on and to share."""
 
     file: str | None = Field(None, description="The uploaded file's name, or the link.")
     status: Literal["match", "ambiguous", "no_match"]
     match: CandidateOut | None
-    candidates: list[CandidateOut]
+    candidates: list[CandidateOut] = Field(description="Every candidate worth showing, best "
+                                           "first; for `ambiguous`, every episode that fits.")
     elapsed_ms: float
     clip_duration_s: float
+    shared: SharedOut | None = Field(None, description="For `ambiguous`: the shared material "
+                                     "the clip lies in, when the catalogue knows it.")
+    share_url: str | None = Field(None, description="A short link to this answer (`/r/<id>`), "
+                                  "a page that previews in chat apps; null when sharing is off.")
+
+
+class MeOut(BaseModel):
+    """Who the caller is to the rate limiter, and what is left."""
+
+    tier: Literal["anonymous", "key"]
+    key_id: str | None = Field(description="The API key's id (keyed tier).")
+    key_name: str | None
+    limit: int = Field(description="Identifications allowed per window.")
+    remaining: int = Field(description="Identifications left in the current window.")
+    window_s: int
+    reset_s: float = Field(description="Seconds until the window has room again.")
 
 
 class IdentifyLinkIn(BaseModel):

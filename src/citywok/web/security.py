@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citywok.web import metrics
@@ -252,7 +252,7 @@ def _in(addr: str, networks: tuple[Network, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
-def client_ip(request: Request, trusted: tuple[Network, ...]) -> str:
+def client_ip(request: HTTPConnection, trusted: tuple[Network, ...]) -> str:
     """The socket peer, or, behind trusted proxies, the last untrusted X-Forwarded-For hop."""
     peer = request.client.host if request.client else "unknown"
     if not trusted or not _in(peer, trusted):

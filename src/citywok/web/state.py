@@ -1,4 +1,5 @@
-"""What one app (one worker) holds: the open index, key store, rate limiter, job pool."""
+"""What one app (one worker) holds: the open index, key store, rate limiter, job pool,
+share store and preview cache."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from citywok.web.core.config import Settings
 from citywok.web.db import Database
 from citywok.web.fetch import LinkPolicy
 from citywok.web.keys import KeyStore
+from citywok.web.previews import PreviewCache
 from citywok.web.ratelimit import RateLimiter
 from citywok.web.security import Network, parse_networks
 from citywok.web.usage import UsageLog
+from citywok.web.shares import ShareStore, SqliteShareStore
 
 
 class IndexHolder:
@@ -91,6 +94,9 @@ class Services:
     executor: ThreadPoolExecutor
     trusted_proxies: tuple[Network, ...]
     link_policy: LinkPolicy
+    #: Shared answers (``None`` when share links are off).
+    shares: ShareStore | None = None
+    previews: PreviewCache | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -105,6 +111,11 @@ class Services:
                                         thread_name_prefix="citywok-job"),
             trusted_proxies=parse_networks(settings.trusted_proxies),
             link_policy=settings.link_policy(),
+            shares=(SqliteShareStore(settings.shares_path,
+                                     ttl_s=settings.share_ttl_days * 86400.0)
+                    if settings.share_ttl_days > 0 else None),
+            previews=PreviewCache(settings.preview_cache_path,
+                                  max_bytes=settings.preview_cache_max_bytes),
         )
 
     def start(self) -> None:

@@ -7,6 +7,7 @@ reads the environment (variables prefixed ``CITYWOK_``); everything else receive
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -107,6 +108,44 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Interval of 'heartbeat' events while "
                                    "a stage of a streamed identification runs.")
 
+    # -- answers: share pages, previews, listening --------------------------------------
+    public_url: str | None = Field(
+        default=None, description="The address people reach this service at (e.g. "
+        "https://citywok.example), for share links and preview links [default: the address "
+        "of each request].")
+    shares_db: Path | None = Field(
+        default=None, description="SQLite file holding shared answers (the answer only, "
+        "never the clip) [default: shares.sqlite inside the index directory].")
+    share_ttl_days: float = Field(
+        default=30.0, ge=0, description="How long a shared answer (/r/<id>) stays "
+        "readable; 0 turns share links off.")
+    preview_cache_dir: Path | None = Field(
+        default=None, description="Where stills and preview clips cut from the library are "
+        "cached [default: the per-user cache dir].")
+    preview_cache_max_bytes: int = Field(
+        default=500_000_000, ge=0, description="Largest size of the preview cache; the "
+        "least recently used files go first.")
+    preview_max_clip_s: float = Field(
+        default=6.0, gt=0, le=30, description="Longest preview clip of a matched scene.")
+    serve_sources: bool = Field(
+        default=False, description="Let answers link to the library's own files (with a "
+        "#t= media fragment) when a show has no watch URL; for a service on your own "
+        "machine, never a public one.")
+    listen_max_s: float = Field(
+        default=15.0, gt=0, le=120, description="Longest a listening session may stream "
+        "before it answers 'not found'.")
+    listen_check_interval_s: float = Field(
+        default=1.0, gt=0, description="How often a listening session matches what it has "
+        "heard so far.")
+    listen_conclusive_confidence: float = Field(
+        default=0.9, gt=0, le=1, description="Confidence at which a listening session "
+        "answers at once.")
+    ssl_certfile: Path | None = Field(
+        default=None, description="TLS certificate (PEM) for 'citywok serve' to speak "
+        "HTTPS itself; browsers allow the microphone only over HTTPS or on localhost.")
+    ssl_keyfile: Path | None = Field(
+        default=None, description="TLS private key (PEM) that goes with CITYWOK_SSL_CERTFILE.")
+
     # -- links ----------------------------------------------------------------------------
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_PLATFORMS),
@@ -195,6 +234,11 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.cors_allow_credentials and "*" in self.cors_origins:
             raise ValueError("cors_origins '*' cannot be combined with credentials")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        if self.public_url is not None and not re.match(r"^https?://[^/\s]+/?$",
+                                                        self.public_url):
+            raise ValueError("public_url must be like https://citywok.example")
         scheme = self.rate_limit_storage.split("://", 1)[0]
         if scheme not in ("memory", "redis", "rediss", "redis+unix"):
             raise ValueError("rate_limit_storage must be memory:// or a redis:// URL")
@@ -212,6 +256,18 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """The database URL in force (the SQLite key file unless a URL is set)."""
         return self.database_url or f"sqlite:///{self.keys_path}"
+
+    @property
+    def shares_path(self) -> Path:
+        return self.shares_db if self.shares_db is not None else self.index / "shares.sqlite"
+
+    @property
+    def preview_cache_path(self) -> Path:
+        if self.preview_cache_dir is not None:
+            return self.preview_cache_dir
+        from platformdirs import user_cache_path
+
+        return user_cache_path("citywok") / "previews"
 
 
 def load_settings(**overrides: object) -> Settings:

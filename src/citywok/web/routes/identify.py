@@ -25,6 +25,7 @@ from starlette.datastructures import UploadFile
 
 from citywok.errors import EmptyMediaError
 from citywok.web import jobs, usage
+from citywok.web.answers import publish
 from citywok.web.deps import IndexDep, QuotaDep, ServicesDep
 from citywok.web.errors import ApiError, ErrorBody, describe, error_body
 from citywok.web.fetch import check_link, resolve_checked
@@ -196,28 +197,39 @@ async def identify(
     job = jobs.Job(source=source, index=index, settings=settings, executor=services.executor,
                    workdir=workdir, policy=services.link_policy)
     if _wants_stream(request, stream or body_stream):
-        return usage.after(EventSourceResponse(_sse(job), ping=15, send_timeout=30,
+        return usage.after(EventSourceResponse(_sse(request, services, job), ping=15,
+                                               send_timeout=30,
                                                headers={"X-Accel-Buffering": "no"}), request, job)
-    return usage.after(await _answer(request, job), request, job)
+    return usage.after(await _answer(request, services, job), request, job)
 
 
-async def _sse(job: jobs.Job) -> AsyncIterator[dict[str, str]]:
+async def _published(request: Request, services: Services, job: jobs.Job,
+                     event: jobs.Event) -> jobs.Event:
+    """The result event with the answer's share link, previews and watch link."""
+    if event.name != "result" or job.result is None:
+        return event
+    return jobs.Event("result", await publish(request, services, job.index, job.result,
+                                              file=event.data.get("file")))
+
+
+async def _sse(request: Request, services: Services,
+               job: jobs.Job) -> AsyncIterator[dict[str, str]]:
     async with contextlib.aclosing(jobs.run(job)) as events:
         try:
             async for event in events:
-                yield event.sse()
+                yield (await _published(request, services, job, event)).sse()
         except Exception as exc:
             status, code, message, _ = describe(exc)
             yield {"event": "error", "data": json.dumps({"status": status,
                                                          **error_body(code, message)})}
 
 
-async def _answer(request: Request, job: jobs.Job) -> Response:
+async def _answer(request: Request, services: Services, job: jobs.Job) -> Response:
     async def consume() -> dict[str, Any]:
         async with contextlib.aclosing(jobs.run(job)) as events:
             async for event in events:
                 if event.name == "result":
-                    return event.data
+                    return (await _published(request, services, job, event)).data
         raise RuntimeError("identification ended without a result")
 
     work = asyncio.ensure_future(consume())
