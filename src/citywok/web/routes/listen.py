@@ -58,7 +58,7 @@ log = logging.getLogger("citywok.web")
 router = APIRouter(tags=["identify"])
 
 #: Sound heard before the first look: less is never conclusive.
-FIRST_LOOK_S = 1.5
+FIRST_LOOK_S = 2.0
 #: Ambiguous answers are given once they held this long (and twice in a row).
 AMBIGUOUS_AFTER_S = 4.0
 #: Most bytes one session may send (Opus at 32 kb/s makes 0.5 MB in two minutes).
