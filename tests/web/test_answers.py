@@ -162,14 +162,15 @@ def test_me_tells_the_quota_without_spending_it(video_library: VideoLibrary,
                                                 tmp_path: Path) -> None:
     settings = _settings(video_library, tmp_path).model_copy(
         update={"anonymous_rate_limit": "5/hour"})
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    with TestClient(app) as client:
         first = client.get("/api/v1/me").json()
         assert first == {"tier": "anonymous", "key_id": None, "key_name": None, "limit": 5,
                          "remaining": 5, "window_s": 3600, "reset_s": first["reset_s"]}
         assert client.get("/api/v1/me").json()["remaining"] == 5
         client.post("/api/v1/identify", json={"url": "https://example.com/x.mp4"})
         assert client.get("/api/v1/me").json()["remaining"] <= 5
-        token = client.app.state.services.keys.create("pat", rate_limit="7/minute").token
+        token = app.state.services.keys.create("pat", rate_limit="7/minute").token
         keyed = client.get("/api/v1/me", headers={"X-API-Key": token}).json()
         assert (keyed["tier"], keyed["key_name"], keyed["limit"], keyed["window_s"]) == \
             ("key", "pat", 7, 60)
@@ -318,10 +319,11 @@ def test_listening_to_something_else_stops_with_not_found(live: LiveServer,
 def test_listening_refuses_another_sites_page(live: LiveServer) -> None:
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+    from websockets.typing import Origin
 
     with pytest.raises(InvalidStatus), connect(
             live.url.replace("http", "ws") + "/api/v1/listen", open_timeout=10,
-            origin="https://evil.example"):  # type: ignore[arg-type]
+            origin=Origin("https://evil.example")):
         pass
 
 
