@@ -16,6 +16,7 @@ const MATCH: IdentifyResult = {
 };
 const AMBIGUOUS: IdentifyResult = {
   status: "ambiguous", match: ep(1, 1, 0.33), candidates: [ep(1, 1, 0.33), ep(2, 1, 0.33), ep(3, 1, 0.33)], elapsed_ms: 90, clip_duration_s: 6,
+  shared: { kind: "intro", episodes: 3 },
 };
 const NO_MATCH: IdentifyResult = { status: "no_match", match: null, candidates: [], elapsed_ms: 90, clip_duration_s: 6 };
 
@@ -45,6 +46,7 @@ function pickFile(name = "clip.mp4") {
 
 beforeEach(() => {
   window.history.replaceState(null, "", "/");
+  window.localStorage.clear();
   vi.stubGlobal(
     "fetch",
     vi.fn(async (url: string) =>
@@ -83,7 +85,7 @@ describe("App", () => {
     expect(screen.getByText("S01E02")).toBeInTheDocument();
     expect(screen.getByTestId("timestamp")).toHaveTextContent("12:34");
     expect(screen.getByText("Very sure")).toBeInTheDocument();
-    expect(screen.getByText("(97 %)")).toBeInTheDocument();
+    expect(screen.getByText("(97 % confidence)")).toBeInTheDocument();
     expect(screen.getByText("Other possibilities (1)").closest("details")).not.toHaveAttribute("open");
     expect(window.location.hash).toBe(`#${encodeResult(MATCH)}`);
     expect((screen.getByLabelText("Link to this answer") as HTMLInputElement).value).toContain("#r=");
@@ -155,8 +157,90 @@ describe("App", () => {
     pickFile();
     await act(async () => calls[0].resolve(AMBIGUOUS));
     expect(screen.getByRole("heading", { name: "It could be any of 3 episodes" })).toHaveFocus();
-    expect(screen.getByText(/opening theme/)).toBeInTheDocument();
-    expect(screen.getAllByRole("listitem").filter((li) => li.textContent?.includes("Demo Show"))).toHaveLength(3);
+    expect(screen.getByText(/opening theme, which all 3 episodes share/)).toBeInTheDocument();
+    expect(screen.getByRole("heading", { name: "Demo Show, season 1", level: 3 })).toBeInTheDocument();
+    const rows = screen.getAllByRole("listitem").filter((li) => li.textContent?.includes("Title"));
+    expect(rows).toHaveLength(3);
+    // Ambiguous rows carry no per-row percentage (each would read 33 %).
+    expect(rows.map((li) => li.textContent).join(" ")).not.toMatch(/%/);
+  });
+
+  it("lists every episode of a long ambiguous answer, folding the rest under +N more (issue 8, item 11)", async () => {
+    const { impl, calls } = fakeIdentify();
+    render(<App identifyImpl={impl} />);
+    pickFile();
+    const many = Array.from({ length: 12 }, (_, i) => ({ ...ep(i + 1, 1, 0.08), episode_id: `e${i + 1}` }));
+    await act(async () => calls[0].resolve({ ...AMBIGUOUS, shared: null, match: many[0], candidates: many }));
+    expect(screen.getByRole("heading", { name: "It could be any of 12 episodes" })).toBeInTheDocument();
+    expect(screen.getByText(/share this stretch of sound/)).toBeInTheDocument();
+    expect(screen.queryByText(/opening theme|music cue/)).toBeNull();
+    const rows = () => screen.getAllByRole("listitem").filter((li) => li.textContent?.includes("Title"));
+    expect(rows()).toHaveLength(8);
+    fireEvent.click(screen.getByRole("button", { name: "+4 more" }));
+    expect(rows()).toHaveLength(12);
+  });
+
+  it("shows the still, the place in the episode, the change and a watch link", async () => {
+    const { impl, calls } = fakeIdentify();
+    render(<App identifyImpl={impl} />);
+    pickFile();
+    const m: Candidate = {
+      ...ep(2, 600, 0.97), speed: 1.2, pitch_semitones: 0, end_s: 607, episode_duration_s: 1187,
+      watch_url: "https://tv.example/s1e2?t=600", preview_image: "/api/v1/previews/abcdefgh/0.jpg",
+      preview_video: "/api/v1/previews/abcdefgh/0.mp4",
+    };
+    await act(async () => calls[0].resolve({ ...MATCH, match: m, candidates: [m], share_url: "http://localhost:3000/r/abcdefgh" }));
+    expect(screen.getByRole("img", { name: "The episode at 10:00" })).toHaveAttribute("src", "/api/v1/previews/abcdefgh/0.jpg?size=medium");
+    expect(screen.getByText("19:47")).toBeInTheDocument();
+    expect(screen.getByRole("progressbar", { name: "Where in the episode" })).toHaveAttribute("value", "600");
+    expect(screen.getByText("The clip plays 20 % faster than the episode, with its pitch kept.")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Watch from 10:00" })).toHaveAttribute("href", "https://tv.example/s1e2?t=600");
+    fireEvent.click(screen.getByRole("button", { name: /Play the scene/ }));
+    expect(screen.getByTestId("preview-video")).toHaveAttribute("src", "/api/v1/previews/abcdefgh/0.mp4?size=medium");
+    expect((screen.getByTestId("preview-video") as HTMLVideoElement).muted).toBe(true);
+    // The short link is the address, and the answer goes into this browser's history.
+    expect(window.location.pathname).toBe("/r/abcdefgh");
+    expect((screen.getByLabelText("Link to this answer") as HTMLInputElement).value).toBe("http://localhost:3000/r/abcdefgh");
+    fireEvent.click(screen.getByRole("button", { name: "Identify another clip" }));
+    expect(window.location.pathname).toBe("/");
+    expect(screen.getByRole("link", { name: "Demo Show · S01E02 · Title 2" })).toHaveAttribute("href", "http://localhost:3000/r/abcdefgh");
+    fireEvent.click(screen.getByRole("button", { name: "Clear this list" }));
+    fireEvent.click(screen.getByRole("button", { name: "Yes, clear" }));
+    expect(screen.queryByRole("heading", { name: "Your last answers" })).toBeNull();
+    expect(window.localStorage.getItem("citywok.history.v1")).toBeNull();
+  });
+
+  it("shows the upload percent of a file", () => {
+    const { impl, calls } = fakeIdentify();
+    render(<App identifyImpl={impl} />);
+    pickFile("big.mp4");
+    act(() => calls[0].options.onProgress?.({ stage: "sending", percent: 37.2, bytes: 372, total: 1000 }));
+    expect(screen.getByText(/Uploading the clip \(37 %\)/)).toBeInTheDocument();
+    expect(screen.getByRole("progressbar", { name: "Upload progress" })).toHaveAttribute("value", "37.2");
+  });
+
+  it("opens a short share link (/r/<id>) from the server", async () => {
+    window.history.replaceState(null, "", "/r/abcdefgh");
+    const fetchMock = vi.fn(async (url: string) =>
+      url === "/api/v1/shares/abcdefgh" ? Response.json(MATCH) : Response.json({}, { status: 404 }),
+    );
+    vi.stubGlobal("fetch", fetchMock);
+    render(<App identifyImpl={fakeIdentify().impl} />);
+    await screen.findByText("Shared answer");
+    expect(screen.getByText("S01E02")).toBeInTheDocument();
+  });
+
+  it("shows what is left of the quota", async () => {
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async (url: string) =>
+        url === "/api/v1/me"
+          ? Response.json({ tier: "anonymous", key_id: null, key_name: null, limit: 10, remaining: 7, window_s: 3600, reset_s: 100 })
+          : Response.json({}, { status: 404 }),
+      ),
+    );
+    render(<App identifyImpl={fakeIdentify().impl} />);
+    expect(await screen.findByTestId("quota")).toHaveTextContent("7 of 10 identifications left this hour.");
   });
 
   it("says what to try next on no_match", async () => {

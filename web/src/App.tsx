@@ -1,5 +1,6 @@
 // The page: one identification at a time, as a small state machine
-// idle → working → result | problem, with drop and paste anywhere.
+// idle → working → result | problem, with drop and paste anywhere. A shared answer opens
+// from its short link (/r/<id>) or, for older links, from the #r= fragment.
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import { identify, type ProgressUpdate, type Source } from "./api/identify";
@@ -11,10 +12,15 @@ import { ProblemMessage } from "./components/ProblemMessage";
 import { ProgressPanel, stageLabel } from "./components/ProgressPanel";
 import { ResultCard } from "./components/ResultCard";
 import { SourcePicker, looksLikeLink, type SourcePickerHandle } from "./components/SourcePicker";
+import { fetchShare } from "./api/catalogue";
+import { History } from "./components/History";
+import { Quota } from "./components/Quota";
+import { addToHistory, readHistory, type HistoryEntry } from "./lib/history";
 import { decodeResult, encodeResult } from "./lib/share";
 
 type View =
   | { kind: "idle"; notice?: string }
+  | { kind: "opening" }
   | { kind: "working"; source: Source; progress: ProgressUpdate }
   | { kind: "result"; result: IdentifyResult; shared: boolean }
   | { kind: "problem"; problem: Problem };
@@ -23,16 +29,30 @@ interface Props {
   identifyImpl?: typeof identify;
 }
 
+const SHARE_PATH = /^\/r\/([A-Za-z0-9_-]{8})\/?$/;
+
 function initialView(): View {
+  if (SHARE_PATH.test(window.location.pathname)) return { kind: "opening" };
   const shared = decodeResult(window.location.hash);
   return shared ? { kind: "result", result: shared, shared: true } : { kind: "idle" };
 }
 
-function setFragment(fragment: string) {
+/** Put the answer's address in the address bar: its short link, else the #r= fragment. */
+function showAddress(result: IdentifyResult | null) {
   const url = new URL(window.location.href);
-  url.hash = fragment;
-  const next = fragment ? url.toString() : url.toString().replace(/#$/, "");
-  window.history.replaceState(null, "", next);
+  url.hash = "";
+  url.search = "";
+  if (result?.share_url) {
+    try {
+      url.pathname = new URL(result.share_url).pathname;
+    } catch {
+      url.pathname = "/";
+    }
+  } else {
+    url.pathname = "/";
+    if (result) url.hash = encodeResult(result);
+  }
+  window.history.replaceState(null, "", url.toString().replace(/#$/, ""));
 }
 
 function isEditable(target: EventTarget | null): boolean {
@@ -51,13 +71,23 @@ export function App({ identifyImpl = identify }: Props) {
   const picker = useRef<SourcePickerHandle>(null);
   const lastStage = useRef("");
   const firstView = useRef(true);
+  const [history, setHistory] = useState<HistoryEntry[]>(() => readHistory());
+  const [answered, setAnswered] = useState(0);
+
+  const showResult = useCallback((result: IdentifyResult) => {
+    showAddress(result);
+    setAnnouncement("");
+    setHistory(addToHistory(result));
+    setAnswered((n) => n + 1);
+    setView({ kind: "result", result, shared: false });
+  }, []);
 
   const start = useCallback(
     (source: Source) => {
       job.current?.abort();
       const controller = new AbortController();
       job.current = controller;
-      setFragment("");
+      showAddress(null);
       lastStage.current = "";
       setView({ kind: "working", source, progress: { stage: "sending" } });
       identifyImpl(source, {
@@ -79,19 +109,18 @@ export function App({ identifyImpl = identify }: Props) {
         (result) => {
           if (controller.signal.aborted) return;
           job.current = null;
-          setFragment(encodeResult(result));
-          setAnnouncement("");
-          setView({ kind: "result", result, shared: false });
+          showResult(result);
         },
         (err: unknown) => {
           if (controller.signal.aborted) return;
           job.current = null;
           setAnnouncement("");
+          setAnswered((n) => n + 1);
           setView({ kind: "problem", problem: err instanceof Problem ? err : new Problem("unknown") });
         },
       );
     },
-    [identifyImpl],
+    [identifyImpl, showResult],
   );
 
   const cancel = useCallback(() => {
@@ -102,15 +131,31 @@ export function App({ identifyImpl = identify }: Props) {
   }, []);
 
   const reset = useCallback(() => {
-    setFragment("");
+    showAddress(null);
     setView({ kind: "idle" });
   }, []);
+
+  // A short link (/r/<id>) opened: fetch the answer it keeps.
+  useEffect(() => {
+    if (view.kind !== "opening") return;
+    const id = SHARE_PATH.exec(window.location.pathname)?.[1] ?? "";
+    const abort = new AbortController();
+    fetchShare(id, abort.signal).then((result) => {
+      if (abort.signal.aborted) return;
+      setView(
+        result
+          ? { kind: "result", result, shared: true }
+          : { kind: "idle", notice: "That shared answer has expired or does not exist. Identify the clip again." },
+      );
+    });
+    return () => abort.abort();
+  }, [view.kind]);
 
   const showProblem = useCallback((problem: Problem) => setView({ kind: "problem", problem }), []);
 
   // Back to the picker: put the keyboard focus on it.
   useEffect(() => {
-    if (view.kind === "idle" && !firstView.current) picker.current?.focus();
+    if (view.kind === "idle" && !firstView.current && !view.notice?.startsWith("That shared")) picker.current?.focus();
     firstView.current = false;
   }, [view.kind]);
 
@@ -210,6 +255,8 @@ export function App({ identifyImpl = identify }: Props) {
           />
         ) : view.kind === "result" ? (
           <ResultCard result={view.result} shared={view.shared} onAgain={reset} onStatus={setAnnouncement} />
+        ) : view.kind === "opening" ? (
+          <p className="notice">Opening the shared answer…</p>
         ) : (
           <>
             {view.kind === "problem" && <ProblemMessage problem={view.problem} onDismiss={reset} />}
@@ -221,17 +268,21 @@ export function App({ identifyImpl = identify }: Props) {
             <SourcePicker
               ref={picker}
               onStart={start}
+              onResult={showResult}
               onProblem={showProblem}
               onStatus={setAnnouncement}
               link={link}
               onLinkChange={setLink}
             />
+            <Quota refresh={answered} />
           </>
         )}
         <p className="visually-hidden" role="status" aria-live="polite" data-testid="live">
           {announcement}
         </p>
       </main>
+
+      {view.kind !== "working" && <History entries={history} onCleared={() => setHistory([])} />}
 
       <LibraryView />
 

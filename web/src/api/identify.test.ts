@@ -121,3 +121,75 @@ describe("parseRetryAfter", () => {
     expect(parseRetryAfter("soon")).toBeNull();
   });
 });
+
+/** Enough of XMLHttpRequest to play an upload with progress and a streamed answer. */
+class FakeXhr {
+  static last: FakeXhr | null = null;
+  upload: { onprogress: ((e: Partial<ProgressEvent>) => void) | null } = { onprogress: null };
+  onprogress: (() => void) | null = null;
+  onload: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  status = 0;
+  responseText = "";
+  headers: Record<string, string> = {};
+  sent: unknown = null;
+  opened: string[] = [];
+  aborted = false;
+  constructor() {
+    FakeXhr.last = this;
+  }
+  open(method: string, url: string) {
+    this.opened = [method, url];
+  }
+  setRequestHeader(k: string, v: string) {
+    this.headers[k] = v;
+  }
+  getResponseHeader(k: string) {
+    return k.toLowerCase() === "content-type" ? "text/event-stream; charset=utf-8" : null;
+  }
+  send(body: unknown) {
+    this.sent = body;
+  }
+  abort() {
+    this.aborted = true;
+  }
+}
+
+describe("identify (upload with XMLHttpRequest)", () => {
+  it("reports the upload percent, then reads the answer as it streams in", async () => {
+    const seen: ProgressUpdate[] = [];
+    const done = identify(file, { xhrImpl: FakeXhr as unknown as typeof XMLHttpRequest, onProgress: (p) => seen.push(p) });
+    const xhr = FakeXhr.last!;
+    expect(xhr.opened).toEqual(["POST", "/api/v1/identify"]);
+    expect(xhr.headers.Accept).toBe("text/event-stream");
+    expect(xhr.sent).toBeInstanceOf(FormData);
+    xhr.upload.onprogress?.({ lengthComputable: true, loaded: 25, total: 100 });
+    xhr.upload.onprogress?.({ lengthComputable: true, loaded: 80, total: 100 });
+    xhr.status = 200;
+    xhr.responseText = 'event: received\ndata: {"bytes": 100}\n\nevent: decoding\ndata: {}\n\n';
+    xhr.onprogress?.();
+    xhr.responseText += `event: result\ndata: ${JSON.stringify(RESULT)}\n\n`;
+    xhr.onprogress?.();
+    const result = await done;
+    expect(result.match?.episode_id).toBe("e2");
+    expect(seen.filter((p) => p.stage === "sending").map((p) => p.percent)).toEqual([0, 25, 80]);
+    expect(seen.map((p) => p.stage)).toContain("decoding");
+  });
+
+  it("turns an error status into a Problem, with Retry-After", async () => {
+    const done = identify(file, { xhrImpl: FakeXhr as unknown as typeof XMLHttpRequest });
+    const xhr = FakeXhr.last!;
+    xhr.status = 413;
+    xhr.responseText = JSON.stringify({ error: { code: "body_too_large", message: "the file is larger than the 50 MB this server accepts" } });
+    xhr.onload?.();
+    await expect(done).rejects.toMatchObject({ kind: "too_large" });
+  });
+
+  it("aborts the request when cancelled", async () => {
+    const controller = new AbortController();
+    const done = identify(file, { xhrImpl: FakeXhr as unknown as typeof XMLHttpRequest, signal: controller.signal });
+    controller.abort();
+    await expect(done).rejects.toMatchObject({ name: "AbortError" });
+    expect(FakeXhr.last!.aborted).toBe(true);
+  });
+});

@@ -16,6 +16,21 @@ export interface Candidate {
   /** Playback speed of the clip relative to the episode (1.25 = 25 % fast). */
   speed: number;
   pitch_semitones: number;
+  /** Where in the episode the clip's scene ends (seconds). */
+  end_s?: number | null;
+  /** How long the episode is (seconds). */
+  episode_duration_s?: number | null;
+  /** Where to watch the episode from this moment. */
+  watch_url?: string | null;
+  /** A still of the moment (JPEG) and a few seconds of the scene (MP4, muted). */
+  preview_image?: string | null;
+  preview_video?: string | null;
+}
+
+/** Why an answer is ambiguous, from the catalogue. */
+export interface SharedMaterial {
+  kind: "intro" | "outro" | "cue";
+  episodes: number;
 }
 
 export interface IdentifyResult {
@@ -25,6 +40,21 @@ export interface IdentifyResult {
   candidates: Candidate[];
   elapsed_ms: number;
   clip_duration_s: number;
+  /** For ambiguous answers: the kind of shared material, when the catalogue knows it. */
+  shared?: SharedMaterial | null;
+  /** A short link to this answer (`/r/<id>`), or null when sharing is off. */
+  share_url?: string | null;
+}
+
+/** GET /api/v1/me: the caller's tier and what is left of its quota. */
+export interface Me {
+  tier: "anonymous" | "key";
+  key_id: string | null;
+  key_name: string | null;
+  limit: number;
+  remaining: number;
+  window_s: number;
+  reset_s: number;
 }
 
 export interface ErrorBody {

@@ -10,9 +10,9 @@ export function Logo() {
   );
 }
 
-export function MicIcon() {
+export function MicIcon({ size = 20 }: { size?: number }) {
   return (
-    <svg className="icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
+    <svg className="icon" viewBox="0 0 24 24" width={size} height={size} aria-hidden="true" focusable="false">
       <rect x="9" y="3" width="6" height="11" rx="3" fill="currentColor" />
       <path d="M5.5 11a6.5 6.5 0 0 0 13 0M12 17.5V21" stroke="currentColor" strokeWidth="2" fill="none" strokeLinecap="round" />
     </svg>

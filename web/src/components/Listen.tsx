@@ -1,37 +1,40 @@
-// "Listen": record 5-10 s from the microphone with MediaRecorder, with a level meter,
-// then hand the recording over to be identified.
+// "Listen": the page's main action. One big button; the microphone's sound streams to the
+// server while it records (MediaRecorder chunks over a WebSocket), and the answer comes as
+// soon as the server is sure, often within a few seconds. The server stops by itself after
+// its limit and answers "not found" then; Stop answers with what was heard so far.
 
 import { useEffect, useRef, useState } from "react";
+import { openListen, type ListenStream } from "../api/listen";
 import { Problem } from "../api/problem";
+import type { IdentifyResult } from "../api/types";
 import { MicIcon } from "./Icons";
 
-export const MIN_S = 5;
-export const MAX_S = 10;
+/** How often the recorder hands over a chunk (ms): small, so the server hears early. */
+export const CHUNK_MS = 250;
+/** Give up when the server has not answered this long after the last sound (ms). */
+const ANSWER_TIMEOUT_MS = 20_000;
 
 interface Session {
-  recorder: MediaRecorder;
-  stream: MediaStream;
+  recorder: MediaRecorder | null;
+  stream: MediaStream | null;
   audio: AudioContext | null;
+  server: ListenStream;
   timer: number;
-  send: boolean;
+  over: boolean;
 }
 
 interface Props {
-  onRecorded: (recording: Blob, name: string) => void;
+  onResult: (result: IdentifyResult) => void;
   onProblem: (problem: Problem) => void;
   /** Told when listening starts and stops (for the page's live region). */
   onStatus?: (text: string) => void;
+  /** For tests: the WebSocket class. */
+  webSocketImpl?: typeof WebSocket;
 }
 
 function pickMimeType(): string | undefined {
   const wanted = ["audio/webm;codecs=opus", "audio/webm", "audio/ogg;codecs=opus", "audio/mp4"];
   return wanted.find((t) => typeof MediaRecorder.isTypeSupported === "function" && MediaRecorder.isTypeSupported(t));
-}
-
-function extensionOf(mime: string): string {
-  if (mime.includes("ogg")) return "ogg";
-  if (mime.includes("mp4")) return "m4a";
-  return "webm";
 }
 
 function problemOfMediaError(err: unknown): Problem {
@@ -45,80 +48,108 @@ function problemOfMediaError(err: unknown): Problem {
   return new Problem("microphone_unsupported");
 }
 
-export function Listen({ onRecorded, onProblem, onStatus }: Props) {
-  const [phase, setPhase] = useState<"idle" | "asking" | "recording">("idle");
+/** Browsers give the microphone only to secure pages: HTTPS, or this machine. */
+export function needsHttps(): boolean {
+  return typeof window !== "undefined" && window.isSecureContext === false;
+}
+
+export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) {
+  const [phase, setPhase] = useState<"idle" | "asking" | "listening" | "finishing">("idle");
   const [elapsed, setElapsed] = useState(0);
+  const [heard, setHeard] = useState(0);
   const [level, setLevel] = useState(0);
   const session = useRef<Session | null>(null);
   const stopButton = useRef<HTMLButtonElement>(null);
-  const startButton = useRef<HTMLButtonElement>(null);
-  const handlers = useRef({ onRecorded, onProblem, onStatus });
-  handlers.current = { onRecorded, onProblem, onStatus };
+  const handlers = useRef({ onResult, onProblem, onStatus });
+  handlers.current = { onResult, onProblem, onStatus };
+  const insecure = needsHttps();
 
-  function finish(send: boolean) {
-    const s = session.current;
-    if (!s) return;
-    s.send = send;
+  /** Stop recording and let go of the microphone (the server may still answer). */
+  function stopRecording(s: Session) {
     window.clearInterval(s.timer);
-    if (s.recorder.state !== "inactive") s.recorder.stop();
-    else release(s);
+    if (s.recorder && s.recorder.state !== "inactive") {
+      try {
+        s.recorder.stop();
+      } catch {
+        // already stopped
+      }
+    }
+    s.stream?.getTracks().forEach((t) => t.stop());
+    s.audio?.close().catch(() => undefined);
+    s.audio = null;
   }
 
-  function release(s: Session) {
-    s.stream.getTracks().forEach((t) => t.stop());
-    s.audio?.close().catch(() => undefined);
+  function end(s: Session, then: () => void) {
+    if (s.over) return;
+    s.over = true;
+    stopRecording(s);
+    s.server.close();
     if (session.current === s) session.current = null;
+    setPhase("idle");
+    setLevel(0);
+    then();
   }
 
   async function start() {
     const media = typeof navigator !== "undefined" ? navigator.mediaDevices : undefined;
-    if (!media?.getUserMedia || typeof MediaRecorder === "undefined") {
+    if (!media?.getUserMedia || typeof MediaRecorder === "undefined" || typeof WebSocket === "undefined") {
       handlers.current.onProblem(new Problem("microphone_unsupported"));
       return;
     }
     setPhase("asking");
+    setHeard(0);
     handlers.current.onStatus?.("Asking for the microphone…");
+    let s: Session | null = null;
+    const server = openListen(
+      {
+        onHeard: (seconds) => setHeard(seconds),
+        onResult: (result) => s && end(s, () => handlers.current.onResult(result)),
+        onProblem: (problem) => {
+          if (s) end(s, () => handlers.current.onProblem(problem));
+          else handlers.current.onProblem(problem);
+        },
+      },
+      webSocketImpl,
+    );
+    s = { recorder: null, stream: null, audio: null, server, timer: 0, over: false };
+    session.current = s;
     let stream: MediaStream;
     try {
       stream = await media.getUserMedia({
         audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
       });
     } catch (err) {
-      setPhase("idle");
+      end(s, () => handlers.current.onProblem(problemOfMediaError(err)));
       handlers.current.onStatus?.("");
-      handlers.current.onProblem(problemOfMediaError(err));
       return;
     }
+    if (s.over) {
+      stream.getTracks().forEach((t) => t.stop());
+      return;
+    }
+    s.stream = stream;
+    try {
+      await server.ready;
+    } catch {
+      return; // the server said why (onProblem)
+    }
+    if (s.over) return;
     const mimeType = pickMimeType();
     const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : undefined);
-    const chunks: Blob[] = [];
-    let audio: AudioContext | null = null;
+    s.recorder = recorder;
     let analyser: AnalyserNode | null = null;
     try {
-      audio = new AudioContext();
-      analyser = audio.createAnalyser();
+      s.audio = new AudioContext();
+      analyser = s.audio.createAnalyser();
       analyser.fftSize = 1024;
-      audio.createMediaStreamSource(stream).connect(analyser);
+      s.audio.createMediaStreamSource(stream).connect(analyser);
     } catch {
-      analyser = null; // no meter, recording still works
+      analyser = null; // no meter, listening still works
     }
     const samples = new Float32Array(1024);
     const started = performance.now();
-    const s: Session = { recorder, stream, audio, timer: 0, send: false };
-    recorder.ondataavailable = (e) => {
-      if (e.data.size > 0) chunks.push(e.data);
-    };
-    recorder.onstop = () => {
-      release(s);
-      setPhase("idle");
-      setLevel(0);
-      if (s.send) {
-        const type = recorder.mimeType || mimeType || "audio/webm";
-        handlers.current.onRecorded(new Blob(chunks, { type }), `recording.${extensionOf(type)}`);
-      } else {
-        handlers.current.onStatus?.("Stopped listening.");
-      }
-    };
+    recorder.ondataavailable = (e) => server.send(e.data);
+    const session_ = s;
     s.timer = window.setInterval(() => {
       const t = (performance.now() - started) / 1000;
       setElapsed(t);
@@ -128,41 +159,79 @@ export function Listen({ onRecorded, onProblem, onStatus }: Props) {
         for (const x of samples) sum += x * x;
         setLevel(Math.min(1, Math.sqrt(sum / samples.length) * 5));
       }
-      if (t >= MAX_S) finish(true);
+      if (t * 1000 > ANSWER_TIMEOUT_MS * 3) end(session_, () => handlers.current.onProblem(new Problem("unreachable")));
     }, 100);
-    session.current = s;
-    recorder.start(500);
+    recorder.start(CHUNK_MS);
     setElapsed(0);
-    setPhase("recording");
-    handlers.current.onStatus?.(`Listening. Hold the phone near the sound; it stops by itself after ${MAX_S} seconds.`);
+    setPhase("listening");
+    handlers.current.onStatus?.("Listening. Hold the phone near the sound; the answer comes as soon as it is clear.");
   }
 
-  useEffect(() => () => finish(false), []);
+  function stop() {
+    const s = session.current;
+    if (!s) return;
+    // The recorder's last chunk comes with its stop; ask for the answer after it.
+    if (s.recorder && s.recorder.state === "recording") s.recorder.onstop = () => s.server.stop();
+    else s.server.stop();
+    stopRecording(s);
+    setPhase("finishing");
+    handlers.current.onStatus?.("Looking up what was heard…");
+    window.setTimeout(() => end(s, () => handlers.current.onProblem(new Problem("unreachable"))), ANSWER_TIMEOUT_MS);
+  }
+
+  function cancel() {
+    const s = session.current;
+    if (s) end(s, () => handlers.current.onStatus?.("Stopped listening."));
+  }
+
+  useEffect(
+    () => () => {
+      const s = session.current;
+      if (s) {
+        s.over = true;
+        stopRecording(s);
+        s.server.close();
+      }
+    },
+    [],
+  );
 
   useEffect(() => {
-    if (phase === "recording") stopButton.current?.focus();
+    if (phase === "listening") stopButton.current?.focus();
   }, [phase]);
 
-  if (phase !== "recording") {
+  if (phase === "idle" || phase === "asking") {
     return (
-      <button
-        ref={startButton}
-        type="button"
-        className="button"
-        onClick={start}
-        disabled={phase === "asking"}
-        aria-describedby="listen-help"
-      >
-        <MicIcon /> Listen
-      </button>
+      <div className="listen-start">
+        <button
+          type="button"
+          className="listen-button"
+          onClick={start}
+          disabled={phase === "asking" || insecure}
+          aria-describedby="listen-help"
+        >
+          <MicIcon size={40} />
+          <span>Listen</span>
+        </button>
+        {insecure ? (
+          <p id="listen-help" className="hint warn" data-testid="needs-https">
+            The microphone works only on a secure page. Open CityWok over <strong>https://</strong> (its operator can
+            put it behind a TLS proxy or start it with a certificate), or drop a file instead.
+          </p>
+        ) : (
+          <p id="listen-help" className="hint">
+            Play the scene near your phone or computer: the answer comes as soon as it is clear.
+          </p>
+        )}
+      </div>
     );
   }
-  const ready = elapsed >= MIN_S;
-  const shown = Math.min(MAX_S, Math.floor(elapsed));
+  const seconds = Math.floor(elapsed);
   return (
     <div className="listening" role="group" aria-label="Listening">
       <p className="listening-time">
-        Listening… <strong>{shown} s</strong> of {MAX_S} s
+        {phase === "finishing" ? "Looking up what was heard…" : "Listening…"} <strong>{seconds} s</strong>
+        {heard > 0 && <span className="hint"> (checked {Math.floor(heard)} s)</span>}
       </p>
       <label className="meter-label">
         <span>Sound level</span>
@@ -171,11 +240,11 @@ export function Listen({ onRecorded, onProblem, onStatus }: Props) {
         </meter>
       </label>
       <div className="row">
-        <button type="button" className="button primary" onClick={() => finish(true)} disabled={!ready}>
-          {ready ? "Identify now" : `Identify now (after ${MIN_S} s)`}
+        <button ref={stopButton} type="button" className="button primary" onClick={stop} disabled={phase === "finishing"}>
+          Stop and answer
         </button>
-        <button ref={stopButton} type="button" className="button" onClick={() => finish(false)}>
-          Stop
+        <button type="button" className="button" onClick={cancel}>
+          Cancel
         </button>
       </div>
     </div>

@@ -49,7 +49,9 @@ export function ProgressPanel({ kind, name, progress, onCancel }: Props) {
   const steps = kind === "file" ? FILE_STEPS : LINK_STEPS;
   const current = position(steps, progress.stage);
   const downloading = progress.stage === "downloading";
-  const pct = downloading && progress.percent != null ? Math.min(100, Math.max(0, progress.percent)) : null;
+  const uploading = progress.stage === "sending" && kind === "file" && progress.percent != null;
+  const pct =
+    (downloading || uploading) && progress.percent != null ? Math.min(100, Math.max(0, progress.percent)) : null;
 
   return (
     <section className="card progress" aria-labelledby="progress-title" aria-busy="true">
@@ -68,15 +70,18 @@ export function ProgressPanel({ kind, name, progress, onCancel }: Props) {
               <span>
                 {step.label}
                 {state === "done" && <span className="visually-hidden"> (done)</span>}
-                {step.id === "downloading" && state === "current" && pct != null && ` (${Math.round(pct)} %)`}
+                {(step.id === "downloading" || (step.id === "sending" && kind === "file")) &&
+                  state === "current" &&
+                  pct != null &&
+                  ` (${Math.round(pct)} %)`}
               </span>
             </li>
           );
         })}
       </ol>
-      {downloading && (
+      {(downloading || uploading) && (
         <div className="download">
-          <progress max={100} value={pct ?? undefined} aria-label="Download progress">
+          <progress max={100} value={pct ?? undefined} aria-label={uploading ? "Upload progress" : "Download progress"}>
             {pct != null ? `${Math.round(pct)} %` : "unknown"}
           </progress>
           {progress.bytes != null && progress.bytes > 0 && (

@@ -1,8 +1,10 @@
-// The three ways in: a file (picked, or dropped anywhere on the page), a link, or Listen.
+// The three ways in: Listen first (the main action), then a file (picked, or dropped
+// anywhere on the page) or a link.
 
 import { forwardRef, useImperativeHandle, useRef, useState, type FormEvent } from "react";
 import type { Problem } from "../api/problem";
 import type { Source } from "../api/identify";
+import type { IdentifyResult } from "../api/types";
 import { Listen } from "./Listen";
 
 export interface SourcePickerHandle {
@@ -11,6 +13,8 @@ export interface SourcePickerHandle {
 
 interface Props {
   onStart: (source: Source) => void;
+  /** An answer reached by listening. */
+  onResult: (result: IdentifyResult) => void;
   onProblem: (problem: Problem) => void;
   onStatus: (text: string) => void;
   link: string;
@@ -29,7 +33,7 @@ export function looksLikeLink(text: string): boolean {
 }
 
 export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function SourcePicker(
-  { onStart, onProblem, onStatus, link, onLinkChange },
+  { onStart, onResult, onProblem, onStatus, link, onLinkChange },
   ref,
 ) {
   const fileInput = useRef<HTMLInputElement>(null);
@@ -60,6 +64,10 @@ export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function Sourc
       <h2 id="picker-title" className="visually-hidden">
         Identify a clip
       </h2>
+      <Listen onResult={onResult} onProblem={onProblem} onStatus={onStatus} />
+      <p className="or" aria-hidden="true">
+        or
+      </p>
       <div className="drop-target">
         <p className="drop-text">
           <strong>Drop a video or audio clip</strong> anywhere on this page
@@ -109,17 +117,6 @@ export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function Sourc
           </p>
         )}
       </form>
-
-      <div className="listen">
-        <Listen
-          onRecorded={(blob, name) => onStart({ kind: "file", file: blob, name })}
-          onProblem={onProblem}
-          onStatus={onStatus}
-        />
-        <p id="listen-help" className="hint">
-          Or let it listen to the TV for 5 to 10 seconds.
-        </p>
-      </div>
     </section>
   );
 });

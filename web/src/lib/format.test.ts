@@ -1,10 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Candidate } from "../api/types";
-import { ambiguityReason, confidenceWords, episodeCode, episodeLabel, speedNote, timestamp, wait } from "./format";
+import { ambiguityReason, changeNote, confidenceWords, episodeCode, episodeLabel, speedNote, timestamp, wait } from "./format";
 
-const cand = (offset_s: number, episode = 1): Candidate => ({
-  show: "S", season: 1, episode, title: null, episode_id: `e${episode}`, offset_s, confidence: 0.33, score: 1, speed: 1, pitch_semitones: 0,
-});
 
 describe("format", () => {
   it("writes timestamps as mm:ss, and h:mm:ss past an hour", () => {
@@ -42,9 +38,22 @@ describe("format", () => {
     expect(wait(7200)).toBe("about 2 hours");
   });
 
-  it("explains ambiguity from where the clip falls", () => {
-    expect(ambiguityReason([cand(1), cand(1.2, 2)])).toContain("opening theme");
-    expect(ambiguityReason([cand(600), cand(601, 2)])).toContain("same point");
-    expect(ambiguityReason([cand(100), cand(900, 2)])).toContain("shared material");
+  it("gives the reason the catalogue names, never a guess from offsets (issue 8, item 11)", () => {
+    // An opening theme heard early in every episode, and named so by the catalogue.
+    expect(ambiguityReason({ kind: "intro", episodes: 12 }, 12)).toContain("opening theme, which all 12 episodes share");
+    expect(ambiguityReason({ kind: "outro", episodes: 2 }, 2)).toContain("end credits, which both episodes share");
+    expect(ambiguityReason({ kind: "cue", episodes: 5 }, 5)).toContain("recurring music cue");
+    // Unknown kind: neither theme nor cue is claimed.
+    const neutral = ambiguityReason(null, 3);
+    expect(neutral).not.toMatch(/opening theme|music cue|credits/);
+    expect(neutral).toContain("share this stretch of sound");
+  });
+
+  it("says how the sound was changed, in words", () => {
+    expect(changeNote(1.0, 0.1)).toBeNull();
+    expect(changeNote(1.15, 12 * Math.log2(1.15))).toBe("The clip plays 15 % faster than the episode.");
+    expect(changeNote(0.8, 0)).toBe("The clip plays 20 % slower than the episode, with its pitch kept.");
+    expect(changeNote(1.0, 3)).toBe("The clip sounds 3 semitones higher.");
+    expect(changeNote(1.0, -1.5)).toBe("The clip sounds 1.5 semitones lower.");
   });
 });

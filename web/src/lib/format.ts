@@ -1,6 +1,6 @@
 // How numbers of an answer read to a person.
 
-import type { Candidate } from "../api/types";
+import type { Candidate, SharedMaterial } from "../api/types";
 
 /** 83.4 → "1:23"; 3723 → "1:02:03". */
 export function timestamp(seconds: number): string {
@@ -45,30 +45,47 @@ export function speedNote(speed: number): string | null {
   return `The clip plays ${pct} % ${speed > 1 ? "faster" : "slower"} than the episode.`;
 }
 
-/** Why several episodes fit equally well, guessed from where the clip falls in each. */
-export function ambiguityReason(candidates: Candidate[]): string {
-  if (candidates.length < 2) {
-    return "The clip fits more than one place about equally well.";
+/**
+ * Why several episodes fit equally well: the kind of shared material the catalogue names
+ * (never a guess from where the clip falls, which the opening theme and a recurring cue
+ * can both look like); a neutral sentence when the catalogue does not say.
+ */
+export function ambiguityReason(shared: SharedMaterial | null | undefined, count: number): string {
+  const all = count > 2 ? `all ${count} episodes` : "both episodes";
+  switch (shared?.kind) {
+    case "intro":
+      return `This is the opening theme, which ${all} share, so the clip alone cannot tell them apart. A clip from later in the episode will.`;
+    case "outro":
+      return `These are the end credits, which ${all} share, so the clip alone cannot tell them apart. A clip from before the credits will.`;
+    case "cue":
+      return `This is a recurring music cue (or another stretch of sound ${all} share), so the clip alone cannot tell them apart. A clip with dialogue will.`;
+    default:
+      return `These episodes share this stretch of sound, so the clip alone cannot tell them apart. A clip from another moment will.`;
   }
-  const offsets = candidates.map((c) => c.offset_s);
-  const spread = Math.max(...offsets) - Math.min(...offsets);
-  const early = Math.max(...offsets) < 120;
-  if (spread <= 3 && early) {
-    return (
-      "This is the opening theme (or another sound these episodes all start with), so the " +
-      "clip alone cannot tell them apart. A clip from later in the episode will."
-    );
+}
+
+/**
+ * How the clip's sound differs from the episode's, in words, or null when it does not.
+ * A sped-up clip whose pitch followed (played faster) says only the speed; a change of
+ * pitch beyond what the speed explains is said too.
+ */
+export function changeNote(speed: number, pitchSemitones: number): string | null {
+  const parts: string[] = [];
+  const sped = Number.isFinite(speed) && Math.abs(speed - 1) >= 0.03;
+  if (sped) {
+    const pct = Math.round(Math.abs(speed - 1) * 100);
+    parts.push(`plays ${pct} % ${speed > 1 ? "faster" : "slower"} than the episode`);
   }
-  if (spread <= 3) {
-    return (
-      "These episodes share this stretch of audio at the same point (a recap, a cold open " +
-      "or a repeated scene). A clip from another moment will tell them apart."
-    );
+  const pitch = Number.isFinite(pitchSemitones) ? pitchSemitones : 0;
+  const followed = sped && Math.abs(pitch - 12 * Math.log2(speed)) < 0.5;
+  if (sped && Math.abs(pitch) < 0.5) {
+    parts.push("with its pitch kept");
+  } else if (!followed && Math.abs(pitch) >= 0.5) {
+    const n = Math.round(Math.abs(pitch) * 10) / 10;
+    parts.push(`sounds ${n} semitone${n === 1 ? "" : "s"} ${pitch > 0 ? "higher" : "lower"}`);
   }
-  return (
-    "This sound is shared material that turns up in several episodes (a recurring music " +
-    "cue or a reused scene). A clip with dialogue will tell them apart."
-  );
+  if (parts.length === 0) return null;
+  return `The clip ${parts.join(", ")}.`;
 }
 
 /** 1536 → "1.5 kB" (decimal units, as a person counts). */
