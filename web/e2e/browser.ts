@@ -2,6 +2,7 @@
 // fresh profile each time; and screenshots of a state at phone and desktop width.
 
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
@@ -92,4 +93,23 @@ export async function dropFile(page: Page, file: string, type: string): Promise<
   await target.dispatchEvent("dragover", { dataTransfer: transfer });
   await page.locator(".drop-overlay").waitFor();
   await target.dispatchEvent("drop", { dataTransfer: transfer });
+}
+
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf-8");
+
+/**
+ * axe-core's serious and critical violations on the page as it is now ("rule: targets").
+ * The engine is put in through DevTools (page.evaluate), which the page's CSP does not
+ * govern, so the page's own strict CSP stays on during the check.
+ */
+export async function seriousA11yViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => String(n.target[0])) }));
+  });
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.targets.slice(0, 3).join(", ")}`);
 }

@@ -29,6 +29,7 @@ export interface Fixtures {
     ambiguous: { path: string };
     noMatch: { path: string };
     mic: { wav: string; episodeId: string; offsetS: number; lengthS: number };
+    bigUpload: { path: string };
   };
   screenshots: string;
 }
@@ -41,9 +42,10 @@ declare module "vitest" {
 
 // Writes the library, the index and the clips; prints what each clip is.
 const MAKE = String.raw`
-import json, sys
+import json, subprocess, sys
 from pathlib import Path
 import numpy as np
+from citywok.decode import ffmpeg_binary
 from citywok.demo import RATE_HZ, encode, make_library, speech
 
 root = Path(sys.argv[1])
@@ -51,6 +53,17 @@ lib = root / "library"
 make_library(lib, episodes=3, seconds=30)
 truth = json.loads((lib / "truth.json").read_text())
 raw = [np.load(lib / t["raw"]) for t in truth]
+
+# S01E02 becomes a video (ffmpeg's test card over its sound), so its answers have a still
+# and a scene to play; the sidecar gives the show's watch URL.
+old = lib / truth[1]["file"]
+video = old.with_suffix(".mp4")
+subprocess.run([ffmpeg_binary(), "-nostdin", "-y", "-loglevel", "error", "-f", "f32le", "-ar", str(RATE_HZ),
+                "-ac", "1", "-i", "pipe:0", "-f", "lavfi", "-i", "testsrc=s=320x180:r=10:d=30",
+                "-map", "1:v", "-map", "0:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                "-shortest", str(video)], input=raw[1].astype(np.float32).tobytes(), check=True)
+old.unlink()
+(lib / "citywok.csv").write_text("file,show,watch_url\n,Demo Show,https://tv.example/demo/s{season}e{episode}?t={t}\n")
 
 def cut(ep, start, length):
     return raw[ep][int(start * RATE_HZ):int((start + length) * RATE_HZ)]
@@ -67,6 +80,9 @@ p = encode(other, root / "other.mp3", audio_args=("-c:a", "libmp3lame", "-b:a", 
 out["noMatch"] = {"path": str(p)}
 p = encode(cut(1, 14.0, 14.0), root / "mic.wav", audio_args=("-c:a", "pcm_s16le", "-ar", "48000", "-ac", "1"))
 out["mic"] = {"wav": str(p), "episodeId": "demo-show-s01e02", "offsetS": 14.0, "lengthS": 14.0}
+# A larger upload (about 1.3 MB), to watch its percent move.
+p = encode(cut(2, 2.0, 14.0), root / "big-upload.wav", audio_args=("-c:a", "pcm_s16le", "-ar", "48000", "-ac", "1"))
+out["bigUpload"] = {"path": str(p)}
 print(json.dumps(out))
 `;
 
@@ -147,6 +163,8 @@ async function startServer(name: string, tmp: string, env: Record<string, string
       env: {
         ...process.env,
         CITYWOK_KEYS_DB: path.join(work, "keys.sqlite"),
+        CITYWOK_SHARES_DB: path.join(work, "shares.sqlite"),
+        CITYWOK_PREVIEW_CACHE_DIR: path.join(work, "previews"),
         CITYWOK_TEMP_DIR: path.join(work, "work"),
         CITYWOK_ANONYMOUS_RATE_LIMIT: "1000/hour",
         CITYWOK_SSE_HEARTBEAT_S: "1",
@@ -226,6 +244,7 @@ export default async function setup(project: TestProject) {
       ambiguous: made.ambiguous,
       noMatch: made.noMatch,
       mic: made.mic,
+      bigUpload: made.bigUpload,
     },
     screenshots,
   };

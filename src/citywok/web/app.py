@@ -38,7 +38,7 @@ PAGE_DIR = Path(__file__).parent / "static"
 _ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 _ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
                 ".svg": "image/svg+xml", ".png": "image/png", ".woff2": "font/woff2",
-                ".json": "application/json"}
+                ".json": "application/json", ".webmanifest": "application/manifest+json"}
 PAGE_MISSING = ("CityWok's web page is not built in this installation: build it with "
                 "scripts/build-web (needs Node.js). The API works without it: see /docs.\n")
 
@@ -103,6 +103,22 @@ def _add_page(app: FastAPI, page_dir: Path) -> None:
     @app.api_route("/favicon.svg", methods=["GET", "HEAD"], include_in_schema=False)
     async def favicon() -> Response:
         return _file(page_dir / "favicon.svg", immutable=False)
+
+    # Installing the page: its manifest, icons and service worker (never cached by HTTP,
+    # so a new worker is seen at once).
+    @app.api_route("/manifest.webmanifest", methods=["GET", "HEAD"], include_in_schema=False)
+    async def manifest() -> Response:
+        return _file(page_dir / "manifest.webmanifest", immutable=False)
+
+    @app.api_route("/sw.js", methods=["GET", "HEAD"], include_in_schema=False)
+    async def service_worker() -> Response:
+        return _file(page_dir / "sw.js", immutable=False)
+
+    @app.api_route("/icons/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def icon(name: str) -> Response:
+        if not _ASSET_NAME.fullmatch(name):
+            return PlainTextResponse("not found\n", status_code=404)
+        return _file(page_dir / "icons" / name, immutable=False)
 
 
 def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
