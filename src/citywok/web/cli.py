@@ -106,11 +106,19 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: "
                                                 "$CITYWOK_WORKERS or 1].")] = None,
     index: IndexOpt = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        help="TLS certificate (PEM) to serve HTTPS, which browsers need for the microphone "
+        "on any address but localhost [default: $CITYWOK_SSL_CERTFILE].",
+        show_default=False)] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        help="Its private key (PEM) [default: $CITYWOK_SSL_KEYFILE].", show_default=False)
+                           ] = None,
 ) -> None:
     """Serve the web API (settings from CITYWOK_* variables; see docs/web.md)."""
     import uvicorn
 
-    settings = _settings(host=host, port=port, workers=workers, index=index)
+    settings = _settings(host=host, port=port, workers=workers, index=index,
+                         ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     _sync_snapshots(settings)
     # Workers rebuild the settings from the environment: pass the options along.
     os.environ["CITYWOK_INDEX"] = str(settings.index)
@@ -126,6 +134,8 @@ def serve(
         log_config=None, access_log=False, timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=settings.max_header_bytes + 8192,
         limit_concurrency=None,
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
 
 

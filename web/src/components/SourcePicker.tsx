@@ -72,7 +72,7 @@ export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function Sourc
         <p className="drop-text">
           <strong>Drop a video or audio clip</strong> anywhere on this page
         </p>
-        <button ref={chooseButton} type="button" className="button primary" onClick={() => fileInput.current?.click()}>
+        <button ref={chooseButton} type="button" className="button" onClick={() => fileInput.current?.click()}>
           Choose a file
         </button>
         <input
