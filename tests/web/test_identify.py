@@ -37,9 +37,11 @@ def test_json_shape_is_the_cli_shape(client: TestClient, library: Library) -> No
         cli = identify_file(clip.path, idx).to_json(file="x.mp3")
     r = client.post(URL, files={"file": ("x.mp3", clip.path.read_bytes())})
     body = r.json()
-    assert set(body) == set(cli)
-    assert set(body["match"]) == set(cli["match"])
-    assert body["match"] == cli["match"]
+    # The web answer adds links to act on and to share (docs/web.md, "Answers").
+    assert set(body) == set(cli) | {"shared", "share_url"}
+    assert set(body["match"]) == set(cli["match"]) | {
+        "end_s", "episode_duration_s", "watch_url", "preview_image", "preview_video"}
+    assert {k: body["match"][k] for k in cli["match"]} == cli["match"]
 
 
 def test_sse_stream_event_by_event(client: TestClient, library: Library) -> None:

@@ -74,12 +74,15 @@ class Heard:
     data: bytearray = field(default_factory=bytearray)
     ended: bool = False
 
+    #: Sound past this is not used (the decoder may run a little ahead of the limit).
+    max_s: float = float("inf")
+
     @property
     def seconds(self) -> float:
-        return len(self.data) / 4 / self.rate_hz
+        return min(self.max_s, len(self.data) / 4 / self.rate_hz)
 
     def samples(self) -> np.ndarray[Any, np.dtype[np.float32]]:
-        usable = len(self.data) - len(self.data) % 4
+        usable = min(len(self.data) - len(self.data) % 4, int(self.seconds * self.rate_hz) * 4)
         return np.frombuffer(bytes(self.data[:usable]), dtype=np.float32).copy()
 
 
@@ -168,7 +171,7 @@ async def listen(ws: WebSocket) -> None:
             metrics.RATE_LIMITED.labels("key" if key else "anonymous").inc()
             raise RateLimiter.refusal(quota, keyed=key is not None)
         index = services.index.get()
-        heard = Heard(rate_hz=index.params.sample_rate_hz)
+        heard = Heard(rate_hz=index.params.sample_rate_hz, max_s=settings.listen_max_s)
         max_bytes = int(settings.listen_max_s * heard.rate_hz * 4)
         proc = await _decoder(heard.rate_hz)
         pump = asyncio.ensure_future(_pump(proc, heard, max_bytes))
