@@ -18,8 +18,8 @@ from citywok.web.keys import KeyStore
 from citywok.web.previews import PreviewCache
 from citywok.web.ratelimit import RateLimiter
 from citywok.web.security import Network, parse_networks
-from citywok.web.usage import UsageLog
 from citywok.web.shares import ShareStore, SqliteShareStore
+from citywok.web.usage import UsageLog
 
 
 class IndexHolder:
