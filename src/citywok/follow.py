@@ -50,6 +50,19 @@ ALARM_MIN_S = 0.75
 _REFIT_MIN_PAIRS = 24
 _REFIT_MIN_SPAN_S = 2.0
 _REFIT_MAX_PAIRS = 4000
+#: A refit may change the speed by this much (relative); more is not a refinement.
+_MAX_REFIT_CHANGE = 0.02
+#: A found place's stretch is walked back in blocks this long (seconds) while each shows
+#: the place with this much evidence (blocks with fewer reference peaks than
+#: _BACK_MIN_PEAKS cannot tell, and are walked through).
+_BACK_BLOCK_S = 2.5
+_BACK_EVIDENCE = 2.0
+_BACK_MIN_PEAKS = 8
+#: After an alarm, a follower with ``confirm_s`` looks that far ahead (past the first
+#: _SETTLE_S) before it stops: the place showing with this much evidence there was a dip
+#: (a loud overlay, a noisy moment), not an end.
+_CONTINUE_EVIDENCE = 3.5
+_SETTLE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -185,7 +198,7 @@ class Follower:
     """
 
     def __init__(self, place: Place, verifier: Verifier, *, start_u: float,
-                 frame_s: float) -> None:
+                 frame_s: float, confirm_s: float = 0.0) -> None:
         self.place = place
         self._verifier = verifier
         self._frame_s = frame_s
@@ -197,9 +210,16 @@ class Follower:
         self.end_u = math.inf
         self._cusum = 0.0
         self._since = start_u
+        self._confirm_u = confirm_s / frame_s
+        #: Where an alarm said the place stopped, while the look-ahead decides.
+        self._suspect: float | None = None
         self._pair_u: list[Floats] = []
         self._pair_ref: list[Floats] = []
         self._pairs = 0
+
+    @property
+    def frame_s(self) -> float:
+        return self._frame_s
 
     def observe(self, peaks: InputPeaks, u_hi: float) -> None:
         """Check the place over ``[cursor_u, u_hi)``, refit its line, run the alarm."""
@@ -218,20 +238,36 @@ class Follower:
                     self._cusum = 0.0
                     self._since = 0.5 * float(check.u[k] + (check.u[k + 1] if k + 1 < n
                                                              else u_hi))
-        if (self._cusum >= ALARM_NATS
+        if (self._suspect is None and self._cusum >= ALARM_NATS
                 and (u_hi - self._since) * self._frame_s >= ALARM_MIN_S):
-            self.ended = True
-            self.end_u = max(self.start_u, self._since)
+            self._suspect = self._since
+        if self._suspect is not None:
+            settle = _SETTLE_S / self._frame_s
+            if u_hi >= self._suspect + settle + self._confirm_u:
+                self._decide(self._suspect + settle + self._confirm_u)
 
-    def take_history(self, check: Check) -> None:
-        """Add observations from before ``start_u`` (a place found late, extended back)."""
-        old = self.obs
-        self.obs = Observations()
-        self.obs.add(check)
-        self.obs.u = np.concatenate([self.obs.u, old.u])
-        self.obs.found = np.concatenate([self.obs.found, old.found])
-        self.obs.chance = np.concatenate([self.obs.chance, old.chance])
-        self._pair(check)
+    def stop(self, at_u: float) -> None:
+        """The input ends at ``at_u``: decide any pending alarm with what there is."""
+        if self.ended:
+            return
+        if self._suspect is not None:
+            self._decide(at_u)
+        if not self.ended:
+            self.ended, self.end_u = True, max(self.start_u, min(self.cursor_u, at_u))
+
+    def _decide(self, look_to: float) -> None:
+        assert self._suspect is not None
+        look_from = self._suspect + _SETTLE_S / self._frame_s
+        s = self.obs.between(look_from, look_to)
+        informative = s.stop - s.start >= _BACK_MIN_PEAKS
+        if (self._confirm_u > 0 and informative
+                and self.obs.evidence(look_from, look_to) >= _CONTINUE_EVIDENCE):
+            self._suspect = None  # a dip, not an end
+            self._cusum = 0.0
+            self._since = self.cursor_u
+            return
+        self.ended = True
+        self.end_u = max(self.start_u, self._suspect)
 
     def _take(self, check: Check) -> None:
         self.obs.add(check)
@@ -254,33 +290,81 @@ class Follower:
         self._pair_u, self._pair_ref = [u], [t]
         if (u[-1] - u[0]) * self._frame_s < _REFIT_MIN_SPAN_S:
             return
-        du = u - u.mean()
-        sxx = float(du @ du)
-        if sxx <= 0:
-            return
-        scale = float(du @ (t - t.mean())) / sxx
-        if abs(scale / self.place.time_scale - 1.0) > 0.02:
+        fit = fit_line(u, t)
+        if fit is None or abs(fit[1] / self.place.time_scale - 1.0) > _MAX_REFIT_CHANGE:
             return  # a fit this far off is not a refinement; keep the line searched
-        offset = float(t.mean() - scale * u.mean())
-        self.place = replace(self.place, offset_frames=offset, time_scale=scale)
+        self.place = replace(self.place, offset_frames=fit[0], time_scale=fit[1])
+
+
+def fit_line(u: Floats, t: Floats) -> tuple[float, float] | None:
+    """Least-squares ``t = offset + scale * u``; None when ``u`` does not spread."""
+    du = u - u.mean()
+    sxx = float(du @ du)
+    if sxx <= 0:
+        return None
+    scale = float(du @ (t - t.mean())) / sxx
+    return float(t.mean() - scale * u.mean()), scale
+
+
+def refine(place: Place, verifier: Verifier, peaks: InputPeaks, u_lo: float,
+           u_hi: float) -> Place:
+    """The place's line refitted through the peaks it finds in ``[u_lo, u_hi)``.
+
+    A search's line comes from a few seconds of hits; a small error in its speed grows
+    as the line is extended over a long segment. Peaks found with a wide tolerance first,
+    then the usual one, pull it onto the true line.
+    """
+    for slack in (2.0, 1.0):
+        check = verifier.check(place, peaks, u_lo, u_hi, slack=slack)
+        if len(check.pair_u) < _REFIT_MIN_PAIRS // 2:
+            break
+        fit = fit_line(check.pair_u, check.pair_ref)
+        if fit is None or abs(fit[1] / place.time_scale - 1.0) > _MAX_REFIT_CHANGE:
+            break
+        place = replace(place, offset_frames=fit[0], time_scale=fit[1])
+    return place
 
 
 def start_following(place: Place, verifier: Verifier, peaks: InputPeaks, *, u_lo: float,
-                    u_hi: float, frame_s: float) -> Follower:
-    """A follower for a place just found somewhere in ``[u_lo, u_hi)``.
+                    u_hi: float, frame_s: float, window_lo: float | None = None,
+                    confirm_s: float = 0.0) -> Follower:
+    """A follower for a place found in the window ``[window_lo, u_hi)``, whose stretch
+    may reach back to ``u_lo``.
 
-    The place's stretch within the window is the run of observations that fits it best,
-    so input before it (the end of something else) neither starts the follower early
-    nor sets off its alarm at once.
+    The line is refitted on the window, then the stretch is walked back in blocks for as
+    long as each block still shows the place (one hypothesis checked needs far less
+    evidence than a search among millions, so a weak, talked-over stretch still counts).
+    Its start is where the run of observations that fits the place best begins, so input
+    before it (the end of something else) neither starts the follower early nor sets off
+    its alarm at once.
     """
-    check = verifier.check(place, peaks, u_lo, u_hi)
+    window_lo = u_lo if window_lo is None else window_lo
+    place = refine(place, verifier, peaks, window_lo, u_hi)
+    block = _BACK_BLOCK_S / frame_s
+    lo = edge = window_lo
+    strikes = 0
+    # One block short of evidence may be a loud moment of an overlay: two in a row end it.
+    while strikes < 2 and edge - block >= u_lo:
+        back = verifier.check(place, peaks, edge - block, edge)
+        edge -= block
+        if len(back) >= _BACK_MIN_PEAKS and back.evidence < _BACK_EVIDENCE:
+            strikes += 1
+        else:
+            strikes = 0
+            lo = edge
+    if lo < window_lo:
+        place = refine(place, verifier, peaks, lo, u_hi)
+    region_lo = max(u_lo, lo - block)
+    check = verifier.check(place, peaks, region_lo, u_hi)
     obs = Observations()
     obs.add(check)
-    rate = float(check.found.mean()) if len(check) >= _MIN_OBS_FOR_RATE else _PRIOR_FIND_RATE
-    rate = min(max(rate, _FIND_RATE_RANGE[0]), _FIND_RATE_RANGE[1])
+    rate = obs.find_rate(lo, u_hi)
     i, _, _ = best_interval(obs.u, obs.llr(rate))
-    start = midpoint(obs.u, i, u_lo)
-    follower = Follower(place, verifier, start_u=start, frame_s=frame_s)
+    start = midpoint(obs.u, i, region_lo)
+    follower = Follower(place, verifier, start_u=start, frame_s=frame_s, confirm_s=confirm_s)
+    # What came before the start is kept: a boundary with the segment before may move.
+    follower.obs.u, follower.obs.found, follower.obs.chance = obs.u[:i], obs.found[:i], \
+        obs.chance[:i]
     follower.observe(peaks, u_hi)
     return follower
 

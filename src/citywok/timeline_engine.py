@@ -195,8 +195,12 @@ class Verifier:
         frames = self._episodes[episode_key][0]
         return float(frames[-1]) if len(frames) else 0.0
 
-    def check(self, place: Place, peaks: InputPeaks, u_lo: float, u_hi: float) -> Check:
-        """The place's reference peaks that fall in input frames ``[u_lo, u_hi)``."""
+    def check(self, place: Place, peaks: InputPeaks, u_lo: float, u_hi: float, *,
+              slack: float = 1.0) -> Check:
+        """The place's reference peaks that fall in input frames ``[u_lo, u_hi)``.
+
+        ``slack`` widens the time tolerance (for refitting a line known only roughly).
+        """
         ref = self._episodes.get(place.episode_key)
         if ref is None or u_hi <= u_lo:
             return Check.empty()
@@ -209,7 +213,7 @@ class Verifier:
         ref_t = frames[a:b].astype(np.float64)
         ref_p = pitches[a:b].astype(np.float64) * unit + place.pitch_shift
         u = (ref_t - place.offset_frames) / place.time_scale
-        tol_u = FOUND_TOL_S / self._frame_s / place.time_scale
+        tol_u = slack * FOUND_TOL_S / self._frame_s / place.time_scale
         half = _CHANCE_HALF_S / self._frame_s
         q_lo = int(np.searchsorted(peaks.frame, u_lo - half, side="left"))
         q_hi = int(np.searchsorted(peaks.frame, u_hi + half, side="right"))
