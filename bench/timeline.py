@@ -164,12 +164,18 @@ def build_compilation(corpus: Corpus, rng: np.random.Generator, work: Path,
                       name: str) -> Built:
     n_seg = int(rng.integers(20, 41))
     parts: list[tuple[Piece, Audio]] = []
+    # Crossfades are drawn first: a segment's length is between the middles of its
+    # fades, so half of each fade is cut on top of it.
+    fades = [float(rng.uniform(0.5, 1.5)) if i and rng.random() < 0.4 else 0.0
+             for i in range(2 * n_seg + 1)]
     for _ in range(n_seg):
         if parts and rng.random() < 0.3:
-            length = float(rng.uniform(3, 15))
+            k = len(parts)
+            length = float(rng.uniform(3, 15)) + (fades[k] + fades[k + 1]) / 2
             clip = corpus.outside_clip(rng, corpus.music + corpus.speech, length)
             parts.append((Piece("outside", "outside", "outside"), clip))
-        length = float(rng.uniform(3, 30))
+        k = len(parts)
+        length = float(rng.uniform(3, 30)) + (fades[k] + fades[k + 1]) / 2
         e = corpus.episodes[int(rng.integers(len(corpus.episodes)))]
         r = rng.random()
         speed, effect = 1.0, "clean"
@@ -195,20 +201,17 @@ def build_compilation(corpus: Corpus, rng: np.random.Generator, work: Path,
         elif effect.startswith("voice"):
             x = mix(x, corpus.outside_clip(rng, corpus.speech, 0, len(x)), 3.0)
         parts.append((Piece("episode", e["file"], effect, ep_start_s=start, speed=speed), x))
-    return assemble(parts, rng, work, name)
+    return assemble(parts, fades, work, name)
 
 
-def assemble(parts: list[tuple[Piece, Audio]], rng: np.random.Generator, work: Path,
+def assemble(parts: list[tuple[Piece, Audio]], fades_s: list[float], work: Path,
              name: str) -> Built:
     out = np.zeros(0, np.float32)
     fades: list[tuple[float, float]] = []
     pieces: list[Piece] = []
     for i, (piece, x) in enumerate(parts):
         x = x / (np.sqrt(np.mean(x**2)) + 1e-9) * 0.07  # level every piece alike
-        fade = 0.0
-        if i and rng.random() < 0.4:
-            fade = float(rng.uniform(0.5, 1.5))
-        nf = min(int(fade * SR_IN), len(x) // 3, len(out) // 3)
+        nf = min(int(fades_s[i] * SR_IN), len(x) // 3, len(out) // 3)
         at = len(out) - nf
         if nf:
             ramp = np.linspace(0, 1, nf, dtype=np.float32)
@@ -241,7 +244,7 @@ def build_reaction(corpus: Corpus, rng: np.random.Generator, work: Path,
     voice = np.resize(voice, len(x)).astype(np.float32)
     y = mix(x, voice, 0.0)
     piece = Piece("episode", e["file"], "voice 0 dB, all of it", ep_start_s=start)
-    return assemble([(piece, y)], rng, work, "reaction")
+    return assemble([(piece, y)], [0.0], work, "reaction")
 
 
 # -- scoring ----------------------------------------------------------------------------

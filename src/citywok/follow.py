@@ -314,12 +314,12 @@ def refine(place: Place, verifier: Verifier, peaks: InputPeaks, u_lo: float,
     as the line is extended over a long segment. Peaks found with a wide tolerance first,
     then the usual one, pull it onto the true line.
     """
-    for slack in (2.0, 1.0):
+    for slack in (3.0, 2.0, 1.0, 1.0):
         check = verifier.check(place, peaks, u_lo, u_hi, slack=slack)
         if len(check.pair_u) < _REFIT_MIN_PAIRS // 2:
             break
         fit = fit_line(check.pair_u, check.pair_ref)
-        if fit is None or abs(fit[1] / place.time_scale - 1.0) > _MAX_REFIT_CHANGE:
+        if fit is None or abs(fit[1] / place.time_scale - 1.0) > 2 * _MAX_REFIT_CHANGE:
             break
         place = replace(place, offset_frames=fit[0], time_scale=fit[1])
     return place

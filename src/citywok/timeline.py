@@ -58,6 +58,10 @@ _TOGETHER_S = 1.0
 #: shorter than _MERGE_GAP_S are one segment that lost its peaks for a moment.
 _SAME_LINE_S = 0.3
 _MERGE_GAP_S = 3.0
+#: Longer gaps, up to _MERGE_GAP_MAX_S, are taken in when the line shows in them with
+#: this much evidence.
+_MERGE_GAP_MAX_S = 60.0
+_GAP_EVIDENCE = 3.0
 #: After a follower's alarm, the next seconds decide whether its place really stopped.
 CONFIRM_S = 6.0
 #: Followers are advanced this far (seconds) at a time.
@@ -355,8 +359,19 @@ class _Builder:
         return out
 
     def _continues(self, prev: _Track, track: _Track) -> bool:
+        """Whether ``track`` is ``prev`` carrying on (the same line after a gap)."""
+        if not prev.same_line(track, track.start_u):
+            return False
         gap_s = (track.start_u - prev.end_u) * self._fs
-        return gap_s <= _MERGE_GAP_S and prev.same_line(track, track.start_u)
+        if gap_s <= _MERGE_GAP_S:
+            return True
+        if gap_s > _MERGE_GAP_MAX_S:
+            return False
+        # A reaction video talks over its episode for a while: the line is the same on
+        # both sides, and one hypothesis tested on the gap needs little evidence.
+        gap = self._verifier.check(prev.lead.place, self._feed.peaks, prev.end_u,
+                                   track.start_u)
+        return gap.evidence >= _GAP_EVIDENCE
 
     def _close(self, track: _Track) -> list[Segment]:
         """A track's followers all stopped: it becomes the previous track."""
@@ -426,6 +441,8 @@ class _Builder:
             out.append(self._unknown(self._emitted_u, start))
         if (next_start_u - end) * self._fs < MIN_SEGMENT_S / 2:
             end = next_start_u
+        if (end - start) * self._fs < MIN_SEGMENT_S:
+            return []  # squeezed by its neighbours: left to the unknown stretch around it
         out.append(self._segment(track, start, end))
         self._emitted_u = end
         return out
