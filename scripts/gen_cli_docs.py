@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 
 from citywok.cli import app
 
-COMMANDS = ("", "index", "identify", "stats", "list", "remove", "compact", "demo", "serve",
-            "keys create", "keys list", "keys revoke", "usage", "snapshot push", "snapshot pull")
+COMMANDS = ("", "index", "identify", "timeline", "listen", "stats", "list", "remove", "compact",
+            "demo", "serve", "keys create", "keys list", "keys revoke", "usage", "snapshot push",
+            "snapshot pull")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
 

@@ -306,6 +306,10 @@ def demo(
         raise _fail(exc) from None
 
 
+from citywok.cli_timeline import register as _register_timeline  # noqa: E402
+
+_register_timeline(app)
+
 try:  # `serve` and `keys` need the web extra: pip install 'citywok[web]'
     from citywok.web.cli import register
 except ImportError:  # pragma: no cover - exercised only without the extra

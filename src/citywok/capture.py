@@ -1,0 +1,74 @@
+"""Live audio as it arrives: a microphone, or a stream on standard input, decoded by the
+ffmpeg binary to mono float32 in small chunks (for ``citywok listen``).
+
+Unlike :func:`citywok.decode.iter_decode` there is no end to wait for and no duration
+cap: chunks come as fast as the source gives them, until it ends or the caller stops.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from citywok.decode import ffmpeg_binary
+from citywok.errors import MediaError
+
+#: ffmpeg's input format for a microphone, per platform.
+MICROPHONE_BACKENDS = {"linux": "pulse", "darwin": "avfoundation", "win32": "dshow"}
+
+
+def microphone_input(*, backend: str | None = None, device: str | None = None) -> list[str]:
+    """ffmpeg input arguments for a microphone (``pulse``/``alsa`` ``default`` on Linux,
+    the first ``avfoundation`` device on macOS, ``dshow`` on Windows)."""
+    fmt = backend or MICROPHONE_BACKENDS.get(sys.platform, "alsa")
+    name = device or {"avfoundation": ":0", "dshow": "audio=default"}.get(fmt, "default")
+    return ["-f", fmt, "-i", name]
+
+
+def stdin_input() -> list[str]:
+    """ffmpeg input arguments for a stream on standard input (any container it reads)."""
+    return ["-i", "pipe:0"]
+
+
+def live_chunks(input_args: list[str], *, sample_rate_hz: int, chunk_s: float = 0.25,
+                ) -> Iterator[npt.NDArray[np.float32]]:
+    """Decoded chunks of about ``chunk_s`` seconds from ffmpeg run on ``input_args``.
+
+    Standard input is passed to ffmpeg (for ``pipe:0``). Raises :class:`MediaError`
+    when ffmpeg cannot open the source; closing the iterator stops ffmpeg.
+    """
+    cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-fflags", "nobuffer",
+           *input_args, "-vn", "-ac", "1", "-ar", str(sample_rate_hz), "-f", "f32le",
+           "pipe:1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    want = max(4, int(chunk_s * sample_rate_hz) * 4)
+    got_any = False
+    pending = b""
+    try:
+        while True:
+            data = proc.stdout.read1(want)
+            pending += data
+            if len(pending) >= want or not data:
+                usable = len(pending) - len(pending) % 4
+                if usable:
+                    got_any = True
+                    yield np.frombuffer(pending[:usable], dtype=np.float32).copy()
+                    pending = pending[usable:]
+            if not data:
+                break
+        code = proc.wait()
+        if code != 0 and not got_any:
+            message = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+            raise MediaError("the audio source could not be opened"
+                             + (f" ({message[-1][:160]})" if message else ""))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
