@@ -7,6 +7,7 @@ cap: chunks come as fast as the source gives them, until it ends or the caller s
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -51,7 +52,7 @@ def live_chunks(input_args: list[str], *, sample_rate_hz: int, chunk_s: float = 
     pending = b""
     try:
         while True:
-            data = proc.stdout.read1(want)
+            data = os.read(proc.stdout.fileno(), want)
             pending += data
             if len(pending) >= want or not data:
                 usable = len(pending) - len(pending) % 4
