@@ -12,9 +12,9 @@ _AMBIGUOUS_SHOWN = 3
 
 
 def clock(seconds: float) -> str:
-    """``m:ss`` (``h:mm:ss`` from an hour on), rounded down to the second: the position
-    a player shows."""
-    total = max(0, int(seconds + 1e-6))
+    """``m:ss`` (``h:mm:ss`` from an hour on), to the nearest second (rounded once, so
+    599.99 s is ``10:00``, never ``9:60``)."""
+    total = max(0, int(seconds + 0.5))
     h, rest = divmod(total, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
@@ -86,7 +86,7 @@ def to_chapters(timeline: Timeline) -> str:
     out = []
     long = timeline.duration_s >= 3600
     for seg in timeline.segments:
-        total = int(seg.start_s + 1e-6)
+        total = int(seg.start_s + 0.5)
         h, rest = divmod(total, 3600)
         m, s = divmod(rest, 60)
         stamp = f"{h}:{m:02d}:{s:02d}" if long else f"{m:02d}:{s:02d}"

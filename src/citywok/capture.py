@@ -42,7 +42,7 @@ def live_chunks(input_args: list[str], *, sample_rate_hz: int, chunk_s: float = 
     Standard input is passed to ffmpeg (for ``pipe:0``). Raises :class:`MediaError`
     when ffmpeg cannot open the source; closing the iterator stops ffmpeg.
     """
-    cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-fflags", "nobuffer",
+    cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error",
            *input_args, "-vn", "-ac", "1", "-ar", str(sample_rate_hz), "-f", "f32le",
            "pipe:1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -13,18 +13,19 @@ import tempfile
 from collections.abc import Generator, Iterator
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from citywok import errors
 from citywok.captions import clock, describe, short_label, to_chapters, to_srt, to_vtt
-from citywok.cli import IndexOpt, _fail, _index_dir, err, fetch_link, out
 from citywok.index import Index
 from citywok.live import Found, LiveEvent, LiveTracker, Lost, Position
 from citywok.result import Progress as ProgressEvent
@@ -35,6 +36,23 @@ from citywok.timeline import (
     TimelineEvent,
     timeline_file_steps,
 )
+
+
+# The main CLI imports this module to register its commands, so its helpers are reached
+# at call time (``python -m citywok.cli`` runs it as ``__main__``).
+def _shell() -> ModuleType:
+    from citywok import cli
+
+    return cli
+
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", "-i", help="Index directory (default: $CITYWOK_INDEX, else the "
+                 "per-user data dir).", show_default=False),
+]
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -123,18 +141,18 @@ def timeline(
         raise typer.Exit(2)
     fmt = chosen[0] if chosen else Format.TABLE
     try:
-        idx = Index.open(_index_dir(index_dir))
+        idx = Index.open(_shell()._index_dir(index_dir))
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise _shell()._fail(exc) from None
     with idx, tempfile.TemporaryDirectory(prefix="citywok-link-") as tmp:
         try:
-            path = (fetch_link(source, Path(tmp)) if source.startswith(("http://", "https://"))
+            path = (_shell().fetch_link(source, Path(tmp)) if source.startswith(("http://", "https://"))
                     else Path(source))
             steps = timeline_file_steps(path, idx, max_duration_s=max_duration,
                                         total_s=probe_duration_s(path))
             tl = _run(steps, show_bar=err.is_terminal)
         except errors.CityWokError as exc:
-            raise _fail(exc) from None
+            raise _shell()._fail(exc) from None
     if fmt is Format.JSON:
         print(json.dumps(tl.to_json(file=source)))
     elif fmt is Format.VTT:
@@ -191,9 +209,9 @@ def listen(
         raise typer.Exit(2)
     args = stdin_input() if source == "-" else microphone_input(backend=backend, device=device)
     try:
-        idx = Index.open(_index_dir(index_dir))
+        idx = Index.open(_shell()._index_dir(index_dir))
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise _shell()._fail(exc) from None
     rate = idx.params.sample_rate_hz
     tracker = LiveTracker(idx)
     if not as_json:
@@ -214,7 +232,7 @@ def listen(
     except KeyboardInterrupt:
         pass
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise _shell()._fail(exc) from None
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:

@@ -183,6 +183,38 @@ def best_interval(u: Floats, score: Floats) -> tuple[int, int, float]:
     return best_i, best_j, best
 
 
+def meet(ua: Floats, la: Floats, ub: Floats, lb: Floats, *, lo: float, hi: float,
+         min_gap: float) -> tuple[float, float]:
+    """Where place ``a`` (before) ends and place ``b`` (after) starts within
+    ``[lo, hi]``, from the log-likelihood ratios ``la``/``lb`` of their observations at
+    ``ua``/``ub`` (ascending).
+
+    Scored against chance, a stretch neither place explains adds nothing, so ``a`` ends
+    where the sum of its ratios before the end is largest, and ``b`` starts where the
+    sum after the start is: a weak end or start (an overlay's loud moment) is taken in,
+    and what neither explains between them is left to ``unknown``. When the two overlap
+    (a crossfade, or one carried on too far) or leave less than ``min_gap`` between
+    them, they meet at the single cut that scores best. Ties (a stretch with no peaks)
+    are settled in their middle.
+    """
+    points = np.unique(np.concatenate([ua, ub, [lo, hi]]))
+    cuts = np.concatenate([[lo], 0.5 * (points[1:] + points[:-1]), [hi]])
+    cum_a = np.concatenate([[0.0], np.cumsum(la)])
+    cum_b = np.concatenate([[0.0], np.cumsum(lb)])
+    before_a = cum_a[np.searchsorted(ua, cuts, side="left")]
+    after_b = cum_b[-1] - cum_b[np.searchsorted(ub, cuts, side="left")]
+    end = _middle_of_best(cuts, before_a)
+    start = _middle_of_best(cuts, after_b)
+    if start - end < min_gap:
+        end = start = _middle_of_best(cuts, before_a + after_b)
+    return end, start
+
+
+def _middle_of_best(cuts: Floats, score: Floats) -> float:
+    best = np.flatnonzero(score >= score.max() - 1e-9)
+    return float(0.5 * (cuts[best[0]] + cuts[best[-1]]))
+
+
 def midpoint(u: Floats, k: int, default: float) -> float:
     """Between observation ``k - 1`` and ``k`` (where a change happened)."""
     if 0 < k < len(u):

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from citywok.decode import SILENCE_PEAK, iter_decode
 from citywok.errors import EmptyMediaError, SilentMediaError
-from citywok.follow import Follower, RecentSamples, llr, search, start_following
+from citywok.follow import Follower, RecentSamples, llr, meet, search, start_following
 from citywok.index import Index
 from citywok.params import MatchParams
 from citywok.result import Candidate, Progress
@@ -180,12 +180,6 @@ class _Track:
             if abs(p.time_scale / f.place.time_scale - 1.0) > 0.015:
                 return False
         return True
-
-
-def _middle_of_best(cuts: npt.NDArray[np.float64], score: npt.NDArray[np.float64]) -> float:
-    """The middle of the cuts that tie for the best score (a stretch without peaks)."""
-    best = np.flatnonzero(score >= score.max() - 1e-9)
-    return float(0.5 * (cuts[best[0]] + cuts[best[-1]]))
 
 
 def _frame_s(f: Follower) -> float:
@@ -400,15 +394,8 @@ class _Builder:
         return float(obs.chance[obs.between(track.start_u, track.end_u)].sum())
 
     def _bounds(self, a: _Track, b: _Track) -> None:
-        """Settle where ``a`` ends and ``b`` starts, from both places' peaks around them.
-
-        Scored against chance, a stretch neither place explains adds nothing, so ``a``
-        ends where the sum of its log-likelihood ratios from its start is largest, and
-        ``b`` starts where the sum to its end is: a weak end or start (an overlay's loud
-        moment) is taken in, outside audio between them is left ``unknown``. When the
-        two overlap (a crossfade, or one was carried on too far) or nearly meet, they
-        meet at the single cut that scores best.
-        """
+        """Settle where ``a`` ends and ``b`` starts, from both places' peaks around them
+        (see :func:`citywok.follow.meet`)."""
         fs = self._fs
         lo = max(a.start_u, min(a.end_u, b.start_u) - JOIN_S / fs)
         hi = max(a.end_u, b.start_u) + JOIN_S / fs
@@ -417,16 +404,7 @@ class _Builder:
         cb = self._verifier.check(fb.place, self._feed.peaks, lo, hi)
         la = llr(ca.u, ca.found, ca.chance, fa.obs.find_rate(a.start_u, a.end_u))
         lb = llr(cb.u, cb.found, cb.chance, fb.obs.find_rate(b.start_u, fb.cursor_u))
-        points = np.unique(np.concatenate([ca.u, cb.u, [lo, hi]]))
-        cuts = np.concatenate([[lo], 0.5 * (points[1:] + points[:-1]), [hi]])
-        cum_a = np.concatenate([[0.0], np.cumsum(la)])
-        cum_b = np.concatenate([[0.0], np.cumsum(lb)])
-        before_a = cum_a[np.searchsorted(ca.u, cuts, side="left")]
-        after_b = cum_b[-1] - cum_b[np.searchsorted(cb.u, cuts, side="left")]
-        end = _middle_of_best(cuts, before_a)
-        start = _middle_of_best(cuts, after_b)
-        if start - end < MIN_UNKNOWN_S / fs:
-            end = start = _middle_of_best(cuts, before_a + after_b)
+        end, start = meet(ca.u, la, cb.u, lb, lo=lo, hi=hi, min_gap=MIN_UNKNOWN_S / fs)
         a.end_u, b.start_u = end, start
 
     # -- output -----------------------------------------------------------------------
