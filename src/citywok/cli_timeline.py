@@ -8,7 +8,6 @@ through :data:`citywok.cli.EXIT_CODES` only.
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from collections.abc import Generator, Iterator
 from enum import StrEnum
@@ -26,6 +25,7 @@ from rich.table import Table
 
 from citywok import errors
 from citywok.captions import clock, describe, short_label, to_chapters, to_srt, to_vtt
+from citywok.decode import media_duration_s
 from citywok.index import Index
 from citywok.live import Found, LiveEvent, LiveTracker, Lost, Position
 from citywok.result import Progress as ProgressEvent
@@ -61,17 +61,6 @@ class Format(StrEnum):
     VTT = "vtt"
     SRT = "srt"
     CHAPTERS = "chapters"
-
-
-def probe_duration_s(path: Path) -> float | None:
-    """The input's duration as its container states it (for the progress bar only)."""
-    try:
-        proc = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
-                               "-of", "default=nw=1:nk=1", str(path)],
-                              capture_output=True, text=True, timeout=30, check=False)
-        return float(proc.stdout.strip())
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return None
 
 
 def _run(steps: Generator[TimelineEvent, None, Timeline], *, show_bar: bool) -> Timeline:
@@ -149,7 +138,7 @@ def timeline(
             path = (_shell().fetch_link(source, Path(tmp)) if source.startswith(("http://", "https://"))
                     else Path(source))
             steps = timeline_file_steps(path, idx, max_duration_s=max_duration,
-                                        total_s=probe_duration_s(path))
+                                        total_s=media_duration_s(path))
             tl = _run(steps, show_bar=err.is_terminal)
         except errors.CityWokError as exc:
             raise _shell()._fail(exc) from None

@@ -202,3 +202,20 @@ def decode(
     check_audio(samples, name=Path(path).name, sample_rate_hz=sample_rate_hz,
                 min_duration_s=min_duration_s)
     return samples
+
+
+def media_duration_s(path: str | Path, *, timeout_s: float = 30.0) -> float | None:
+    """The duration a file's container states, in seconds; ``None`` when it states none
+    (or ffprobe is missing). For progress only: limits are enforced while decoding."""
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run([exe, "-v", "error", "-protocol_whitelist", "file",
+                               "-show_entries", "format=duration", "-of",
+                               "default=nw=1:nk=1", str(path)],
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
+        value = float(proc.stdout.strip())
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return value if value > 0 and np.isfinite(value) else None

@@ -26,7 +26,17 @@ from citywok.errors import CityWokError
 from citywok.web import sentry
 from citywok.web.core.config import Settings, load_settings
 from citywok.web.errors import install_handlers
-from citywok.web.routes import admin, episodes, health, identify, listen, me, shares, usage
+from citywok.web.routes import (
+    admin,
+    episodes,
+    health,
+    identify,
+    listen,
+    me,
+    shares,
+    timeline,
+    usage,
+)
 from citywok.web.security import GuardMiddleware
 from citywok.web.state import Services
 
@@ -150,6 +160,7 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     app.state.services = services
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(identify.router)
+    api.include_router(timeline.router)
     api.include_router(episodes.router)
     api.include_router(admin.router)
     api.include_router(usage.router)
@@ -189,7 +200,9 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
                         "RateLimit-Reset", "RateLimit-Policy"],
         max_age=600,
     )
-    app.add_middleware(GuardMiddleware, settings=settings, csp_overrides={"/docs": docs_csp})
+    app.add_middleware(GuardMiddleware, settings=settings, csp_overrides={"/docs": docs_csp},
+                       upload_limits={API_PREFIX + "/timeline":
+                                      settings.timeline_max_upload_bytes})
     return app
 
 

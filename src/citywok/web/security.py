@@ -74,10 +74,13 @@ class GuardMiddleware:
     """Request id, limits on target/headers/body, security headers, JSON access log."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings,
-                 csp_overrides: dict[str, str] | None = None) -> None:
+                 csp_overrides: dict[str, str] | None = None,
+                 upload_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.settings = settings
         self.csp_overrides = csp_overrides or {}
+        #: Paths whose uploads have a limit of their own (long inputs for timelines).
+        self.upload_limits = upload_limits or {}
         self.headers = security_headers(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -173,14 +176,17 @@ class GuardMiddleware:
         ctype = Headers(scope=scope).get("content-type", "")
         return ctype.lower().startswith("multipart/form-data")
 
+    def _upload_limit(self, scope: Scope) -> int:
+        return self.upload_limits.get(scope.get("path", ""), self.settings.max_upload_bytes)
+
     def _body_limit(self, scope: Scope) -> int:
         if self._is_upload(scope):
-            return self.settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+            return self._upload_limit(scope) + MULTIPART_OVERHEAD_BYTES
         return self.settings.max_body_bytes
 
     def _too_large(self, scope: Scope) -> BodyTooLarge:
         if self._is_upload(scope):
-            return BodyTooLarge(self.settings.max_upload_bytes, upload=True)
+            return BodyTooLarge(self._upload_limit(scope), upload=True)
         return BodyTooLarge(self.settings.max_body_bytes)
 
 

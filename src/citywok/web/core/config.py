@@ -146,6 +146,17 @@ class Settings(BaseSettings):
     ssl_keyfile: Path | None = Field(
         default=None, description="TLS private key (PEM) that goes with CITYWOK_SSL_CERTFILE.")
 
+    # -- timelines (POST /api/v1/timeline) -----------------------------------------------
+    timeline_max_upload_bytes: int = Field(
+        default=500_000_000, ge=1, description="Largest upload (or download, for a link) "
+        "accepted for a timeline; enforced while it streams in.")
+    timeline_max_duration_s: float = Field(
+        default=10_800.0, gt=0, description="Longest input a timeline is made of (checked "
+        "before decoding starts, and again while it decodes).")
+    timeline_timeout_s: float = Field(
+        default=1_800.0, gt=0, description="Longest time a timeline's download, and its "
+        "decoding and matching, may each take.")
+
     # -- links ----------------------------------------------------------------------------
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_PLATFORMS),
@@ -209,6 +220,12 @@ class Settings(BaseSettings):
         return DownloadLimits(max_bytes=self.download_max_bytes,
                               max_duration_s=self.download_max_duration_s,
                               timeout_s=self.download_timeout_s)
+
+    def timeline_download_limits(self) -> DownloadLimits:
+        """What a link may bring for a timeline: long inputs are its point."""
+        return DownloadLimits(max_bytes=self.timeline_max_upload_bytes,
+                              max_duration_s=self.timeline_max_duration_s,
+                              timeout_s=self.timeline_timeout_s)
 
     @field_validator("library_roots", "allowed_hosts", "allowed_ports", "trusted_proxies",
                      "cors_origins", mode="before")
