@@ -12,6 +12,7 @@ import { ProblemMessage } from "./components/ProblemMessage";
 import { ProgressPanel, stageLabel } from "./components/ProgressPanel";
 import { ResultCard } from "./components/ResultCard";
 import { SourcePicker, looksLikeLink, type SourcePickerHandle } from "./components/SourcePicker";
+import { TimelineMode } from "./components/TimelineMode";
 import { fetchShare } from "./api/catalogue";
 import { History } from "./components/History";
 import { Quota } from "./components/Quota";
@@ -30,6 +31,8 @@ interface Props {
 }
 
 const SHARE_PATH = /^\/r\/([A-Za-z0-9_-]{8})\/?$/;
+/** `?mode=timeline` opens the timeline of a long video instead of the clip page. */
+const TIMELINE = new URLSearchParams(window.location.search).get("mode") === "timeline";
 
 function initialView(): View {
   if (SHARE_PATH.test(window.location.pathname)) return { kind: "opening" };
@@ -84,6 +87,7 @@ export function App({ identifyImpl = identify }: Props) {
 
   const start = useCallback(
     (source: Source) => {
+      if (TIMELINE) return; // the timeline view takes drops and pastes itself
       job.current?.abort();
       const controller = new AbortController();
       job.current = controller;
@@ -243,10 +247,15 @@ export function App({ identifyImpl = identify }: Props) {
           <Logo /> CityWok
         </h1>
         <p className="tagline">Which episode is this clip from, and where?</p>
+        <p className="mode-switch">
+          {TIMELINE ? <a href="?">Identify a clip</a> : <a href="?mode=timeline">Timeline of a long video</a>}
+        </p>
       </header>
 
       <main id="main">
-        {view.kind === "working" ? (
+        {TIMELINE ? (
+          <TimelineMode onStatus={setAnnouncement} />
+        ) : view.kind === "working" ? (
           <ProgressPanel
             kind={view.source.kind}
             name={view.source.kind === "file" ? view.source.name : view.source.url}
