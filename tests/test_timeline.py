@@ -144,6 +144,16 @@ def test_change_of_speed_mid_stream(index: Index, demo_library: DemoLibrary,
     check(tl, parts, demo_library)
 
 
+def test_an_episode_played_to_its_end_then_the_next(index: Index, demo_library: DemoLibrary,
+                                                   outside_audio: Audio) -> None:
+    # Nothing of episode 1 can be checked past its end: it must end there.
+    length = len(demo_library.raw(0)) / RATE_HZ - 30.0
+    audio, parts = build(demo_library, [(0, 30.0, length, 1.0), (1, 12.0, 10.0, 1.0)],
+                         outside_audio)
+    tl, _ = run(index, audio)
+    check(tl, parts, demo_library)
+
+
 def test_shared_theme_alone_is_ambiguous(index: Index, demo_library: DemoLibrary,
                                          outside_audio: Audio) -> None:
     audio, _ = build(demo_library, [(None, 0.0, 5.0, 1.0), (1, 0.5, 7.0, 1.0),

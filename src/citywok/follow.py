@@ -113,34 +113,75 @@ def search(samples: npt.NDArray[np.float32], index: Index, match_params: MatchPa
 
 
 class Observations:
-    """Per reference peak: where it falls in the input, found or not, chance of that."""
+    """Per reference peak: where it falls in the input, found or not, chance of that.
+
+    Kept in buffers that grow by doubling, with running sums, so that following a place
+    for hours costs the same per second as following it for a minute.
+    """
 
     def __init__(self) -> None:
-        self.u: Floats = np.empty(0, np.float64)
-        self.found = np.empty(0, bool)
-        self.chance: Floats = np.empty(0, np.float64)
+        self._n = 0
+        self._u = np.empty(64, np.float64)
+        self._found = np.empty(64, bool)
+        self._chance = np.empty(64, np.float64)
+        #: Sums of found and of chance over the first i observations, at [i].
+        self._sum_found = np.zeros(65, np.float64)
+        self._sum_chance = np.zeros(65, np.float64)
 
     def __len__(self) -> int:
-        return len(self.u)
+        return self._n
+
+    @property
+    def u(self) -> Floats:
+        return self._u[: self._n]
+
+    @property
+    def found(self) -> npt.NDArray[np.bool_]:
+        return self._found[: self._n]
+
+    @property
+    def chance(self) -> Floats:
+        return self._chance[: self._n]
 
     def add(self, check: Check) -> None:
-        if len(check):
-            self.u = np.concatenate([self.u, check.u])
-            self.found = np.concatenate([self.found, check.found])
-            self.chance = np.concatenate([self.chance, check.chance])
+        self.extend(check.u, check.found, check.chance)
+
+    def extend(self, u: Floats, found: npt.NDArray[np.bool_], chance: Floats) -> None:
+        """Append observations that lie after those already held."""
+        k = len(u)
+        if k == 0:
+            return
+        n = self._n
+        if n + k > len(self._u):
+            size = max(2 * len(self._u), n + k)
+            self._u = np.resize(self._u, size)
+            self._found = np.resize(self._found, size)
+            self._chance = np.resize(self._chance, size)
+            self._sum_found = np.resize(self._sum_found, size + 1)
+            self._sum_chance = np.resize(self._sum_chance, size + 1)
+        self._u[n : n + k] = u
+        self._found[n : n + k] = found
+        self._chance[n : n + k] = chance
+        self._sum_found[n + 1 : n + k + 1] = self._sum_found[n] + np.cumsum(found)
+        self._sum_chance[n + 1 : n + k + 1] = self._sum_chance[n] + np.cumsum(chance)
+        self._n = n + k
 
     def between(self, u_lo: float, u_hi: float) -> slice:
         return slice(int(np.searchsorted(self.u, u_lo, side="left")),
                      int(np.searchsorted(self.u, u_hi, side="left")))
 
+    def totals(self, u_lo: float, u_hi: float) -> tuple[int, float, float]:
+        """Observations in ``[u_lo, u_hi)``: how many, how many found, chance summed."""
+        s = self.between(u_lo, u_hi)
+        return (s.stop - s.start, float(self._sum_found[s.stop] - self._sum_found[s.start]),
+                float(self._sum_chance[s.stop] - self._sum_chance[s.start]))
+
     def find_rate(self, u_lo: float, u_hi: float) -> float:
         """Share of reference peaks found in ``[u_lo, u_hi)``, kept in a sane range."""
-        s = self.between(u_lo, u_hi)
-        n = s.stop - s.start
+        n, found, _ = self.totals(u_lo, u_hi)
         if n < _MIN_OBS_FOR_RATE:
             return _PRIOR_FIND_RATE
-        rate = float(self.found[s].mean())
-        return min(max(rate, _FIND_RATE_RANGE[0]), _FIND_RATE_RANGE[1])
+        return min(max(found / n, _FIND_RATE_RANGE[0]), _FIND_RATE_RANGE[1])
 
     def llr(self, find_rate: float, s: slice = slice(None)) -> Floats:
         """Log-likelihood ratio of each observation, "the place plays" over "chance".
@@ -150,12 +191,10 @@ class Observations:
         """
         return llr(self.u[s], self.found[s], self.chance[s], find_rate)
 
-
     def evidence(self, u_lo: float, u_hi: float) -> float:
         """Found peaks in ``[u_lo, u_hi)`` beyond chance, in standard deviations."""
-        s = self.between(u_lo, u_hi)
-        expected = float(self.chance[s].sum())
-        return (int(self.found[s].sum()) - expected) / math.sqrt(expected + 1.0)
+        _, found, expected = self.totals(u_lo, u_hi)
+        return (found - expected) / math.sqrt(expected + 1.0)
 
 
 def llr(u: Floats, found: npt.NDArray[np.bool_], chance: Floats, find_rate: float) -> Floats:
@@ -277,6 +316,12 @@ class Follower:
             settle = _SETTLE_S / self._frame_s
             if u_hi >= self._suspect + settle + self._confirm_u:
                 self._decide(self._suspect + settle + self._confirm_u)
+        # Past the episode's end nothing can be checked, and nothing plays there either.
+        last = self.place.input_frame(self._verifier.episode_frames(self.place.episode_key))
+        if not self.ended and u_hi >= last + _SETTLE_S / self._frame_s:
+            self.ended = True
+            self.end_u = max(self.start_u, last if self._suspect is None
+                             else min(last, self._suspect))
 
     def stop(self, at_u: float) -> None:
         """The input ends at ``at_u``: decide any pending alarm with what there is."""
@@ -372,6 +417,7 @@ def start_following(place: Place, verifier: Verifier, peaks: InputPeaks, *, u_lo
     """
     window_lo = u_lo if window_lo is None else window_lo
     place = refine(place, verifier, peaks, window_lo, u_hi)
+    u_lo = max(u_lo, place.input_frame(0.0))  # nothing plays before the episode starts
     block = _BACK_BLOCK_S / frame_s
     lo = edge = window_lo
     strikes = 0
@@ -395,8 +441,7 @@ def start_following(place: Place, verifier: Verifier, peaks: InputPeaks, *, u_lo
     start = midpoint(obs.u, i, region_lo)
     follower = Follower(place, verifier, start_u=start, frame_s=frame_s, confirm_s=confirm_s)
     # What came before the start is kept: a boundary with the segment before may move.
-    follower.obs.u, follower.obs.found, follower.obs.chance = obs.u[:i], obs.found[:i], \
-        obs.chance[:i]
+    follower.obs.extend(obs.u[:i], obs.found[:i], obs.chance[:i])
     follower.observe(peaks, u_hi)
     return follower
 

@@ -257,8 +257,14 @@ class _Builder:
         ready = self._feed.ready_frame
         end_u = self._end_u()
         limit = min(ready, end_u)
-        keep_from = min(self._search_u, self._emitted_u) - 2 * _BACK_S / self._fs
-        self._feed.peaks.forget_before(keep_from)
+        # Peaks are looked at again only near where work is going on: walking a place
+        # back, settling a boundary, testing a gap between two stretches of one line.
+        front = self._search_u
+        if self._current is not None:
+            front = min(f.cursor_u for f in self._current.members)
+        if self._previous is not None:
+            front = min(front, self._previous.end_u)
+        self._feed.peaks.forget_before(front - (2 * _BACK_S + _MERGE_GAP_MAX_S) / self._fs)
         while True:
             track = self._current
             if track is not None:
@@ -387,11 +393,11 @@ class _Builder:
 
     def _found(self, track: _Track) -> float:
         obs = track.lead.obs
-        return float(obs.found[obs.between(track.start_u, track.end_u)].sum())
+        return obs.totals(track.start_u, track.end_u)[1]
 
     def _expected(self, track: _Track) -> float:
         obs = track.lead.obs
-        return float(obs.chance[obs.between(track.start_u, track.end_u)].sum())
+        return obs.totals(track.start_u, track.end_u)[2]
 
     def _bounds(self, a: _Track, b: _Track) -> None:
         """Settle where ``a`` ends and ``b`` starts, from both places' peaks around them
@@ -435,9 +441,9 @@ class _Builder:
         n = len(track.members)
         for f in track.members:
             obs = f.obs
-            s = obs.between(start_u, end_u)
-            found = float(obs.found[s].sum()) + track.prior_found
-            expected = float(obs.chance[s].sum()) + track.prior_expected
+            _, found, expected = obs.totals(start_u, end_u)
+            found += track.prior_found
+            expected += track.prior_expected
             evidence = (found - expected) / math.sqrt(expected + 1.0)
             conf = confidence(evidence, clip_s=max(1.0, duration_s), match_params=self._mp)
             place = f.place

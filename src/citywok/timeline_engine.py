@@ -21,7 +21,7 @@ the first sample of the input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -76,27 +76,44 @@ def confidence(evidence: float, *, clip_s: float, match_params: MatchParams) -> 
     return _engine_confidence(evidence, min_evidence=match_params.evidence_needed(clip_s))
 
 
-@dataclass
 class InputPeaks:
-    """The input's peaks from some frame on, sorted by frame (grows at the end)."""
+    """The input's peaks from some frame on, sorted by frame: appended at the end,
+    forgotten at the start (buffers grow by doubling, so appending stays cheap)."""
 
-    frame: Floats = field(default_factory=lambda: np.empty(0, np.float64))
-    pitch: npt.NDArray[np.float32] = field(default_factory=lambda: np.empty(0, np.float32))
+    def __init__(self) -> None:
+        self._frame = np.empty(4096, np.float64)
+        self._pitch = np.empty(4096, np.float32)
+        self._lo = 0
+        self._hi = 0
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return self._hi - self._lo
+
+    @property
+    def frame(self) -> Floats:
+        return self._frame[self._lo : self._hi]
+
+    @property
+    def pitch(self) -> npt.NDArray[np.float32]:
+        return self._pitch[self._lo : self._hi]
 
     def extend(self, peaks: Peaks) -> None:
-        if len(peaks):
-            self.frame = np.concatenate([self.frame, peaks.frame.astype(np.float64)])
-            self.pitch = np.concatenate([self.pitch, peaks.pitch])
+        k = len(peaks)
+        if k == 0:
+            return
+        if self._hi + k > len(self._frame):
+            held = self._hi - self._lo
+            size = max(len(self._frame), 2 * (held + k))
+            frame, pitch = np.empty(size, np.float64), np.empty(size, np.float32)
+            frame[:held], pitch[:held] = self.frame, self.pitch
+            self._frame, self._pitch, self._lo, self._hi = frame, pitch, 0, held
+        self._frame[self._hi : self._hi + k] = peaks.frame
+        self._pitch[self._hi : self._hi + k] = peaks.pitch
+        self._hi += k
 
     def forget_before(self, u: float) -> None:
         """Drop peaks before input frame ``u`` (bounds memory on long inputs)."""
-        cut = int(np.searchsorted(self.frame, u, side="left"))
-        if cut > 4096 or cut > len(self.frame) // 2:
-            self.frame = self.frame[cut:]
-            self.pitch = self.pitch[cut:]
+        self._lo += int(np.searchsorted(self.frame, u, side="left"))
 
     def count_between(self, u_lo: float, u_hi: float) -> int:
         return int(np.searchsorted(self.frame, u_hi) - np.searchsorted(self.frame, u_lo))
