@@ -438,7 +438,7 @@ def main() -> int:
         r = score(built, tl, corpus)
         r["x_realtime_cpu"] = built.duration_s / cpu
         r["x_realtime_wall"] = built.duration_s / wall
-        r["searches"] = tl.timings_ms.get("searches", 0)
+        r["searches"] = tl.searches
         report["inputs"].append(r)
         log(f"{built.name}: {r['segments_found']}/{r['episode_segments']} found, "
             f"{r['labelled_ok_s'] / r['scored_s']:.1%} labelled right, "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -126,7 +126,8 @@ class Timeline:
     segments: tuple[Segment, ...]
     duration_s: float
     elapsed_ms: float
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    #: Windows identified from scratch (the rest of the input was followed).
+    searches: int = 0
 
     def to_json(self, *, file: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -159,7 +160,7 @@ class _Track:
     def settle(self) -> None:
         """Once every member stopped: keep those that lasted (see the module docstring)."""
         last = max(f.end_u for f in self.members)
-        kept = [f for f in self.members if f.end_u >= last - _TOGETHER_S / _frame_s(f)]
+        kept = [f for f in self.members if f.end_u >= last - _TOGETHER_S / f.frame_s]
         self.members = kept
         self.end_u = last
 
@@ -172,7 +173,7 @@ class _Track:
         mine = {f.place.episode_key: f.place for f in self.members}
         if len(mine) != len(other.members):
             return False
-        tol = _SAME_LINE_S / _frame_s(self.lead)
+        tol = _SAME_LINE_S / self.lead.frame_s
         for f in other.members:
             p = mine.get(f.place.episode_key)
             if p is None or abs(p.ref_frame(at_u) - f.place.ref_frame(at_u)) > tol:
@@ -180,10 +181,6 @@ class _Track:
             if abs(p.time_scale / f.place.time_scale - 1.0) > 0.015:
                 return False
         return True
-
-
-def _frame_s(f: Follower) -> float:
-    return f.frame_s
 
 
 class _Builder:
@@ -274,8 +271,8 @@ class _Builder:
                 out += self._close(track)
                 # Search on from its end; a stretch that ended before the window that
                 # found it (it only reached into it) must not make that window repeat.
-                self._search_u = max(track.end_u, self._found_at_u + self._stride_u
-                                     if track.end_u <= self._found_at_u else track.end_u)
+                self._search_u = (track.end_u if track.end_u > self._found_at_u
+                                  else self._found_at_u + self._stride_u)
                 continue
             s_u = self._search_u
             e_u = s_u + self._window_u
@@ -497,7 +494,7 @@ def timeline_steps(chunks: Iterable[npt.NDArray[np.float32]], index: Index, *,
     yield Progress(stage="done", done=duration_s, total=duration_s, item=name)
     return Timeline(segments=tuple(segments), duration_s=duration_s,
                     elapsed_ms=(time.perf_counter() - started) * 1000,
-                    timings_ms={"searches": float(builder.searches)})
+                    searches=builder.searches)
 
 
 def timeline_file_steps(path: str | Path, index: Index, *,
