@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { openBrowser, screenshots, type Browser } from "./browser";
+import { openBrowser, screenshots, seriousA11yViolations, type Browser } from "./browser";
 
 const fx = inject("fixtures");
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -52,6 +52,7 @@ describe("the timeline page", () => {
   it("names every scene of a long video, and shows where one comes from", async () => {
     await b.page.goto(fx.baseUrl + "/?mode=timeline");
     await b.page.getByRole("heading", { name: "Timeline of a long video" }).waitFor();
+    expect(await seriousA11yViolations(b.page), "axe, picking").toEqual([]);
     await b.page.getByTestId("timeline-file-input").setInputFiles(made.path);
     await b.page.getByRole("heading", { name: "2 scenes from the library" }).waitFor({ timeout: 30_000 });
     const rows = await b.page.getByTestId("segment").allTextContents();
@@ -67,6 +68,7 @@ describe("the timeline page", () => {
     const details = b.page.getByTestId("segment-details");
     expect(await details.locator("h3").textContent()).toBe(`S01E03 ${made.titles[2]}`);
     expect(await details.getByTestId("segment-range").textContent()).toMatch(/ of the video is 00:1[12]–00:2[12] of the episode\.$/);
+    expect(await seriousA11yViolations(b.page), "axe, the timeline").toEqual([]);
     await screenshots(b.page, fx.screenshots, "timeline");
   });
 });
