@@ -189,7 +189,7 @@ def bench_ingest(files: list[Path], index_dir: Path) -> dict[str, Any]:
 def bench_fingerprint(samples: list[Audio], index: Index) -> dict[str, Any]:
     """Fingerprinting alone (peaks and hashes) of decoded audio, fed in 8 s chunks
     through the same streaming path as ingest."""
-    from citywok.index import episode_hashes
+    from citywok.hashes.triplet import reference_hashes as episode_hashes
     from citywok.peaks import PeakStream
 
     params = index.params

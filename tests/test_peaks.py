@@ -47,8 +47,8 @@ def test_pitch_shift_moves_every_peak_by_the_same_amount() -> None:
         x = sum(np.sin(2 * np.pi * f * scale * t) for f in tones)
         return (x * np.hanning(len(t))).astype(np.float32)
 
-    a = find_peaks(signal(1.0), params=P, peak_params=P.query_peaks)
-    b = find_peaks(signal(ratio), params=P, peak_params=P.query_peaks)
+    a = find_peaks(signal(1.0), params=P, peak_params=P.index_peaks)
+    b = find_peaks(signal(ratio), params=P, peak_params=P.index_peaks)
     assert len(a) and len(b)
     assert abs(np.median(b.pitch) - np.median(a.pitch) - 3.0) < 0.2
 

@@ -13,7 +13,8 @@
     │   ├── IndexNotFoundError        no index at that path
     │   ├── IndexFormatError          wrong magic, unknown version, truncated or damaged file
     │   ├── IndexParamsMismatchError  built with other analysis parameters
-    │   └── IndexLockedError          another writer holds the index
+    │   ├── IndexLockedError          another writer holds the index
+    │   └── IndexWriteError           the index cannot be written (disk full, read-only)
     ├── EpisodeNotFoundError          no such episode id in the catalogue
     ├── LibraryError                  a library folder or sidecar CSV is unusable
     ├── FetchError                    a link could not be turned into media
@@ -87,6 +88,10 @@ class IndexParamsMismatchError(IndexStoreError):
 
 class IndexLockedError(IndexStoreError):
     code = "index_locked"
+
+
+class IndexWriteError(IndexStoreError):
+    code = "index_write_failed"
 
 
 class EpisodeNotFoundError(CityWokError):

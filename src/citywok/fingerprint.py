@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
+from citywok import sketch
 from citywok.decode import SILENCE_PEAK, iter_decode
 from citywok.errors import EmptyMediaError, SilentMediaError
 from citywok.params import AnalysisParams
@@ -20,9 +22,11 @@ from citywok.peaks import Peaks, PeakStream
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """The reference peaks of one recording and its decoded length."""
+    """What the index keeps of one recording: its peaks, its sketch, its length."""
 
     peaks: Peaks
+    #: One sketch code per ``params.sketch_frames`` frames (see :mod:`citywok.sketch`).
+    sketch: npt.NDArray[np.uint16]
     duration_s: float
 
 
@@ -30,8 +34,8 @@ def fingerprint_file(path: str | Path, params: AnalysisParams, *,
                      timeout_s: float | None = None) -> Fingerprint:
     """Decode a (long) file in a stream and return its reference peaks.
 
-    Memory stays bounded by the stream's block, not the file: peaks are a few hundred
-    bytes per second of audio.
+    Memory stays bounded by the stream's block and what is kept: peaks and sketch
+    energies, a few hundred bytes per second of audio.
     """
     stream = PeakStream(params=params, peak_params=params.index_peaks)
     parts: list[Peaks] = []
@@ -48,4 +52,7 @@ def fingerprint_file(path: str | Path, params: AnalysisParams, *,
         raise EmptyMediaError(f"{name}: contains no audio")
     if loudest < SILENCE_PEAK:
         raise SilentMediaError(f"{name}: the audio is silent")
-    return Fingerprint(peaks=Peaks.concat(parts), duration_s=n / params.sample_rate_hz)
+    codes = sketch.codes_from_energies(stream.band_energies(),
+                                       frames_per_code=params.sketch_frames)
+    return Fingerprint(peaks=Peaks.concat(parts), sketch=codes,
+                       duration_s=n / params.sample_rate_hz)

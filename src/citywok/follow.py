@@ -90,19 +90,18 @@ def search(samples: npt.NDArray[np.float32], index: Index, match_params: MatchPa
     status, candidates = decide(hits, index, mp, clip_s=clip_s)
     if status is Status.NO_MATCH:
         best = hits[0].evidence if hits else 0.0
-        if not (thorough or best >= PROMISING_SHARE * mp.evidence_needed(clip_s)):
+        if not (thorough or best >= PROMISING_SHARE * mp.score_needed(clip_s)):
             return None
         hits = match_clip(samples, index, mp)
         status, candidates = decide(hits, index, mp, clip_s=clip_s)
         if status is Status.NO_MATCH:
             return None
-    needed = mp.evidence_needed(min(clip_s, 30.0))
+    needed = mp.score_needed(min(clip_s, 30.0))
     key_of = {ep.episode_id: key for key, ep in index.episodes.items()}
     places: list[Place] = []
     for c in candidates:
         key = key_of[c.episode.episode_id]
-        hit = next((h for h in hits if h.episode_key == key and h.evidence >= needed
-                    and h.votes >= mp.min_votes), None)
+        hit = next((h for h in hits if h.episode_key == key and h.evidence >= needed), None)
         if hit is not None:
             places.append(place_of(hit, first_frame=first_frame))
     if status is Status.MATCH:

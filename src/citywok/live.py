@@ -46,7 +46,7 @@ from citywok.follow import Follower, RecentSamples, search, start_following
 from citywok.index import Index
 from citywok.params import MatchParams
 from citywok.result import Candidate, Status
-from citywok.timeline_engine import PeakFeed, Place, Verifier, confidence
+from citywok.timeline_engine import PeakFeed, Place, Verifier, confidence, evidence_needed
 
 #: Input quieter than this (RMS) is a pause whatever came before (about -60 dBFS) ...
 _QUIET_RMS = 1e-3
@@ -301,7 +301,7 @@ class LiveTracker:
             if best is None or ev > best[0]:
                 best = (ev, place)
         clip_s = (ready - loud) * self._fs
-        if best is None or best[0] < self._mp.evidence_needed(clip_s):
+        if best is None or best[0] < evidence_needed(clip_s):
             return False
         follower = start_following(best[1], self._verifier, self._feed.peaks, u_lo=loud,
                                    u_hi=ready, frame_s=self._fs)
@@ -361,7 +361,7 @@ class LiveTracker:
             episode=self._index.episode(place.episode_key),
             offset_s=max(0.0, place.ref_frame(at_u)) * self._fs,
             score=round(evidence, 2),
-            confidence=round(confidence(evidence, clip_s=span_s, match_params=self._mp), 4),
+            confidence=round(confidence(evidence, clip_s=span_s), 4),
             speed=place.time_scale,
             pitch_semitones=place.pitch_shift,
         )

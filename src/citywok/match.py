@@ -1,67 +1,37 @@
-"""Clip peaks → ranked (episode, offset, time scale, pitch shift, score) hypotheses.
+"""Clip peaks → candidate places → places verified against the stored sketches.
 
-1. The clip's triplets are hashed (with neighbouring bins near edges) and looked up.
-2. Each hit is read back from the reference peaks and yields its own time scale
-   (reference span / clip span) and pitch shift (mean pitch difference); hits outside the
-   searched ranges, or whose exact features disagree beyond the peaks' precision, go.
-3. Hits vote for (episode, where the clip's centre falls in it, pitch shift); the
-   busiest distinct places are refined by a line fit ``t_ref = offset + scale * t_clip``
-   through all their peak correspondences.
-4. Each place is verified against the raw peaks: map every reference peak in the
-   aligned window into the clip and count those that find a clip peak there, against
-   how many would by chance (clip peaks of that pitch at any time). The *evidence*
-   ``(matched - expected) / sqrt(expected + 1)`` ranks places and decides: repetitive
-   music inflates raw vote counts, but not matches beyond chance.
+1. **Lookups.** The clip's hashes (``hashes.<family>.query_lookups``) are looked up in
+   every segment. Each lookup reads one directory row; rows are read rarest first until
+   ``MatchParams.postings_budget`` postings have been read, so a query costs about the
+   same whatever the library's size, and the common hashes (which say least) are the
+   ones left out when the budget binds.
+2. **Hits.** The family reads each posting's peaks back and keeps the hits whose exact
+   features agree with the clip's; each implies a time scale and a pitch shift.
+3. **Places.** Hits vote for (episode, where the clip's centre falls, pitch shift); the
+   busiest distinct places with at least ``min_votes`` votes get a line fit
+   ``t_ref = offset + scale * t_clip`` through their peak correspondences.
+4. **Verification** (:func:`verify`). Each place's alignment is applied to the clip's
+   spectrogram, the clip's sketch is computed on the reference's grid, and its
+   agreement with the stored sketch beyond chance is the place's *evidence*. Hash votes
+   only nominate; the evidence decides, because it weighs every band of every 48 ms of
+   the clip, not the few peaks that survived a distortion.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from citywok.hashes import features, make_triplets, query_hashes, unpack_value
+from citywok import sketch
+from citywok.hashes import QueryLookups
+from citywok.hashes import triplet as family
+from citywok.index import Index
 from citywok.params import AnalysisParams, MatchParams
 from citywok.peaks import Peaks
-from citywok.postings import lookup
-
-#: Clip-centre vote bins (seconds); votes go to grids half a bin apart.
-_VOTE_BIN_S = 0.768
-_SHIFT_BIN = 1.0
-#: How many distinct places are refined and verified.
-_REFINE_TOP = 48
-#: Exact-feature tolerances for a hit to count (semitones, ratio units, frames).
-_PITCH_TOL = 0.5
-_RATIO_TOL = 0.12
-_SHIFT_SPREAD = 0.5
-_LINE_TOL_S = 0.064
-#: Verification: a reference peak is found when a clip peak lies this close (reference
-#: frames, semitones) to where the fitted line puts it.
-_VERIFY_TOL_S = 0.048
-_VERIFY_TOL_PITCH = 0.35
-
-
-class SegmentView(Protocol):
-    """What the matcher needs of an index segment (read-only)."""
-
-    @property
-    def offsets(self) -> npt.NDArray[np.uint32]: ...
-    @property
-    def values(self) -> npt.NDArray[np.uint32]: ...
-    @property
-    def peak_frame(self) -> npt.NDArray[np.int32]: ...
-    #: Stored pitch; multiplied by ``pitch_unit`` it is in semitones.
-    @property
-    def peak_pitch(self) -> npt.NDArray[np.uint16] | npt.NDArray[np.float32]: ...
-    @property
-    def pitch_unit(self) -> float: ...
-    @property
-    def episode_peak_start(self) -> npt.NDArray[np.int64]: ...
-    @property
-    def episode_keys(self) -> npt.NDArray[np.int64]: ...
+from citywok.store.segment import Segment, row_and_check
 
 
 @dataclass(frozen=True)
@@ -77,115 +47,135 @@ class Hit:
     pitch_shift: float
     #: Distinct clip peaks on the fitted line.
     score: int
-    #: Agreeing hits (several per peak).
+    #: Agreeing hash hits (several per peak).
     votes: int
-    #: Reference peaks of the aligned window found in the clip, and how many chance gives.
-    matched: int = 0
-    expected: float = 0.0
-    #: ``(matched - expected) / sqrt(expected + 1)``: the decision statistic.
+    #: Clip frame around which the hits lie (where the fitted line is surest); a time
+    #: scale is changed about it. Negative: the clip's centre.
+    pivot_frames: float = -1.0
+    #: Sketch bits compared and found equal (0 before verification).
+    bits: int = 0
+    equal_bits: int = 0
+    #: Agreement of the sketches beyond chance, in standard deviations: the decision
+    #: statistic (0 before verification).
     evidence: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Votes:
     episode: npt.NDArray[np.int64]
     center: npt.NDArray[np.float64]
     scale: npt.NDArray[np.float64]
     shift: npt.NDArray[np.float64]
-    q_idx: npt.NDArray[np.int64]  # (n, 3) clip peak indices
-    t_q: npt.NDArray[np.float64]  # (n, 3) clip frames
-    t_r: npt.NDArray[np.float64]  # (n, 3) reference frames
+    q_idx: npt.NDArray[np.int64]  # (n, k) clip peak indices
+    t_q: npt.NDArray[np.float64]  # (n, k) clip frames
+    t_r: npt.NDArray[np.float64]  # (n, k) reference frames
 
 
-def _collect(query: Peaks, segments: Sequence[SegmentView], params: AnalysisParams,
+def read_postings(lookups: QueryLookups, segments: Sequence[Segment], *, budget: int,
+                  ) -> list[tuple[Segment, npt.NDArray[np.int64], npt.NDArray[np.uint32]]]:
+    """For each segment, the values whose check byte matches and the lookup each answers;
+    rows are read rarest first, at most ``budget`` postings in all."""
+    if len(lookups.hashes) == 0 or not segments:
+        return []
+    seg_no, look_no, starts, counts, checks = [], [], [], [], []
+    for n, seg in enumerate(segments):
+        rows, check = row_and_check(lookups.hashes, seg.dir_bits)
+        lo = seg.directory[rows].astype(np.int64)
+        cnt = seg.directory[rows + 1].astype(np.int64) - lo
+        keep = np.flatnonzero(cnt > 0)
+        seg_no.append(np.full(len(keep), n, dtype=np.int64))
+        look_no.append(keep)
+        starts.append(lo[keep])
+        counts.append(cnt[keep])
+        checks.append(check[keep])
+    s_no, l_no = np.concatenate(seg_no), np.concatenate(look_no)
+    st, ct, ck = np.concatenate(starts), np.concatenate(counts), np.concatenate(checks)
+    if ct.sum() > budget:
+        order = np.argsort(ct, kind="stable")
+        take = order[np.cumsum(ct[order]) <= budget]
+        s_no, l_no, st, ct, ck = s_no[take], l_no[take], st[take], ct[take], ck[take]
+    out = []
+    for n, seg in enumerate(segments):
+        mine = s_no == n
+        if not mine.any():
+            continue
+        c, s0, owners = ct[mine], st[mine], l_no[mine]
+        total = int(c.sum())
+        first = np.cumsum(c) - c
+        pos = np.arange(total, dtype=np.int64) - np.repeat(first - s0, c)
+        same = seg.check[pos] == np.repeat(ck[mine], c)
+        out.append((seg, np.repeat(owners, c)[same], seg.values[pos[same]]))
+    return out
+
+
+def _collect(query: Peaks, lookups: QueryLookups, index: Index, params: AnalysisParams,
              mp: MatchParams) -> _Votes | None:
-    max_span = int(np.ceil(params.max_span_frames / mp.min_time_scale)) + 1
-    trip = make_triplets(query, fanout=params.query_fanout, max_span_frames=max_span,
-                         band_semitones=params.partner_band_semitones + 0.5,
-                         min_span_frames=1)
-    if len(trip) == 0:
-        return None
-    qh, owner = query_hashes(query, trip, params)
-    qd12, qd13, qratio = features(query, trip)
     qf = query.frame.astype(np.float64)
-    qp = query.pitch.astype(np.float64)
     center_q = 0.5 * (qf[0] + qf[-1])
     parts: list[_Votes] = []
-    for seg in segments:
-        vals, which = lookup(seg.offsets, seg.values, qh)
-        if len(vals) == 0:
+    for seg, which, values in read_postings(lookups, index.segments,
+                                            budget=mp.postings_budget):
+        hits = family.resolve(lookups, query, which, values, seg, params, mp)
+        if len(hits) == 0:
             continue
-        t = owner[which]
-        g, gap_j, gap_k = unpack_value(vals)
-        rj = g + gap_j
-        rk = g + gap_k
-        pf = seg.peak_frame
-        pp = seg.peak_pitch
-        T1 = pf[g].astype(np.float64)
-        T2 = pf[rj].astype(np.float64)
-        T3 = pf[rk].astype(np.float64)
-        unit = seg.pitch_unit
-        P1 = pp[g] * unit
-        P2 = pp[rj] * unit
-        P3 = pp[rk] * unit
-        qi, qj, qk = trip.i[t], trip.j[t], trip.k[t]
-        t1, t2, t3 = qf[qi], qf[qj], qf[qk]
-        scale = (T3 - T1) / (t3 - t1)
-        ok = (scale >= mp.min_time_scale) & (scale <= mp.max_time_scale)
-        ok &= np.abs((P2 - P1) - qd12[t]) <= _PITCH_TOL
-        ok &= np.abs((P3 - P1) - qd13[t]) <= _PITCH_TOL
-        ok &= np.abs((T2 - T1) / (T3 - T1) - qratio[t]) <= _RATIO_TOL
-        shift = (qp[qi] + qp[qj] + qp[qk] - P1 - P2 - P3) / 3.0
-        ok &= np.abs(shift) <= mp.max_pitch_shift_semitones
-        if not ok.any():
+        local = np.searchsorted(seg.episode_peak_start, hits.ref[:, 0], side="right") - 1
+        keys = seg.episode_keys[local]
+        live = np.isin(keys, np.fromiter(index.episodes, dtype=np.int64))
+        if not live.any():
             continue
-        ep_local = np.searchsorted(seg.episode_peak_start, g[ok], side="right") - 1
+        t_r = seg.peak_frame[hits.ref[live]].astype(np.float64)
+        t_q = qf[hits.clip[live]]
+        scale = hits.scale[live]
         parts.append(_Votes(
-            episode=seg.episode_keys[ep_local],
-            center=T1[ok] + scale[ok] * (center_q - t1[ok]),
-            scale=scale[ok],
-            shift=shift[ok],
-            q_idx=np.stack([qi[ok], qj[ok], qk[ok]], axis=1),
-            t_q=np.stack([t1[ok], t2[ok], t3[ok]], axis=1),
-            t_r=np.stack([T1[ok], T2[ok], T3[ok]], axis=1),
-        ))
+            episode=keys[live],
+            center=t_r[:, 0] + scale * (center_q - t_q[:, 0]),
+            scale=scale, shift=hits.shift[live], q_idx=hits.clip[live], t_q=t_q, t_r=t_r))
     if not parts:
         return None
     return _Votes(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                     ("episode", "center", "scale", "shift", "q_idx", "t_q", "t_r")))
 
 
-def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int,
-            frame_s: float) -> Hit | None:
+def _median(x: npt.NDArray[np.float64]) -> float:
+    """Median; sorting a handful of values in Python beats ``np.median``'s overhead,
+    and most places have a handful of votes."""
+    if len(x) > 32:
+        return float(np.median(x))
+    v = sorted(x.tolist())
+    m = len(v) // 2
+    return float(v[m]) if len(v) % 2 else 0.5 * float(v[m - 1] + v[m])
+
+
+def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int, frame_s: float,
+            mp: MatchParams) -> Hit | None:
     """Fit one line (and one pitch shift) through the votes ``idx`` of one place."""
-    line_tol = _LINE_TOL_S / frame_s
-    if len(idx) < 2:
+    line_tol = mp.line_tolerance_s / frame_s
+    if len(idx) < 1:
         return None
     shifts = v.shift[idx]
-    scale = float(np.median(v.scale[idx]))
-    shift = float(np.median(shifts))
-    near = idx[np.abs(shifts - shift) <= _SHIFT_SPREAD]
+    scale = _median(v.scale[idx])
+    shift = _median(shifts)
+    near = idx[np.abs(shifts - shift) <= mp.shift_spread_semitones]
     if len(near) == 0:
         return None
     tq = v.t_q[near]
     tr = v.t_r[near]
-    offset = float(np.median(tr[:, 0] - scale * tq[:, 0]))
+    offset = _median(tr[:, 0] - scale * tq[:, 0])
     for _ in range(3):
         resid = np.abs(tr - (offset + scale * tq)).max(axis=1)
-        inl = resid <= line_tol + 0.01 * np.abs(tq[:, 2] - tq[:, 0])
-        if inl.sum() < 2:
+        inl = resid <= line_tol + 0.01 * np.abs(tq[:, -1] - tq[:, 0])
+        if not inl.any():
             return None
         x = tq[inl].ravel()
         y = tr[inl].ravel()
         dx = x - x.mean()
         sxx = float(dx @ dx)
-        if sxx > 0:  # least squares, closed form
+        # One triplet spans too little time to fix a scale; keep the hits' median then.
+        if sxx > 0 and inl.sum() >= 3:
             scale = float(dx @ (y - y.mean())) / sxx
-            offset = float(y.mean() - scale * x.mean())
-        else:
-            offset = float(np.median(y - scale * x))
+        offset = _median(y - scale * x)
     resid = np.abs(tr - (offset + scale * tq)).max(axis=1)
-    inl = resid <= line_tol
+    inl = resid <= line_tol + 0.01 * np.abs(tq[:, -1] - tq[:, 0])
     if not inl.any():
         return None
     on_line = np.zeros(n_query_peaks, dtype=bool)
@@ -194,59 +184,31 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int,
         episode_key=int(v.episode[near[0]]),
         offset_frames=offset,
         time_scale=scale,
-        pitch_shift=float(np.median(v.shift[near[inl]])),
+        pitch_shift=_median(v.shift[near[inl]]),
         score=int(on_line.sum()),
         votes=int(inl.sum()),
+        pivot_frames=float(tq[inl].mean()),
     )
 
 
-def _verify(hit: Hit, query: Peaks, segments: Sequence[SegmentView], frame_s: float) -> Hit:
-    """Count the reference peaks of the aligned window that the clip has too."""
-    tol = _VERIFY_TOL_S / frame_s
-    for seg in segments:
-        where = np.flatnonzero(seg.episode_keys == hit.episode_key)
-        if len(where):
-            break
-    else:
-        return hit
-    e = int(where[0])
-    lo, hi = int(seg.episode_peak_start[e]), int(seg.episode_peak_start[e + 1])
-    qf = query.frame.astype(np.float64)
-    t_lo = hit.offset_frames + hit.time_scale * float(qf[0])
-    t_hi = hit.offset_frames + hit.time_scale * float(qf[-1])
-    frames = seg.peak_frame[lo:hi]
-    a = lo + int(np.searchsorted(frames, t_lo + tol, side="left"))
-    b = lo + int(np.searchsorted(frames, t_hi - tol, side="right"))
-    if b <= a:
-        return hit
-    ref_t = seg.peak_frame[a:b].astype(np.float64)
-    ref_p = seg.peak_pitch[a:b] * seg.pitch_unit + hit.pitch_shift
-    clip_t = hit.offset_frames + hit.time_scale * qf
-    same_pitch = np.abs(ref_p[:, None] - query.pitch[None, :]) <= _VERIFY_TOL_PITCH
-    same_time = np.abs(ref_t[:, None] - clip_t[None, :]) <= tol
-    matched = int((same_pitch & same_time).any(axis=1).sum())
-    window = (2 * tol + 1) / max(t_hi - t_lo, 1.0)
-    expected = float(np.minimum(1.0, same_pitch.sum(axis=1) * window).sum())
-    return replace(hit, matched=matched, expected=expected,
-                   evidence=(matched - expected) / float(np.sqrt(expected + 1.0)))
-
-
-def _distinct_places(v: _Votes, frame_s: float, min_votes: int) -> list[npt.NDArray[np.int64]]:
+def _distinct_places(v: _Votes, frame_s: float, mp: MatchParams,
+                     ) -> list[npt.NDArray[np.int64]]:
     """Vote indices of the busiest places, one group per place, busiest first.
 
     Votes go to (episode, centre bin, pitch-shift bin) on four grids shifted by half a
     bin, so a cluster on a bin edge is still whole on one of them; a place is then taken
-    once, from the grid where it is busiest. Places with fewer than ``min_votes`` votes
-    could never be a match and are not refined.
+    once, from the grid where it is busiest. Places with fewer than ``mp.min_votes``
+    votes are not refined; past ``mp.places_per_warp`` places, only those with at least
+    ``mp.copies_vote_share`` of the busiest one's votes are kept.
     """
     n = len(v.episode)
-    vote_bin = _VOTE_BIN_S / frame_s
+    vote_bin = mp.vote_bin_s / frame_s
     keys: list[npt.NDArray[np.int64]] = []
     for grid in range(4):
         c_half, s_half = grid & 1, grid >> 1
         cbin = np.floor(v.center / vote_bin + 0.5 * c_half).astype(np.int64)
-        sbin = np.floor(v.shift / _SHIFT_BIN + 0.5 * s_half).astype(np.int64) + 64
-        keys.append((v.episode << 40) | (cbin << 10) | (sbin << 2) | grid)
+        sbin = np.floor(v.shift / mp.shift_bin_semitones + 0.5 * s_half).astype(np.int64) + 64
+        keys.append((v.episode << 40) | ((cbin & 0x3FFFFFFF) << 10) | (sbin << 2) | grid)
     all_keys = np.concatenate(keys)
     order = np.argsort(all_keys, kind="stable")
     sorted_keys = all_keys[order]
@@ -254,52 +216,108 @@ def _distinct_places(v: _Votes, frame_s: float, min_votes: int) -> list[npt.NDAr
     counts = np.diff(np.r_[first, len(sorted_keys)])
     groups: list[npt.NDArray[np.int64]] = []
     taken: list[tuple[int, float, float]] = []
-    for u in np.argsort(-counts, kind="stable")[: 8 * _REFINE_TOP]:
-        if counts[u] < min_votes:
+    by_count = np.argsort(-counts, kind="stable")
+    top = int(counts[by_count[0]]) if len(by_count) else 0
+    for u in by_count:
+        c_u = int(counts[u])
+        if c_u < mp.min_votes:
             break
-        idx = order[first[u] : first[u] + counts[u]] % n
+        # Past the busiest few, only places about as busy as the busiest go on: the
+        # copies of shared material (an intro in every episode) are all listed.
+        if len(groups) >= mp.places_per_warp and c_u < mp.copies_vote_share * top:
+            break
+        idx = order[first[u] : first[u] + c_u] % n
         ep = int(v.episode[idx[0]])
-        c = float(np.median(v.center[idx]))
-        sh = float(np.median(v.shift[idx]))
-        if any(ep == e2 and abs(c - c2) < vote_bin and abs(sh - s2) < _SHIFT_BIN
+        c = _median(v.center[idx])
+        sh = _median(v.shift[idx])
+        if any(ep == e2 and abs(c - c2) < vote_bin and abs(sh - s2) < mp.shift_bin_semitones
                for e2, c2, s2 in taken):
             continue
         taken.append((ep, c, sh))
         groups.append(idx)
-        if len(groups) == _REFINE_TOP:
-            break
     return groups
 
 
-def match_peaks(query: Peaks, segments: Sequence[SegmentView], *, params: AnalysisParams,
-                match_params: MatchParams) -> list[Hit]:
-    """Best hypotheses for where ``query`` comes from, best first, one per place."""
+def find_places(query: Peaks, index: Index, mp: MatchParams) -> list[Hit]:
+    """Candidate places for ``query`` (in its own axes), busiest first, unverified."""
     if len(query) < 3:
         return []
-    v = _collect(query, segments, params, match_params)
+    params = index.params
+    lookups = family.query_lookups(query, params, mp)
+    v = _collect(query, lookups, index, params, mp)
     if v is None:
         return []
     fs = params.frame_s
-    places = _distinct_places(v, fs, max(2, match_params.min_votes))
-    hits = [h for h in (_refine(v, idx, len(query), fs) for idx in places) if h is not None]
-    hits = [_verify(h, query, segments, fs) for h in hits]
-    return best_per_place(hits, frame_s=fs)
+    places = _distinct_places(v, fs, mp)
+    return [h for h in (_refine(v, idx, len(query), fs, mp) for idx in places)
+            if h is not None]
 
 
-def best_per_place(hits: Sequence[Hit], *, frame_s: float) -> list[Hit]:
+#: Offsets (frames) around a place's fitted offset at which its sketch is compared: the
+#: sketch's 48 ms codes need the alignment to about a frame, and reverberation delays a
+#: clip's energy by one or two frames (measured: the best offset moved by -2 frames).
+_OFFSET_SEARCH = np.arange(-2.5, 1.51, 0.5)
+
+
+#: Time scales (times the fitted one) tried by :func:`verify` when asked to search: a
+#: place nominated by few hash hits may have its scale wrong by a few per cent, which
+#: over 5 s moves the clip's end by several frames.
+SCALE_SEARCH = tuple(float(x) for x in np.round(np.arange(0.95, 1.0501, 0.005), 4))
+
+
+def verify(hit: Hit, sketcher: sketch.ClipSketcher, index: Index, *,
+           scales: Sequence[float] = (1.0,)) -> Hit:
+    """Score a place by how well the clip's sketch agrees with the stored one, at the
+    best offset near the fitted one (and the best of ``scales`` times the fitted time
+    scale). ``hit`` is in the clip's own axes.
+
+    The place keeps the offset its peaks fitted (the sketch's best offset can lie a frame
+    or two late under reverberation); a searched time scale replaces the fitted one."""
+    where = index.locate(hit.episode_key)
+    if where is None:
+        return hit
+    seg, local = where
+    params = index.params
+    ref = seg.episode_sketch(local)
+    bits_per_code = params.sketch_bands - 1
+    f = params.sketch_frames
+    best_hit = hit
+    best_excess = -np.inf
+    # A scale is changed about where the hits lie, where the fitted line is surest.
+    centre = hit.pivot_frames if hit.pivot_frames >= 0 else 0.5 * (sketcher.n_frames - 1)
+    for factor in scales:
+        scale = hit.time_scale * factor
+        offset = hit.offset_frames + (hit.time_scale - scale) * centre
+        span = scale * (sketcher.n_frames - 1)
+        start = max(0, int(np.ceil((offset + 2.0) / f)))
+        stop = min(len(ref), int(np.floor((offset - 3.0 + span) / f)) - 1)
+        if stop - start < 2:
+            continue
+        codes, inside = sketcher.codes(
+            offsets_frames=offset + _OFFSET_SEARCH, time_scale=scale,
+            shift_semitones=hit.pitch_shift, first_code=start, n_codes=stop - start)
+        differing = np.bitwise_count(np.bitwise_xor(codes, ref[start:stop][None, :]))
+        differing = np.where(inside, differing, 0).sum(axis=1)
+        total = inside.sum(axis=1) * bits_per_code
+        equal = total - differing
+        excess = (equal - total / 2) / np.sqrt(np.maximum(total, 1))
+        best = int(np.argmax(excess))
+        if excess[best] > best_excess:
+            best_excess = float(excess[best])
+            best_hit = replace(hit, offset_frames=offset, time_scale=scale,
+                               bits=int(total[best]),
+                               equal_bits=int(equal[best]),
+                               evidence=sketch.score(int(equal[best]), int(total[best])))
+    return best_hit
+
+
+def best_per_place(hits: Sequence[Hit], *, frame_s: float, vote_bin_s: float) -> list[Hit]:
     """Best first, keeping only the best hit of each place (episode and offset)."""
     kept: list[Hit] = []
     for h in sorted(hits, key=lambda h: (-h.evidence, -h.votes)):
         if any(k.episode_key == h.episode_key
-               and abs(k.offset_frames - h.offset_frames) * frame_s < 2 * _VOTE_BIN_S
+               and abs(k.offset_frames - h.offset_frames) * frame_s < 2 * vote_bin_s
                for k in kept):
             continue
         kept.append(h)
     return kept
-
-
-def confidence(evidence: float, *, min_evidence: float) -> float:
-    """Map evidence to a [0, 1] confidence: 0.5 at the decision threshold, 0.9 two
-    points above it. The benchmark's outside clips (not in the library) stay below the
-    threshold; see bench/README.md for the measured reliability."""
-    return float(1.0 / (1.0 + np.exp(-(evidence - min_evidence) * 1.1)))

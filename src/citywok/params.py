@@ -1,19 +1,24 @@
-"""Analysis parameters: everything that decides which hashes a recording produces.
+"""Parameters, in two kinds that never mix.
 
-They are stored in every index; opening an index with different parameters is an
-:class:`~citywok.errors.IndexParamsMismatchError`, because hashes made one way never meet
-hashes made another way.
+* :class:`AnalysisParams` decide what the *index* holds (peaks, hashes, sketches). They
+  are stored in every index; opening an index with different ones is an
+  :class:`~citywok.errors.IndexParamsMismatchError`, because hashes made one way never
+  meet hashes made another way. Each is checked against the bit width it must fit.
+* :class:`MatchParams` are every knob of the *query* side and of the decision: how the
+  clip's peaks are picked, which warps are tried, how many postings a query may read,
+  the thresholds. They are never stored, so changing one never locks an index out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from citywok.errors import IndexParamsMismatchError
+from citywok.errors import ConfigError, IndexParamsMismatchError
 
 
 @dataclass(frozen=True)
@@ -21,9 +26,8 @@ class PeakParams:
     """How spectral peaks are picked.
 
     A peak is the largest value in a rectangle of ``2 * half_frames + 1`` frames by
-    ``2 * half_bins + 1`` bins around it. A smaller rectangle keeps every peak a larger
-    one keeps (and more), which is why queries use a smaller one than the index: the
-    query's peaks are a superset of the reference's, even after a speed change.
+    ``2 * half_bins + 1`` bins around it, that stands ``prominence_db`` above the mean
+    power around it and no more than ``floor_db`` below the loudest value of its second.
     """
 
     half_frames: int
@@ -37,16 +41,20 @@ class PeakParams:
 
 @dataclass(frozen=True)
 class AnalysisParams:
-    """Parameters of decoding, spectrogram, peaks and hashes (stored in the index)."""
+    """Parameters of decoding, spectrogram, reference peaks, hashes and sketches.
+
+    Stored in the index. The hash layout's bit widths (``hashes.triplet``) bound several
+    of them; :meth:`validate` says which and why.
+    """
 
     #: 8 kHz keeps the band that survives every re-upload (telephone band included),
     #: makes decoding and the FFT cheap, and is what ffmpeg resamples to fastest.
     sample_rate_hz: int = 8000
     #: 64 ms Hann window: 15.6 Hz bins, refined by parabolic interpolation.
     n_fft: int = 512
-    #: 16 ms between frames (4 per window). With 2 per window, a clip that starts half a
-    #: hop off the reference's frame grid kept only ~64 % of the reference's peaks; with
-    #: 4 it keeps ~88 %, and triplets need all three of theirs.
+    #: 16 ms between frames (4 per window): a clip rarely starts on the reference's
+    #: frame grid, and at 2 frames per window a half-hop offset kept only ~64 % of the
+    #: reference's peaks (~88 % at 4).
     hop_length: int = 128
     #: Peaks outside this band are ignored: below it the bins are too coarse in
     #: semitones, above it lossy codecs and band-limiting remove energy.
@@ -54,24 +62,29 @@ class AnalysisParams:
     fmax_hz: float = 3400.0
     index_peaks: PeakParams = PeakParams(half_frames=13, half_bins=10, floor_db=45.0,
                                           prominence_db=10.0)
-    #: Queries pick peaks as the index does, so that "the next peaks" of an anchor are
-    #: the same ones in both; the matcher's query-side fanout absorbs the few extra or
-    #: missing peaks a distortion brings.
-    query_peaks: PeakParams = PeakParams(half_frames=13, half_bins=10, floor_db=45.0,
-                                          prominence_db=10.0)
-    #: An anchor peak is combined with pairs of the next ``fanout`` peaks in time.
+    #: An anchor peak is combined with pairs of its next ``index_fanout`` peaks in time.
     index_fanout: int = 4
-    query_fanout: int = 6
     #: Quantisation of the two pitch differences in a triplet hash (semitones).
     pitch_step_semitones: float = 0.5
     #: Number of bins for the time ratio (t2 - t1) / (t3 - t1).
-    ratio_bins: int = 12
+    ratio_bins: int = 16
+    #: Width of the bands of log(span) (span = t3 - t1 in frames) and of anchor pitch
+    #: (semitones) that the hash also carries; see ``MatchParams.band_margin_bins``.
+    span_band_log: float = 0.55
+    pitch_band_semitones: float = 7.0
     #: Longest anchor-to-last-peak span of a reference triplet.
     max_span_frames: int = 128
     #: Partners of an anchor are taken within this many semitones of its pitch. 60 (the
     #: whole band) measured best: a narrow band kept more triplets under 0 dB noise but
     #: let unrelated music line up by chance more often.
     partner_band_semitones: float = 60.0
+    #: Sketch: band energies in ``sketch_bands`` log-spaced bands between these edges,
+    #: summed over ``sketch_frames`` frames (48 ms); one bit per pair of neighbouring
+    #: bands and sketch frames (``sketch_bands - 1`` bits per sketch frame).
+    sketch_bands: int = 17
+    sketch_frames: int = 3
+    sketch_fmin_hz: float = 250.0
+    sketch_fmax_hz: float = 3200.0
 
     @property
     def frame_s(self) -> float:
@@ -83,13 +96,49 @@ class AnalysisParams:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnalysisParams:
         fields = dict(data)
-        for name in ("index_peaks", "query_peaks"):
-            if isinstance(fields.get(name), dict):
-                fields[name] = PeakParams(**fields[name])
+        if isinstance(fields.get("index_peaks"), dict):
+            fields["index_peaks"] = PeakParams(**fields["index_peaks"])
         try:
-            return cls(**fields)
+            params = cls(**fields)
         except TypeError as exc:
-            raise IndexParamsMismatchError(f"unknown analysis parameters: {exc}") from None
+            raise IndexParamsMismatchError(
+                f"unknown analysis parameters ({exc}): the index was built by another "
+                "CityWok; rebuild it with `citywok index --rebuild`") from None
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` when a value cannot fit the hash or sketch layout."""
+        from citywok.hashes import triplet
+
+        problems: list[str] = []
+        if self.ratio_bins < 2 or self.ratio_bins > 1 << triplet.RATIO_BITS:
+            problems.append(f"ratio_bins must be 2..{1 << triplet.RATIO_BITS} "
+                            f"({triplet.RATIO_BITS} bits)")
+        half_range = (1 << (triplet.PITCH_DIFF_BITS - 1)) * self.pitch_step_semitones
+        if half_range < 12:
+            problems.append(f"pitch_step_semitones too small: pitch differences of "
+                            f"+-12 st must fit {triplet.PITCH_DIFF_BITS} bits")
+        spans = math.floor((math.log(max(self.max_span_frames, triplet.MIN_SPAN_FRAMES))
+                            - math.log(triplet.MIN_SPAN_FRAMES)) / self.span_band_log) + 1
+        if self.span_band_log <= 0 or spans > 1 << triplet.SPAN_BITS:
+            problems.append(f"span_band_log too small: log({self.max_span_frames}) needs "
+                            f"{spans:.0f} bands, {1 << triplet.SPAN_BITS} fit")
+        pitch_top = math.floor(12 * math.log2(self.fmax_hz / self.fmin_hz)
+                               / self.pitch_band_semitones) + 1
+        if self.pitch_band_semitones <= 0 or pitch_top > 1 << triplet.PITCH_BAND_BITS:
+            problems.append(f"pitch_band_semitones too small: {pitch_top:.0f} bands "
+                            f"needed, {1 << triplet.PITCH_BAND_BITS} fit")
+        if not 2 <= self.index_fanout <= triplet.MAX_GAP:
+            problems.append(f"index_fanout must be 2..{triplet.MAX_GAP}")
+        if not 3 <= self.sketch_bands <= 17:
+            problems.append("sketch_bands must be 3..17 (16 bits per sketch frame)")
+        if not 0 < self.fmin_hz < self.fmax_hz <= self.sample_rate_hz / 2:
+            problems.append("need 0 < fmin_hz < fmax_hz <= sample_rate_hz / 2")
+        if not self.fmin_hz <= self.sketch_fmin_hz < self.sketch_fmax_hz <= self.fmax_hz:
+            problems.append("the sketch band must lie inside [fmin_hz, fmax_hz]")
+        if problems:
+            raise ConfigError("invalid analysis parameters: " + "; ".join(problems))
 
     def require_same(self, other: AnalysisParams) -> None:
         """Raise if ``other`` would produce different hashes."""
@@ -107,46 +156,117 @@ DEFAULT_PARAMS = AnalysisParams()
 
 @dataclass(frozen=True)
 class MatchParams:
-    """Decision rules of the matcher; not stored in the index, safe to change at will."""
+    """Every knob of the query side and the decision (never stored in the index)."""
 
-    #: Time scale (reference duration / clip duration) a single hash hit may show, in
-    #: the warped spectrogram being matched; the final answer must also fall within
-    #: ``plausible_time_scale`` once the warp is undone.
-    min_time_scale: float = 0.70
-    max_time_scale: float = 1.45
-    #: Pitch shift range searched, in semitones (speed 0.75-1.3x is -5 to +4.6).
-    max_pitch_shift_semitones: float = 6.0
-    #: Evidence (matched reference peaks beyond chance, in standard deviations) needed
-    #: before a 5 s clip is called a match; it scales with the square root of the clip's
-    #: length, as both chance and true evidence grow with the number of peaks compared.
-    #: Calibrated on 400 clips of outside audio: none reached it (bench/README.md).
-    min_evidence: float = 9.5
-    evidence_reference_s: float = 5.0
-    #: Triplets that must agree with the fitted line as well: two independent lines of
-    #: evidence (hash level and peak level) before anything is called a match.
-    min_votes: int = 6
-    #: Other episodes with at least this share of the best evidence (and past the
-    #: threshold themselves) make the answer ambiguous. A clip cut from one copy of a
-    #: shared intro fits its own copy best (same encoder), the others less.
-    ambiguous_ratio: float = 0.4
-    #: How many candidates to return.
-    max_candidates: int = 10
+    # -- the clip's peaks and hashes ----------------------------------------------------
+    #: Queries pick peaks in the reference's rectangle but with a lower prominence: a
+    #: clip under noise or a voice-over keeps more of the reference's peaks (measured at
+    #: 3 s: 0 dB noise 10 -> 20 of 30 clips reach a candidate, voice-over 23 -> 26).
+    query_peaks: PeakParams = PeakParams(half_frames=13, half_bins=10, floor_db=45.0,
+                                          prominence_db=5.0)
+    #: An anchor is combined with pairs of its next ``query_fanout`` peaks: more than the
+    #: index's fanout, to absorb the peaks a distortion adds or removes.
+    query_fanout: int = 6
+    #: A feature closer than this (in bins) to a bin edge is looked up in both bins.
+    edge_margin_bins: float = 0.2
+    #: The same for the coarse span and pitch bands, which must absorb what the nearest
+    #: warp leaves of a speed or pitch change (up to ~11 % and ~2 semitones).
+    band_margin_bins: float = 0.3
     #: Warps of the clip's spectrogram tried in turn, as (time factor, frequency factor):
     #: each undoes a guessed speed, tempo or pitch change before peaks are picked, so the
-    #: clip's peaks are picked with the reference's geometry. The hashes are invariant to
-    #: these changes, the peak picking is not; 3 x 3 guesses leave at most ~12 % to it.
+    #: clip's peaks are picked with the reference's geometry and its span and pitch
+    #: bands fall where the reference's do.
+    #: The grid covers what re-uploads do: speed changes (time and pitch together),
+    #: tempo changes (time only), pitch shifts (pitch only); not a tempo change combined
+    #: with a pitch shift the other way.
     warps: tuple[tuple[float, float], ...] = (
         (1.0, 1.0),
-        (0.8, 1.0), (1.22, 1.0), (1.0, 0.84), (1.0, 1.19),
-        (0.8, 1.19), (1.22, 0.84), (0.8, 0.84), (1.22, 1.19),
+        (0.8, 0.84), (1.22, 1.19), (0.8, 1.0), (1.22, 1.0), (1.0, 0.84), (1.0, 1.19),
     )
-    #: Evidence at which the search stops early (the plain clip usually gets there).
-    conclusive_evidence: float = 9.0
+
+    # -- reading postings ---------------------------------------------------------------
+    #: At most this many postings are read per warp, rarest hashes first: a query costs
+    #: the same whatever the library's size, and common hashes (which say least) are the
+    #: ones left out when the budget binds.
+    postings_budget: int = 60_000
+
+    # -- from hits to places -----------------------------------------------------------
+    #: Time scale (reference duration / clip duration) a single hit may show, in the
+    #: warped spectrogram.
+    min_time_scale: float = 0.70
+    max_time_scale: float = 1.45
+    #: Pitch shift a single hit may show (semitones).
+    max_pitch_shift_semitones: float = 6.0
+    #: Exact-feature tolerances for a hit to count (semitones, ratio units).
+    pitch_tolerance_semitones: float = 0.5
+    ratio_tolerance: float = 0.12
+    #: Clip-centre vote bins (seconds) and pitch-shift vote bins (semitones).
+    vote_bin_s: float = 0.768
+    shift_bin_semitones: float = 1.0
+    #: Hits that must agree on a place before it is refined and verified.
+    min_votes: int = 2
+    #: How many distinct places (the busiest) are refined and verified per warp: the
+    #: right place is among the ten busiest in 98 % of the clips whose place is found at
+    #: all (measured on reverb, 0 dB noise, voice-over and music clips of 5 s).
+    places_per_warp: int = 10
+    #: Beyond those, places with at least this share of the busiest place's votes are
+    #: verified too: shared material has as many equally busy places as copies.
+    copies_vote_share: float = 0.5
+    #: When a warp finds nothing conclusive, its busiest places have their time scale
+    #: searched a few per cent either way with the sketch (0: only the answers', below).
+    scale_search_places: int = 0
+    #: The best places that pass the threshold have their time scale measured again
+    #: with the sketch (+-5 % in 0.5 % steps) before they are answered.
+    refine_answers: int = 3
+    #: Line-fit tolerance (seconds) and the spread of pitch shifts kept in a place.
+    line_tolerance_s: float = 0.064
+    shift_spread_semitones: float = 0.5
+
+    # -- verification and decision --------------------------------------------------------
     #: What a real re-upload can do, in the clip's own axes once warps are undone: speed
     #: 0.75-1.3x, tempo 0.8-1.25x, pitch +-3 semitones. Places outside are chance.
     plausible_time_scale: tuple[float, float] = (0.72, 1.40)
     plausible_pitch_shift: float = 5.5
+    #: The sketch score (agreement of the clip's sketch with the reference's beyond
+    #: chance, in standard deviations of chance) a place needs to be an answer.
+    #: Calibrated on outside audio (bench/README.md): ``min_score`` for a clip of
+    #: ``score_reference_s`` or more; shorter clips need less (fewer bits to agree).
+    min_score: float = 7.0
+    #: Score at which the warp search stops early.
+    conclusive_score: float = 9.0
+    #: Other episodes whose best place scores at least this share of the best (and pass
+    #: ``min_score`` themselves) make the answer ambiguous.
+    ambiguous_ratio: float = 0.6
+    #: How many candidates a ``match`` answer lists (ambiguous answers list them all).
+    max_candidates: int = 10
 
-    def evidence_needed(self, clip_s: float) -> float:
-        """The evidence threshold for a clip of ``clip_s`` seconds."""
-        return self.min_evidence * float(np.sqrt(max(clip_s, 1.0) / self.evidence_reference_s))
+    #: Measured reliability: (evidence, share of answers at that evidence that were right)
+    #: pairs, from the benchmark's reliability table (bench/README.md). The confidence of
+    #: an answer is read off this table.
+    reliability: tuple[tuple[float, float], ...] = (
+        (0.0, 0.0), (5.0, 0.05), (7.0, 0.5), (9.0, 0.95), (12.0, 0.995), (20.0, 1.0))
+
+    def score_needed(self, clip_s: float) -> float:
+        """The evidence a place needs to be an answer, for a clip of ``clip_s`` seconds.
+
+        Chance agreement of sketches does not grow with the clip's length (the score is
+        already normalised by the number of bits), so neither does the threshold."""
+        del clip_s
+        return self.min_score
+
+    def confidence(self, evidence: float) -> float:
+        """Probability that an answer with this evidence is right (the reliability
+        table, interpolated)."""
+        xs = [x for x, _ in self.reliability]
+        ys = [y for _, y in self.reliability]
+        return float(np.interp(evidence, xs, ys))
+
+    def __post_init__(self) -> None:
+        if self.min_votes < 1:
+            raise ConfigError("min_votes must be at least 1")
+        if self.postings_budget < 1:
+            raise ConfigError("postings_budget must be positive")
+        if not 0 < self.ambiguous_ratio <= 1:
+            raise ConfigError("ambiguous_ratio must be in (0, 1]")
+        if not self.warps:
+            raise ConfigError("at least one warp is needed")

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
+from citywok import sketch
 from citywok.params import AnalysisParams, PeakParams
 from citywok.spectrogram import power_spectrogram
 
@@ -160,7 +161,9 @@ class PeakStream:
     """Peaks of a signal fed in chunks, identical to :func:`find_peaks` on the whole.
 
     Blocks are analysed with enough context frames on each side that every filter sees
-    the same neighbourhood it would see in one pass, so streaming changes no result.
+    the same neighbourhood it would see in one pass, so streaming changes no result. The
+    sketch's band energies of every frame are gathered from the same spectrogram
+    (:meth:`band_energies`), so the FFT runs once per frame.
     """
 
     def __init__(self, *, params: AnalysisParams, peak_params: PeakParams,
@@ -173,7 +176,14 @@ class PeakStream:
         self._buffer = np.empty(0, dtype=np.float32)
         self._buffer_frame = 0  # frame number of the first frame starting in the buffer
         self._next_frame = 0  # first frame not yet reported
+        self._energies: list[npt.NDArray[np.float32]] = []
         self.samples_seen = 0
+
+    def band_energies(self) -> npt.NDArray[np.float32]:
+        """Sketch band energies of every frame reported so far, ``(frames, bands)``."""
+        if not self._energies:
+            return np.empty((0, self._params.sketch_bands), dtype=np.float32)
+        return np.concatenate(self._energies)
 
     def feed(self, chunk: npt.NDArray[np.float32]) -> Peaks:
         self.samples_seen += len(chunk)
@@ -210,6 +220,8 @@ class PeakStream:
         peaks = peaks_from_power(power, peak_params=self._peak_params, params=p,
                                  first_frame=self._buffer_frame, keep_from=keep_from,
                                  keep_to=keep_to)
+        self._energies.append(sketch.band_energies(power[keep_from:keep_to], params=p,
+                                                   bin_lo=lo))
         self._next_frame = self._buffer_frame + keep_to
         # Keep the context needed before the next unreported frame.
         drop_frames = max(0, keep_to - self._context)

@@ -22,11 +22,21 @@ from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
 from citywok.ingest.local import local_fingerprinter
 from citywok.library import LibraryFile, make_episode_id, scan
-from citywok.match import Hit, best_per_place, confidence
-from citywok.params import MatchParams
-from citywok.peaks import band_bins, peaks_from_power
-from citywok.result import Candidate, Episode, IdentifyResult, IndexSummary, Progress, Status
+from citywok.match import SCALE_SEARCH, Hit, best_per_place, find_places, verify
+from citywok.params import AnalysisParams, MatchParams
+from citywok.peaks import Peaks, band_bins, peaks_from_power
+from citywok.result import (
+    Candidate,
+    Episode,
+    IdentifyResult,
+    IndexSummary,
+    Progress,
+    SharedMaterial,
+    Status,
+)
+from citywok.sketch import ClipSketcher
 from citywok.spectrogram import power_spectrogram, warp
+from citywok.store.local import MAX_SEGMENTS
 
 T = TypeVar("T")
 
@@ -46,29 +56,87 @@ def drive(steps: Generator[Progress, None, T],
             on_progress(event)
 
 
-def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams) -> list[Hit]:
-    """Match a clip, undoing guessed speed/pitch changes in turn (``mp.warps``) until the
-    evidence is conclusive; hits are in the clip's own time and pitch."""
-    params = index.params
+@dataclass(frozen=True)
+class ClipAnalysis:
+    """What matching needs of a clip, computed once: its full-band spectrogram, its
+    power over the analysed band and its plain peaks."""
+
+    full: npt.NDArray[np.float32]
+    sketcher: ClipSketcher
+    peaks: Peaks
+    duration_s: float
+
+
+def analyse_clip(samples: npt.NDArray[np.float32], params: AnalysisParams,
+                 mp: MatchParams) -> ClipAnalysis:
+    """The clip's spectrogram and plain peaks (at most ``MAX_QUERY_S`` of it)."""
     clip = samples[: int(MAX_QUERY_S * params.sample_rate_hz)]
     full = power_spectrogram(clip, n_fft=params.n_fft, hop_length=params.hop_length)
     lo, hi = band_bins(params)
+    band = np.ascontiguousarray(full[:, lo:hi])
+    peaks = peaks_from_power(band, peak_params=mp.query_peaks, params=params)
+    return ClipAnalysis(full=full, sketcher=ClipSketcher(band, params=params, bin_lo=lo),
+                        peaks=peaks, duration_s=len(clip) / params.sample_rate_hz)
+
+
+def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, *,
+               analysis: ClipAnalysis | None = None) -> list[Hit]:
+    """Match a clip: for each warp in ``mp.warps`` (a guessed speed/pitch change undone
+    before peaks are picked), find candidate places and verify them against the stored
+    sketches, until one is conclusive. Hits are in the clip's own time and pitch, best
+    evidence first, one per place."""
+    params = index.params
+    clip = analysis or analyse_clip(samples, params, mp)
+    lo, hi = band_bins(params)
+    lo_scale, hi_scale = mp.plausible_time_scale
     found: list[Hit] = []
-    for time_factor, freq_factor in mp.warps:
-        power = warp(full, time_factor=time_factor, freq_factor=freq_factor, bin_lo=lo,
-                     bin_hi=hi)
-        peaks = peaks_from_power(power, peak_params=params.query_peaks, params=params)
-        # Back to the clip's own axes: warped time is time_factor x clip time, and warped
-        # pitch is clip pitch + 12 log2(freq_factor).
-        unwarped = (replace(h, time_scale=h.time_scale * time_factor,
-                            pitch_shift=h.pitch_shift - 12.0 * float(np.log2(freq_factor)))
-                    for h in index.match(peaks, mp))
-        lo_scale, hi_scale = mp.plausible_time_scale
-        found += [h for h in unwarped if lo_scale <= h.time_scale <= hi_scale
-                  and abs(h.pitch_shift) <= mp.plausible_pitch_shift]
-        if found and max(h.evidence for h in found) >= mp.conclusive_evidence:
+    verified: dict[tuple[int, int, int, int], Hit] = {}
+    searched: set[tuple[int, int]] = set()
+    for n, (time_factor, freq_factor) in enumerate(mp.warps):
+        if n == 0 and time_factor == 1.0 and freq_factor == 1.0:
+            peaks = clip.peaks
+        else:
+            power = warp(clip.full, time_factor=time_factor, freq_factor=freq_factor,
+                         bin_lo=lo, bin_hi=hi)
+            peaks = peaks_from_power(power, peak_params=mp.query_peaks, params=params)
+        shift_back = 12.0 * float(np.log2(freq_factor))
+        places: list[Hit] = []
+        for h in find_places(peaks, index, mp):
+            # Back to the clip's own axes: warped time is time_factor x clip time, and
+            # warped pitch is clip pitch + 12 log2(freq_factor).
+            h = replace(h, time_scale=h.time_scale * time_factor,
+                        pitch_shift=h.pitch_shift - shift_back,
+                        pivot_frames=h.pivot_frames / time_factor)
+            if (lo_scale <= h.time_scale <= hi_scale
+                    and abs(h.pitch_shift) <= mp.plausible_pitch_shift):
+                places.append(h)
+        for h in places:
+            # The same place found through several warps is verified once.
+            key = (h.episode_key, round(h.offset_frames / params.sketch_frames),
+                   round(h.time_scale * 50), round(h.pitch_shift * 4))
+            if key not in verified:
+                verified[key] = verify(h, clip.sketcher, index)
+            found.append(verified[key])
+        if found and max(h.evidence for h in found) >= mp.conclusive_score:
             break
-    return best_per_place(found, frame_s=params.frame_s)
+        # Nothing conclusive yet: the busiest few places may have their time scale a few
+        # per cent off (few hits to fit it); search around it with the sketch.
+        for h in sorted(places, key=lambda h: -h.votes)[: mp.scale_search_places]:
+            spot = (h.episode_key, round(h.offset_frames / params.sketch_frames))
+            if spot not in searched:
+                searched.add(spot)
+                found.append(verify(h, clip.sketcher, index, scales=SCALE_SEARCH))
+        if found and max(h.evidence for h in found) >= mp.conclusive_score:
+            break
+    ranked = best_per_place(found, frame_s=params.frame_s, vote_bin_s=mp.vote_bin_s)
+    # The answers' time scales are measured again, finely, with the sketch: a place
+    # nominated by few hash hits may be a few per cent off, which an answer's speed
+    # (and a timeline that follows the place) would carry on.
+    needed = mp.score_needed(clip.duration_s)
+    refined = [verify(h, clip.sketcher, index, scales=SCALE_SEARCH)
+               if n < mp.refine_answers and h.evidence >= needed else h
+               for n, h in enumerate(ranked)]
+    return sorted(refined, key=lambda h: -h.evidence)
 
 
 # -- identification ---------------------------------------------------------------------
@@ -76,26 +144,30 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams) 
 
 def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
            clip_s: float) -> tuple[Status, tuple[Candidate, ...]]:
-    """Turn ranked hits into a status and the candidates to show."""
+    """Turn ranked hits into a status and the candidates to show.
+
+    A place answers when its evidence reaches ``score_needed``; the best place of every
+    other episode that reaches it too and scores at least ``ambiguous_ratio`` of the best
+    makes the answer ambiguous, and all such episodes are listed.
+    """
     mp = match_params
-    needed = mp.evidence_needed(min(clip_s, MAX_QUERY_S))
-    good = [h for h in hits if h.evidence >= needed and h.votes >= mp.min_votes]
+    needed = mp.score_needed(min(clip_s, MAX_QUERY_S))
+    good = [h for h in hits if h.evidence >= needed and h.episode_key in index.episodes]
     if not good:
         return Status.NO_MATCH, ()
     best_per_episode: dict[int, Hit] = {}
-    for h in good:
-        if h.episode_key not in best_per_episode:
-            best_per_episode[h.episode_key] = h
-    ranked = sorted(best_per_episode.values(), key=lambda h: -h.evidence)
+    for h in sorted(good, key=lambda h: -h.evidence):
+        best_per_episode.setdefault(h.episode_key, h)
+    ranked = list(best_per_episode.values())
     top = ranked[0].evidence
     close = [h for h in ranked if h.evidence >= mp.ambiguous_ratio * top]
     status = Status.AMBIGUOUS if len(close) > 1 else Status.MATCH
-    shown = close if status is Status.AMBIGUOUS else ranked
+    shown = close if status is Status.AMBIGUOUS else ranked[: mp.max_candidates]
     candidates = []
-    for h in shown if status is Status.AMBIGUOUS else shown[: mp.max_candidates]:  # all that fit
-        conf = confidence(h.evidence, min_evidence=needed)
+    for h in shown:
+        conf = mp.confidence(h.evidence)
         if status is Status.MATCH and h is ranked[0] and len(ranked) > 1:
-            # A strong runner-up lowers how sure we are of the winner.
+            # A runner-up elsewhere lowers how sure we are of the winner.
             conf *= 1.0 - 0.5 * ranked[1].evidence / top
         elif status is Status.AMBIGUOUS:
             conf /= len(close)
@@ -110,6 +182,16 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
     return status, tuple(candidates)
 
 
+def shared_material(index: Index, candidates: Sequence[Candidate]) -> SharedMaterial | None:
+    """What the catalogue says the best candidate's place is shared as, if anything."""
+    if not candidates:
+        return None
+    key = next((k for k, e in index.episodes.items()
+                if e.episode_id == candidates[0].episode.episode_id), None)
+    row = index.shared_at(key, candidates[0].offset_s) if key is not None else None
+    return SharedMaterial(kind=row.kind, episodes=row.episodes) if row else None
+
+
 def identify_samples(samples: npt.NDArray[np.float32], index: Index, *,
                      match_params: MatchParams | None = None) -> IdentifyResult:
     """Identify decoded audio (mono, at the index's sample rate)."""
@@ -121,10 +203,11 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
                     ) -> Generator[Progress, None, IdentifyResult]:
     t0 = time.perf_counter()
     yield Progress(stage="fingerprinting")
+    analysis = analyse_clip(samples, index.params, mp)
     t1 = time.perf_counter()
     timings["fingerprint_ms"] = (t1 - t0) * 1000
     yield Progress(stage="matching")
-    hits = match_clip(samples, index, mp)
+    hits = match_clip(samples, index, mp, analysis=analysis)
     clip_s = len(samples) / index.params.sample_rate_hz
     status, candidates = decide(hits, index, mp, clip_s=clip_s)
     t2 = time.perf_counter()
@@ -134,8 +217,9 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
         match=candidates[0] if candidates else None,
         candidates=candidates,
         elapsed_ms=(t2 - (started or t0)) * 1000,
-        clip_duration_s=len(samples) / index.params.sample_rate_hz,
+        clip_duration_s=clip_s,
         timings_ms=dict(timings),
+        shared=shared_material(index, candidates) if status is Status.AMBIGUOUS else None,
     )
 
 
@@ -250,7 +334,8 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
             title=info.title, duration_s=round(outcome.duration_s, 3),
             source_path=str(job.file.path), content_hash=job.digest, watch_url=info.watch_url,
         )
-        pending.append(NewEpisode(episode=episode, peaks=outcome.peaks, file_size=job.size,
+        pending.append(NewEpisode(episode=episode, peaks=outcome.peaks, sketch=outcome.sketch,
+                                  file_size=job.size,
                                   file_mtime_ns=job.mtime_ns))
         (updated if job.replaces is not None else added).append(ep_id)
         pending_s += outcome.duration_s
@@ -286,9 +371,9 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
         commit()
     finally:
         runner.close()
-    if len(index.segments) > 8:
+    if len(index.segments) > MAX_SEGMENTS:
         yield Progress(stage="compacting")
-        index.compact()
+        index.compact(max_segments=MAX_SEGMENTS // 2)
     yield Progress(stage="done", done=total_bytes, total=total_bytes)
     return IndexSummary(
         added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),

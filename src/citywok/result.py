@@ -166,3 +166,5 @@ class IndexStats:
     index_bytes: int
     format_version: int
     path: str
+    #: Segments refused as damaged ("file: why"); their episodes are not answered.
+    damaged: tuple[str, ...] = ()

@@ -442,7 +442,7 @@ class _Builder:
             found += track.prior_found
             expected += track.prior_expected
             evidence = (found - expected) / math.sqrt(expected + 1.0)
-            conf = confidence(evidence, clip_s=max(1.0, duration_s), match_params=self._mp)
+            conf = confidence(evidence, clip_s=max(1.0, duration_s))
             place = f.place
             matches.append(SegmentMatch(
                 candidate=Candidate(

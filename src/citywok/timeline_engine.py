@@ -13,7 +13,13 @@ four names, so that a new fingerprint, index or matcher changes this module only
 * :class:`Verifier`: which of a place's reference peaks the input has, as a
   :class:`Check` of per-peak observations (found or not, and the chance of finding it
   anyway), which is all the layers above look at;
-* :func:`place_of`, :func:`confidence`: hits and evidence in the engine's terms.
+* :func:`place_of`, :func:`confidence`, :func:`evidence_needed`: hits, and the
+  followers' own peak evidence, in the engine's terms.
+
+Following uses its own statistic (reference peaks found beyond chance, on the stored
+peaks), not the matcher's sketch score: it is computed second by second on a stream,
+where the peaks are already at hand. Its threshold and confidence curve are the ones the
+matcher used with that statistic (CityWok 0.1), calibrated then on outside audio.
 
 Frames are the index's analysis frames (``index.params.frame_s`` seconds), counted from
 the first sample of the input.
@@ -28,8 +34,7 @@ import numpy.typing as npt
 
 from citywok.index import Index
 from citywok.match import Hit
-from citywok.match import confidence as _engine_confidence
-from citywok.params import MatchParams
+from citywok.params import PeakParams
 from citywok.peaks import Peaks, PeakStream
 
 #: A reference peak is found when an input peak lies this close to where the place puts
@@ -71,9 +76,23 @@ def place_of(hit: Hit, *, first_frame: float) -> Place:
                  time_scale=hit.time_scale, pitch_shift=hit.pitch_shift)
 
 
-def confidence(evidence: float, *, clip_s: float, match_params: MatchParams) -> float:
-    """The identify answer's confidence for this much evidence over ``clip_s`` seconds."""
-    return _engine_confidence(evidence, min_evidence=match_params.evidence_needed(clip_s))
+#: Peaks of the input for following: picked as the reference's are, so "found" means
+#: the same peak.
+FOLLOW_PEAKS = PeakParams(half_frames=13, half_bins=10, floor_db=45.0, prominence_db=10.0)
+#: Peak evidence a followed place needs over 5 s; it grows with the square root of the
+#: stretch's length, as chance and true evidence both do.
+_FOLLOW_EVIDENCE_5S = 9.5
+
+
+def evidence_needed(clip_s: float) -> float:
+    """Peak evidence that confirms a place over ``clip_s`` seconds of input."""
+    return _FOLLOW_EVIDENCE_5S * float(np.sqrt(max(clip_s, 1.0) / 5.0))
+
+
+def confidence(evidence: float, *, clip_s: float) -> float:
+    """Confidence for this much peak evidence over ``clip_s`` seconds: 0.5 at the
+    threshold, 0.9 two points above it."""
+    return float(1.0 / (1.0 + np.exp(-(evidence - evidence_needed(clip_s)) * 1.1)))
 
 
 class InputPeaks:
@@ -131,7 +150,7 @@ class PeakFeed:
         params = index.params
         self._frame_s = params.frame_s
         self._hop = params.hop_length
-        self._stream = PeakStream(params=params, peak_params=params.query_peaks,
+        self._stream = PeakStream(params=params, peak_params=FOLLOW_PEAKS,
                                   block_frames=max(8, round(block_s / params.frame_s)))
         self.peaks = InputPeaks()
         self._ready = 0.0

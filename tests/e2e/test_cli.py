@@ -79,7 +79,7 @@ def test_stats_list_remove(cli_index: Path, tmp_path: Path) -> None:
     copy = tmp_path / "index"
     shutil.copytree(cli_index, copy)
     stats = json.loads(run("stats", "--index", str(copy), "--json").stdout)
-    assert stats["episodes"] == 4 and stats["format_version"] == 1
+    assert stats["episodes"] == 4 and stats["format_version"] == 2
     listed = [json.loads(x) for x in run("list", "--index", str(copy), "--json").stdout.split("\n")
               if x]
     assert listed[0]["episode_id"] == "demo-show-s01e01"

@@ -44,9 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from citywok.catalog import Catalog
 from citywok.errors import CityWokError, SnapshotCorruptError, SnapshotError
 from citywok.index import CATALOG_NAME, SEGMENT_DIR, Index
+from citywok.store.catalog import Catalog
 
 MANIFEST_FORMAT = 1
 POINTER_NAME = "CURRENT"

@@ -1,12 +1,18 @@
-"""Episode metadata and the list of live index segments, in SQLite.
+"""Episode metadata, the list of live index segments, and shared material, in SQLite.
 
 SQLite is the index's single commit point: a segment file only counts once a transaction
 here names it, so a crash at any moment leaves the previous state whole.
+
+A new catalogue is built under a temporary name and renamed into place once its schema
+and parameters are written, so a reader never sees a half-made one. A reader opens it
+read-only; where the folder cannot be written (a read-only mount, a shipped image, a full
+disk) and SQLite cannot make its shared-memory file, it opens it as immutable.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -15,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citywok.errors import EpisodeNotFoundError, IndexFormatError
-from citywok.result import Episode
+from citywok.result import Episode, SharedKind
 
-SCHEMA_VERSION = 1
+#: 1: CityWok 0.1; 2: watch URLs, shared material, segment format 2.
+SCHEMA_VERSION = 2
+REBUILD_HINT = "run `citywok index --rebuild FOLDER` to rebuild it"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,6 +54,14 @@ CREATE TABLE IF NOT EXISTS episodes (
 );
 CREATE INDEX IF NOT EXISTS episodes_path ON episodes(source_path);
 CREATE INDEX IF NOT EXISTS episodes_hash ON episodes(content_hash);
+CREATE TABLE IF NOT EXISTS shared (
+    episode_key INTEGER NOT NULL REFERENCES episodes(key) ON DELETE CASCADE,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    kind TEXT NOT NULL,
+    episodes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shared_episode ON shared(episode_key);
 """
 
 
@@ -66,42 +82,89 @@ class SegmentRow:
     sha256: str
 
 
+@dataclass(frozen=True)
+class SharedRow:
+    """A stretch of an episode that other episodes hold too."""
+
+    episode_key: int
+    start_s: float
+    end_s: float
+    kind: SharedKind
+    #: How many episodes hold it (this one included).
+    episodes: int
+
+
+def create_catalog(path: Path, meta: dict[str, str]) -> None:
+    """Make a catalogue at ``path`` with its schema and ``meta``, atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        db = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            db.executescript(_SCHEMA)
+            rows = {"schema_version": str(SCHEMA_VERSION), **meta}
+            db.executemany("INSERT INTO meta(key, value) VALUES(?, ?)", rows.items())
+        finally:
+            db.close()
+        os.replace(tmp, path)
+    except (OSError, sqlite3.Error):
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class Catalog:
     """Thin typed access to the catalogue database."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        self.readonly = readonly
         try:
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None,
-                                       check_same_thread=False, timeout=30)
-            if not readonly:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.executescript(_SCHEMA)
-            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db = self._connect(path, readonly)
             version = self.get_meta("schema_version")
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(f"the catalogue database is unreadable ({exc})") from None
-        if version is None and not readonly:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
-        elif version is not None and int(version) != SCHEMA_VERSION:
+        if version is None or int(version) != SCHEMA_VERSION:
             raise IndexFormatError(
-                f"catalogue schema {version} is not supported (this CityWok reads "
-                f"{SCHEMA_VERSION})"
-            )
+                f"the index was built by another CityWok (catalogue schema {version}, this "
+                f"one reads {SCHEMA_VERSION}): {REBUILD_HINT}")
+
+    @staticmethod
+    def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+        if not readonly:
+            db = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None,
+                                 check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            return db
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                             check_same_thread=False, timeout=30)
+        try:
+            db.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+            if os.access(path.parent, os.W_OK) and not _wal_pending(path):
+                raise
+        # A WAL database whose folder cannot be written: SQLite cannot make its -shm
+        # file, so read it as the immutable file it is there (nobody can write it).
+        return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True,
+                               isolation_level=None, check_same_thread=False)
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed whole, or rolled back whole (also when the
+        commit itself fails, as on a full disk)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -170,6 +233,35 @@ class Catalog:
             raise EpisodeNotFoundError(f"no episode {episode_id!r} in the index")
         return rows[0]
 
+    def shared(self) -> list[SharedRow]:
+        rows = self._db.execute(
+            "SELECT episode_key, start_s, end_s, kind, episodes FROM shared "
+            "ORDER BY episode_key, start_s")
+        return [SharedRow(r[0], r[1], r[2], SharedKind(r[3]), r[4]) for r in rows]
+
+    def set_shared(self, db: sqlite3.Connection, rows: list[SharedRow]) -> None:
+        """Replace the whole shared-material table (it is recomputed as a whole)."""
+        db.execute("DELETE FROM shared")
+        db.executemany("INSERT INTO shared(episode_key, start_s, end_s, kind, episodes) "
+                       "VALUES(?,?,?,?,?)",
+                       [(r.episode_key, r.start_s, r.end_s, r.kind.value, r.episodes)
+                        for r in rows])
+
     def episode_id_taken(self, episode_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM episodes WHERE episode_id=?", (episode_id,))
         return row.fetchone() is not None
+
+
+def _wal_pending(path: Path) -> bool:
+    """Whether the database has a write-ahead log beside it (it is in WAL mode)."""
+    return path.with_name(path.name + "-wal").exists() or _header_says_wal(path)
+
+
+def _header_says_wal(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return False
+    # File format bytes 18 and 19 are 2 in WAL mode.
+    return len(head) == 20 and head[18] == 2 and head[19] == 2

@@ -1,0 +1,409 @@
+"""An index directory on a local disk: segment files, the catalogue, the writer's lock.
+
+Layout::
+
+    catalog.sqlite        episodes, live segments (with their SHA-256), shared material,
+                          format versions, analysis parameters
+    segments/seg-*.cws    one file per batch of episodes (immutable once written)
+    LOCK                  held by the one writer at a time
+
+Adding episodes writes new segments and then commits their names and the episodes in
+one SQLite transaction; a crash before that commit leaves stray files that the next
+writer deletes. Removing an episode deletes its catalogue row (its postings are skipped
+at query time and dropped at the next compaction, which rebuilds postings from the
+stored peaks without decoding anything again).
+
+Readers verify each segment's SHA-256 against the catalogue when they first map it
+(once per file per process): a damaged segment is set aside with the reason, and the
+others keep answering.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import numpy.typing as npt
+
+from citywok.errors import (
+    IndexFormatError,
+    IndexLockedError,
+    IndexNotFoundError,
+    IndexStoreError,
+    IndexWriteError,
+)
+from citywok.hashes import triplet as family
+from citywok.params import AnalysisParams
+from citywok.peaks import Peaks
+from citywok.result import Episode
+from citywok.store.catalog import Catalog, EpisodeRow, SharedRow, create_catalog
+from citywok.store.segment import (
+    SEGMENT_VERSION,
+    EpisodeData,
+    Segment,
+    file_sha256,
+    is_read_only_error,
+    new_segment_name,
+    read_segment,
+    write_error,
+    write_segment,
+)
+
+CATALOG_NAME = "catalog.sqlite"
+SEGMENT_DIR = "segments"
+LOCK_NAME = "LOCK"
+#: Segments beyond this many are merged (smallest first) after a write.
+MAX_SEGMENTS = 8
+
+
+@dataclass(frozen=True)
+class NewEpisode:
+    """An episode fingerprinted and ready to be committed."""
+
+    episode: Episode
+    peaks: Peaks
+    file_size: int
+    file_mtime_ns: int
+    sketch: npt.NDArray[np.uint16] = field(
+        default_factory=lambda: np.empty(0, dtype=np.uint16))
+
+
+@dataclass(frozen=True)
+class DamagedSegment:
+    """A segment a reader refused, and why (its episodes cannot be answered)."""
+
+    file: str
+    reason: str
+    episode_keys: tuple[int, ...]
+
+
+_verified: dict[tuple[int, int, int, int, str], bool] = {}
+_verified_lock = threading.Lock()
+
+
+def _verify_once(path: Path, sha256: str) -> None:
+    """Check a segment's checksum, once per (file identity, expected sum) per process."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise IndexFormatError(f"segment {path.name} cannot be opened ({exc.strerror})") from None
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha256)
+    with _verified_lock:
+        if _verified.get(key):
+            return
+    try:
+        got = file_sha256(path)
+    except OSError as exc:
+        raise IndexFormatError(f"segment {path.name} cannot be read ({exc.strerror})") from None
+    if got != sha256:
+        raise IndexFormatError(f"segment {path.name} is damaged (its checksum does not "
+                               "match the catalogue)")
+    with _verified_lock:
+        _verified[key] = True
+
+
+class LocalStore:
+    """An index directory, open for reading (and for writing when it holds the lock)."""
+
+    def __init__(self, root: Path, *, params: AnalysisParams, catalog: Catalog,
+                 lock: IO[bytes] | None, verify: bool = True) -> None:
+        self.root = root
+        self.params = params
+        self.catalog = catalog
+        self.verify = verify
+        self._lock = lock
+        self.segments: list[Segment] = []
+        self.damaged: list[DamagedSegment] = []
+        self.episodes: dict[int, Episode] = {}
+        self.shared: list[SharedRow] = []
+        self.reload()
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, writable: bool = False,
+             params: AnalysisParams | None = None, verify: bool = True) -> LocalStore:
+        """Open an index; ``writable`` creates it if missing and takes the writer lock.
+
+        ``params`` must match the stored ones when given; a new index takes them (or the
+        defaults). ``verify`` checks every segment's SHA-256 the first time this process
+        maps it.
+        """
+        root = Path(path).expanduser()
+        db_path = root / CATALOG_NAME
+        if not writable:
+            if not db_path.is_file():
+                raise IndexNotFoundError(
+                    f"no index at {root} (build one with 'citywok index FOLDER')")
+            catalog = Catalog(db_path, readonly=True)
+            return cls(root, params=cls._stored_params(catalog, params), catalog=catalog,
+                       lock=None, verify=verify)
+        try:
+            (root / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
+            lock = open(root / LOCK_NAME, "ab")  # noqa: SIM115 - held until close()
+        except OSError as exc:
+            raise write_error(exc, root) from None
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise IndexLockedError(f"another process is writing the index at {root}") from None
+        try:
+            if not db_path.is_file():
+                chosen = params or AnalysisParams()
+                chosen.validate()
+                create_catalog(db_path, {
+                    "params": json.dumps(chosen.to_dict(), sort_keys=True),
+                    "segment_format": str(SEGMENT_VERSION),
+                    "hash_family": family.NAME,
+                })
+            catalog = Catalog(db_path)
+        except (OSError, sqlite3.Error) as exc:
+            lock.close()
+            if isinstance(exc, OSError):
+                raise write_error(exc, root) from None
+            raise IndexFormatError(f"the catalogue cannot be opened ({exc})") from None
+        except IndexStoreError:
+            lock.close()
+            raise
+        store = cls(root, params=cls._stored_params(catalog, params), catalog=catalog,
+                    lock=lock, verify=verify)
+        store._remove_strays()
+        return store
+
+    @staticmethod
+    def _stored_params(catalog: Catalog, wanted: AnalysisParams | None) -> AnalysisParams:
+        raw = catalog.get_json("params")
+        if not isinstance(raw, dict):
+            raise IndexFormatError("the index does not record its analysis parameters")
+        stored = AnalysisParams.from_dict(raw)
+        if wanted is not None:
+            stored.require_same(wanted)
+        return stored
+
+    @property
+    def writable(self) -> bool:
+        return self._lock is not None
+
+    def close(self) -> None:
+        self.catalog.close()
+        for seg in self.segments:
+            seg.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def reload(self) -> None:
+        """Re-read the catalogue and map the live segments (after another writer).
+
+        A segment that fails its checks is set aside in :attr:`damaged`; the episodes it
+        holds are left out of :attr:`episodes`, so no answer can come from damaged data.
+        """
+        rows = {row.key: row for row in self.catalog.episodes()}
+        segments: list[Segment] = []
+        damaged: list[DamagedSegment] = []
+        seg_rows = self.catalog.segments()
+        for srow in seg_rows:
+            path = self.root / SEGMENT_DIR / srow.file
+            try:
+                if self.verify:
+                    _verify_once(path, srow.sha256)
+                segments.append(read_segment(path, params=self.params))
+            except IndexFormatError as exc:
+                keys = tuple(r.key for r in rows.values() if r.seg_id == srow.seg_id)
+                damaged.append(DamagedSegment(srow.file, exc.message, keys))
+        lost = {k for d in damaged for k in d.episode_keys}
+        self.segments = segments
+        self.damaged = damaged
+        self.episodes = {k: r.episode for k, r in rows.items() if k not in lost}
+        self.shared = [s for s in self.catalog.shared() if s.episode_key in self.episodes]
+
+    def check(self) -> list[DamagedSegment]:
+        """Verify every live segment from scratch (checksum and structure)."""
+        out: list[DamagedSegment] = []
+        rows = self.catalog.episodes()
+        for srow in self.catalog.segments():
+            path = self.root / SEGMENT_DIR / srow.file
+            try:
+                read_segment(path, params=self.params, sha256=srow.sha256)
+            except IndexFormatError as exc:
+                keys = tuple(r.key for r in rows if r.seg_id == srow.seg_id)
+                out.append(DamagedSegment(srow.file, exc.message, keys))
+        return out
+
+    def _remove_strays(self) -> None:
+        live = {row.file for row in self.catalog.segments()}
+        for f in (self.root / SEGMENT_DIR).iterdir():
+            if f.name not in live:
+                f.unlink(missing_ok=True)
+
+    def _require_writer(self) -> None:
+        if self._lock is None:
+            raise IndexStoreError("the index is open read-only")
+
+    # -- writing -------------------------------------------------------------------------
+
+    def unique_episode_id(self, wanted: str) -> str:
+        candidate, n = wanted, 2
+        while self.catalog.episode_id_taken(candidate):
+            candidate, n = f"{wanted}-{n}", n + 1
+        return candidate
+
+    def _write_batches(self, keys: Sequence[int], data: Sequence[EpisodeData]
+                       ) -> Iterator[tuple[str, int, str, list[int]]]:
+        """Write segments of at most ``MAX_PEAK_INDEX`` peaks; yields (name, size, sha,
+        keys) of each."""
+        batch_keys: list[int] = []
+        batch: list[EpisodeData] = []
+        peaks = 0
+
+        def flush() -> tuple[str, int, str, list[int]]:
+            name = new_segment_name()
+            path = self.root / SEGMENT_DIR / name
+            digest = write_segment(path, params=self.params, episode_keys=batch_keys,
+                                   episodes=batch)
+            return name, path.stat().st_size, digest, list(batch_keys)
+
+        for key, item in zip(keys, data, strict=True):
+            if batch and peaks + len(item.peaks) > family.MAX_PEAK_INDEX:
+                yield flush()
+                batch_keys, batch, peaks = [], [], 0
+            batch_keys.append(key)
+            batch.append(item)
+            peaks += len(item.peaks)
+        if batch:
+            yield flush()
+
+    def add(self, items: Sequence[NewEpisode], *, replace_keys: Sequence[int] = ()) -> None:
+        """Commit new episodes (and drop ``replace_keys``) in one atomic step."""
+        self._require_writer()
+        if not items and not replace_keys:
+            return
+        written: list[str] = []
+        try:
+            with self.catalog.transaction() as db:
+                for key in replace_keys:
+                    db.execute("DELETE FROM episodes WHERE key=?", (key,))
+                first_key = self.catalog.next_episode_key(db)
+                keys = list(range(first_key, first_key + len(items)))
+                data = [EpisodeData(it.peaks, it.sketch) for it in items]
+                by_key = dict(zip(keys, items, strict=True))
+                for name, size, digest, seg_keys in self._write_batches(keys, data):
+                    written.append(name)
+                    seg_id = self.catalog.add_segment(db, file=name, size=size, sha256=digest)
+                    for k in seg_keys:
+                        it = by_key[k]
+                        self.catalog.add_episode(db, key=k, ep=it.episode,
+                                                 file_size=it.file_size,
+                                                 file_mtime_ns=it.file_mtime_ns, seg_id=seg_id)
+                self._drop_empty_segments(db)
+        except (OSError, sqlite3.OperationalError) as exc:
+            self._forget(written)
+            if isinstance(exc, OSError):
+                raise write_error(exc, self.root) from None
+            raise IndexWriteError(f"cannot write the index at {self.root}: {exc}; the index "
+                                  "is unchanged") from None
+        except BaseException:
+            self._forget(written)
+            raise
+        self.reload()
+        self._remove_strays()
+
+    def _forget(self, names: list[str]) -> None:
+        for name in names:
+            (self.root / SEGMENT_DIR / name).unlink(missing_ok=True)
+
+    def update_source(self, row: EpisodeRow, *, source_path: str, file_size: int,
+                      file_mtime_ns: int) -> None:
+        """Record that an indexed file moved or was touched without changing."""
+        self._require_writer()
+        try:
+            with self.catalog.transaction() as db:
+                db.execute("UPDATE episodes SET source_path=?, file_size=?, file_mtime_ns=? "
+                           "WHERE key=?", (source_path, file_size, file_mtime_ns, row.key))
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise IndexWriteError(f"cannot write the index at {self.root}: {exc}") from None
+        self.reload()
+
+    def remove(self, episode_id: str) -> Episode:
+        self._require_writer()
+        row = self.catalog.by_id(episode_id)
+        with self.catalog.transaction() as db:
+            db.execute("DELETE FROM episodes WHERE key=?", (row.key,))
+            self._drop_empty_segments(db)
+        self.reload()
+        self._remove_strays()
+        return row.episode
+
+    def set_shared(self, rows: list[SharedRow]) -> None:
+        self._require_writer()
+        with self.catalog.transaction() as db:
+            self.catalog.set_shared(db, rows)
+        self.reload()
+
+    def _drop_empty_segments(self, db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM segments WHERE seg_id NOT IN (SELECT seg_id FROM episodes)")
+
+    def compact(self, *, max_segments: int = 1) -> None:
+        """Merge segments, smallest first, until at most ``max_segments`` are left (or
+        what remains cannot merge under the peak limit of one segment); segments holding
+        removed episodes are always rewritten. Postings are rebuilt from stored peaks."""
+        self._require_writer()
+        live = set(self.episodes)
+        dirty = {s.path.name for s in self.segments
+                 if any(int(k) not in live for k in s.episode_keys)}
+        merge: list[Segment] = []
+        peaks = 0
+        for seg in sorted(self.segments, key=lambda s: len(s.peak_frame)):
+            after = len(self.segments) - len(merge) + (1 if merge else 0)
+            if after <= max_segments and seg.path.name not in dirty:
+                continue
+            if peaks + len(seg.peak_frame) > family.MAX_PEAK_INDEX:
+                continue
+            merge.append(seg)
+            peaks += len(seg.peak_frame)
+        if not merge or (len(merge) == 1 and merge[0].path.name not in dirty):
+            return
+        keys: list[int] = []
+        data: list[EpisodeData] = []
+        for seg in merge:
+            for local, key in enumerate(seg.episode_keys):
+                if int(key) in live:
+                    keys.append(int(key))
+                    data.append(seg.episode_data(local))
+        written: list[str] = []
+        try:
+            with self.catalog.transaction() as db:
+                for name, size, digest, seg_keys in self._write_batches(keys, data):
+                    written.append(name)
+                    seg_id = self.catalog.add_segment(db, file=name, size=size, sha256=digest)
+                    db.executemany("UPDATE episodes SET seg_id=? WHERE key=?",
+                                   [(seg_id, k) for k in seg_keys])
+                self._drop_empty_segments(db)
+        except OSError as exc:
+            self._forget(written)
+            raise write_error(exc, self.root) from None
+        except BaseException:
+            self._forget(written)
+            raise
+        self.reload()
+        self._remove_strays()
+
+
+def is_read_only(path: Path) -> bool:
+    """Whether files cannot be created in ``path`` (a read-only mount, no permission)."""
+    try:
+        probe = path / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        return is_read_only_error(exc)
+    return False

@@ -1,0 +1,354 @@
+"""Segment files: immutable, memory-mapped, checksummed, never pickled.
+
+A segment holds a batch of episodes: their postings (hash → values, in CSR form over the
+hash's top ``dir_bits`` bits), their peaks, and their sketches. Layout (little-endian)::
+
+    0   8 bytes  magic b"CWSEGMNT"
+    8   u32      format version (SEGMENT_VERSION)
+    12  u32      header length H
+    16  H bytes  JSON header: analysis parameters, hash family and bits, directory bits,
+                 episode keys, and for each array its offset, dtype and length
+    ... arrays, each 64-byte aligned:
+        directory             u32[2**dir_bits + 1]  CSR row starts (row = mixed hash's top bits)
+        values                u32[n_postings]       the family's value layout
+        check                 u8[n_postings]        the mixed hash's low byte
+        peak_frame            i32[n_peaks]          frame of each peak, per episode from 0
+        peak_pitch            u16[n_peaks]          pitch * PITCH_STORE_SCALE (semitones)
+        episode_peak_start    i64[n_episodes + 1]   first peak of each episode
+        sketch                u16[n_codes]          sketch codes (citywok.sketch)
+        episode_sketch_start  i64[n_episodes + 1]   first code of each episode
+
+A hash is first *mixed* (multiplied by an odd constant, modulo 2**32) so that rows fill
+evenly however skewed the hashes are; its top ``dir_bits`` pick the row and its low
+byte is stored beside each posting, so a lookup reads its row and keeps the postings
+whose byte matches (all but 1 in 256 of the others go without touching the peaks). The
+directory's width follows the segment's size (about four postings per row): a small
+segment does not pay for a table sized for a thousand hours.
+
+The SHA-256 of the whole file is recorded in the catalogue when the segment is
+committed, and checked when the segment is opened: a damaged file is refused whole.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import mmap
+import os
+import struct
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from citywok.errors import IndexFormatError, IndexStoreError, IndexWriteError
+from citywok.hashes import triplet as family
+from citywok.params import AnalysisParams
+from citywok.peaks import Peaks
+
+MAGIC = b"CWSEGMNT"
+#: 1: triplets over 18 bits with a full table (CityWok 0.1); 2: hash families, sized
+#: directory, sketches.
+SEGMENT_VERSION = 2
+PITCH_STORE_SCALE = 64
+_ALIGN = 64
+_ARRAYS = ("directory", "values", "check", "peak_frame", "peak_pitch", "episode_peak_start",
+           "sketch", "episode_sketch_start")
+_DTYPES = {"directory": "<u4", "values": "<u4", "check": "u1", "peak_frame": "<i4",
+           "peak_pitch": "<u2", "episode_peak_start": "<i8", "sketch": "<u2",
+           "episode_sketch_start": "<i8"}
+#: Odd multiplier (2**32 / golden ratio) that mixes a hash before it picks its row.
+MIX = np.uint32(0x9E3779B1)
+#: Smallest and largest directory (bits).
+MIN_DIR_BITS = 10
+MAX_DIR_BITS = 24
+REBUILD_HINT = "run `citywok index --rebuild FOLDER` to rebuild it"
+
+
+def mix(hashes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+    """The mixed hash: a bijection of 32-bit values that spreads skewed hashes evenly."""
+    with np.errstate(over="ignore"):
+        return np.asarray(hashes.astype(np.uint32) * MIX, dtype=np.uint32)
+
+
+def row_and_check(hashes: npt.NDArray[np.uint32], dir_bits: int
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """Directory row and check byte of each hash."""
+    m = mix(hashes)
+    return ((m >> np.uint32(32 - dir_bits)).astype(np.int64),
+            (m & np.uint32(0xFF)).astype(np.uint8))
+
+
+def dir_bits_for(n_postings: int) -> int:
+    """Directory width for a segment of ``n_postings``: about four postings per row."""
+    want = int(np.ceil(np.log2(max(n_postings, 1) / 4.0))) if n_postings > 4 else 0
+    return int(min(MAX_DIR_BITS, max(MIN_DIR_BITS, want)))
+
+
+@dataclass(frozen=True)
+class EpisodeData:
+    """What a segment stores of one episode."""
+
+    peaks: Peaks
+    sketch: npt.NDArray[np.uint16]
+
+
+@dataclass
+class Segment:
+    """A memory-mapped segment (satisfies ``hashes.PeakTable``)."""
+
+    path: Path
+    dir_bits: int
+    directory: npt.NDArray[np.uint32]
+    values: npt.NDArray[np.uint32]
+    check: npt.NDArray[np.uint8]
+    peak_frame: npt.NDArray[np.int32]
+    peak_pitch: npt.NDArray[np.uint16]
+    episode_peak_start: npt.NDArray[np.int64]
+    sketch: npt.NDArray[np.uint16]
+    episode_sketch_start: npt.NDArray[np.int64]
+    episode_keys: npt.NDArray[np.int64]
+    nbytes: int
+    pitch_unit: float = 1.0 / PITCH_STORE_SCALE
+    _mmap: mmap.mmap | None = None
+
+    def local(self, episode_key: int) -> int | None:
+        """Position of an episode in this segment, or None."""
+        where = np.flatnonzero(self.episode_keys == episode_key)
+        return int(where[0]) if len(where) else None
+
+    def episode_peaks(self, local: int) -> Peaks:
+        lo, hi = int(self.episode_peak_start[local]), int(self.episode_peak_start[local + 1])
+        return Peaks(
+            frame=np.asarray(self.peak_frame[lo:hi], dtype=np.int32),
+            pitch=self.peak_pitch[lo:hi].astype(np.float32) / np.float32(PITCH_STORE_SCALE),
+        )
+
+    def episode_sketch(self, local: int) -> npt.NDArray[np.uint16]:
+        lo = int(self.episode_sketch_start[local])
+        hi = int(self.episode_sketch_start[local + 1])
+        return self.sketch[lo:hi]
+
+    def episode_data(self, local: int) -> EpisodeData:
+        return EpisodeData(self.episode_peaks(local), np.array(self.episode_sketch(local)))
+
+    def close(self) -> None:
+        # Arrays may still view the map; dropping our reference lets it go with them.
+        self._mmap = None
+
+
+def build_postings(hashes: npt.NDArray[np.uint32], values: npt.NDArray[np.uint32],
+                   dir_bits: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32],
+                                           npt.NDArray[np.uint8]]:
+    """Group ``values`` by directory row: ``(directory, values, check)``, where
+    ``directory[r] : directory[r + 1]`` are the values (and check bytes) of row ``r``."""
+    rows, check = row_and_check(hashes, dir_bits)
+    order = np.argsort(rows, kind="stable")
+    counts = np.bincount(rows, minlength=1 << dir_bits)
+    directory = np.zeros((1 << dir_bits) + 1, dtype=np.uint32)
+    np.cumsum(counts, out=directory[1:])
+    return directory, values[order], check[order]
+
+
+def write_segment(path: Path, *, params: AnalysisParams, episode_keys: Sequence[int],
+                  episodes: Sequence[EpisodeData]) -> str:
+    """Write a segment for these episodes atomically; returns its SHA-256.
+
+    On any write failure (a full disk, a read-only folder) the temporary file is removed
+    and :class:`IndexWriteError` says what happened; nothing else changes.
+    """
+    hashes_parts, values_parts, starts, sk_starts = [], [], [0], [0]
+    for ep in episodes:
+        h, v = family.reference_hashes(ep.peaks, params, first_peak=starts[-1])
+        hashes_parts.append(h)
+        values_parts.append(v)
+        starts.append(starts[-1] + len(ep.peaks))
+        sk_starts.append(sk_starts[-1] + len(ep.sketch))
+    if starts[-1] > family.MAX_PEAK_INDEX:
+        raise ValueError("too many peaks for one segment")
+    all_hashes = np.concatenate(hashes_parts) if hashes_parts else np.empty(0, np.uint32)
+    all_values = np.concatenate(values_parts) if values_parts else np.empty(0, np.uint32)
+    dir_bits = dir_bits_for(len(all_values))
+    directory, values, check = build_postings(all_hashes, all_values, dir_bits)
+
+    def cat(parts: list[npt.NDArray[Any]], dtype: str) -> npt.NDArray[Any]:
+        return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "directory": directory,
+        "values": values.astype("<u4"),
+        "check": check,
+        "peak_frame": cat([e.peaks.frame for e in episodes], "<i4"),
+        "peak_pitch": np.clip(np.round(cat([e.peaks.pitch for e in episodes], "<f4")
+                                       * PITCH_STORE_SCALE), 0, 65535).astype("<u2"),
+        "episode_peak_start": np.asarray(starts, dtype="<i8"),
+        "sketch": cat([e.sketch for e in episodes], "<u2"),
+        "episode_sketch_start": np.asarray(sk_starts, dtype="<i8"),
+    }
+    layout: dict[str, dict[str, Any]] = {}
+    header = {
+        "format_version": SEGMENT_VERSION,
+        "params": params.to_dict(),
+        "hash_family": family.NAME,
+        "hash_bits": family.HASH_BITS,
+        "dir_bits": dir_bits,
+        "pitch_store_scale": PITCH_STORE_SCALE,
+        "episode_keys": [int(k) for k in episode_keys],
+        "arrays": layout,
+    }
+    # Two passes: the header's length depends on the offsets it records.
+    for _ in range(2):
+        blob = json.dumps(header, sort_keys=True).encode()
+        pos = _align(16 + len(blob) + 256)
+        for name in _ARRAYS:
+            arr = arrays[name]
+            layout[name] = {"offset": pos, "dtype": _DTYPES[name], "count": int(arr.size)}
+            pos = _align(pos + arr.nbytes)
+    blob = json.dumps(header, sort_keys=True).encode()
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
+    digest = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as fh:
+            _write(fh, digest, MAGIC + struct.pack("<II", SEGMENT_VERSION, len(blob)) + blob)
+            for name in _ARRAYS:
+                _write(fh, digest, b"\0" * (layout[name]["offset"] - fh.tell()))
+                _write(fh, digest, arrays[name].tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(exc, path.parent.parent) from None
+    return digest.hexdigest()
+
+
+def write_error(exc: OSError, where: Path) -> IndexWriteError:
+    """A plain sentence for an OS error met while writing the index at ``where``."""
+    reason = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+    }.get(exc.errno or 0, exc.strerror or "write failed")
+    return IndexWriteError(f"cannot write the index at {where}: {reason}; the index is "
+                           "unchanged")
+
+
+def _write(fh: IO[bytes], digest: Any, data: bytes) -> None:
+    fh.write(data)
+    digest.update(data)
+
+
+def _align(n: int) -> int:
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def read_segment(path: Path, *, params: AnalysisParams, sha256: str | None = None) -> Segment:
+    """Memory-map a segment, checking its checksum (when given), magic, version,
+    parameters and the consistency of its arrays. Any fault is an
+    :class:`IndexFormatError` naming the file; no damaged array is ever returned."""
+    name = path.name
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed just below
+    except OSError as exc:
+        raise IndexFormatError(f"segment {name} cannot be opened ({exc.strerror})") from None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < 16:
+            raise IndexFormatError(f"segment {name} is truncated")
+        if sha256 is not None:
+            got = hashlib.file_digest(fh, "sha256").hexdigest()
+            if got != sha256:
+                raise IndexFormatError(f"segment {name} is damaged (its checksum does not "
+                                       "match the catalogue)")
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if mm[:8] != MAGIC:
+        raise IndexFormatError(f"{name} is not a CityWok segment")
+    version, hlen = struct.unpack("<II", mm[8:16])
+    if version != SEGMENT_VERSION:
+        raise IndexFormatError(f"segment {name} has format {version}; this CityWok reads "
+                               f"{SEGMENT_VERSION}: {REBUILD_HINT}")
+    try:
+        header = json.loads(bytes(mm[16 : 16 + hlen]))
+        stored = AnalysisParams.from_dict(header["params"])
+        keys = np.asarray(header["episode_keys"], dtype=np.int64)
+        dir_bits = int(header["dir_bits"])
+        specs = {n: header["arrays"][n] for n in _ARRAYS}
+        family_ok = (header["hash_family"] == family.NAME
+                     and header["hash_bits"] == family.HASH_BITS)
+    except (ValueError, KeyError, TypeError, IndexFormatError):
+        raise IndexFormatError(f"segment {name} has a damaged header") from None
+    params.require_same(stored)
+    if not family_ok or not MIN_DIR_BITS <= dir_bits <= MAX_DIR_BITS:
+        raise IndexFormatError(f"segment {name} uses another hash layout: {REBUILD_HINT}")
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for arr_name, spec in specs.items():
+        try:
+            dtype = np.dtype(spec["dtype"])
+            offset, count = int(spec["offset"]), int(spec["count"])
+        except (KeyError, TypeError, ValueError):
+            raise IndexFormatError(f"segment {name} has a damaged header") from None
+        if dtype.str != np.dtype(_DTYPES[arr_name]).str or offset < 16 + hlen or count < 0:
+            raise IndexFormatError(f"segment {name} has a damaged header")
+        if offset + dtype.itemsize * count > size:
+            raise IndexFormatError(f"segment {name} is truncated")
+        arrays[arr_name] = np.frombuffer(mm, dtype=dtype, count=count, offset=offset)
+    _check_consistent(name, arrays, dir_bits, len(keys))
+    return Segment(
+        path=path, dir_bits=dir_bits,
+        directory=arrays["directory"], values=arrays["values"], check=arrays["check"],
+        peak_frame=arrays["peak_frame"], peak_pitch=arrays["peak_pitch"],
+        episode_peak_start=arrays["episode_peak_start"], sketch=arrays["sketch"],
+        episode_sketch_start=arrays["episode_sketch_start"], episode_keys=keys,
+        nbytes=size, _mmap=mm,
+    )
+
+
+def _check_consistent(name: str, a: dict[str, npt.NDArray[Any]], dir_bits: int,
+                      n_eps: int) -> None:
+    """Cheap structural checks (no pass over the postings): what a reader relies on to
+    index safely."""
+    d, eps, sks = a["directory"], a["episode_peak_start"], a["episode_sketch_start"]
+    ok = (len(d) == (1 << dir_bits) + 1 and int(d[0]) == 0
+          and int(d[-1]) == len(a["values"]) == len(a["check"])
+          and len(a["peak_frame"]) == len(a["peak_pitch"])
+          and len(eps) == n_eps + 1 and len(sks) == n_eps + 1
+          and int(eps[0]) == 0 and int(eps[-1]) == len(a["peak_frame"])
+          and int(sks[0]) == 0 and int(sks[-1]) == len(a["sketch"])
+          and bool(np.all(np.diff(eps) >= 0)) and bool(np.all(np.diff(sks) >= 0)))
+    if ok and len(d) > 1:
+        ok = bool(np.all(d[1:] >= d[:-1]))
+    if not ok:
+        raise IndexFormatError(f"segment {name} is inconsistent")
+
+
+def new_segment_name() -> str:
+    return f"seg-{uuid.uuid4().hex}.cws"
+
+
+def is_read_only_error(exc: OSError) -> bool:
+    return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+__all__ = ["MAGIC", "PITCH_STORE_SCALE", "SEGMENT_VERSION", "EpisodeData", "IndexStoreError",
+           "Segment", "dir_bits_for", "read_segment", "write_segment"]
