@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,39 +72,57 @@ class _Votes:
     t_r: npt.NDArray[np.float64]  # (n, k) reference frames
 
 
-def read_postings(lookups: QueryLookups, segments: Sequence[Segment], *, budget: int,
-                  ) -> list[tuple[Segment, npt.NDArray[np.int64], npt.NDArray[np.uint32]]]:
-    """For each segment, the values whose check byte matches and the lookup each answers;
-    rows are read rarest first, at most ``budget`` postings in all."""
-    if len(lookups.hashes) == 0 or not segments:
-        return []
-    seg_no, look_no, starts, counts, checks = [], [], [], [], []
+@dataclass(frozen=True)
+class ReadPlan:
+    """Which directory rows a query reads: ``lookup[i]`` reads ``count[i]`` postings of
+    segment ``segment[i]`` from ``start[i]``, keeping those whose check byte is
+    ``check[i]``."""
+
+    segment: npt.NDArray[np.int64]
+    lookup: npt.NDArray[np.int64]
+    start: npt.NDArray[np.int64]
+    count: npt.NDArray[np.int64]
+    check: npt.NDArray[np.uint8]
+
+
+def plan_reads(lookups: QueryLookups, segments: Sequence[Segment], *, budget: int
+               ) -> ReadPlan:
+    """The rows of every lookup in every segment, rarest first, at most ``budget``
+    postings in all (the rows that would go past it are left out whole)."""
+    parts: list[tuple[npt.NDArray[Any], ...]] = []
     for n, seg in enumerate(segments):
         rows, check = row_and_check(lookups.hashes, seg.dir_bits)
         lo = seg.directory[rows].astype(np.int64)
         cnt = seg.directory[rows + 1].astype(np.int64) - lo
         keep = np.flatnonzero(cnt > 0)
-        seg_no.append(np.full(len(keep), n, dtype=np.int64))
-        look_no.append(keep)
-        starts.append(lo[keep])
-        counts.append(cnt[keep])
-        checks.append(check[keep])
-    s_no, l_no = np.concatenate(seg_no), np.concatenate(look_no)
-    st, ct, ck = np.concatenate(starts), np.concatenate(counts), np.concatenate(checks)
+        parts.append((np.full(len(keep), n, dtype=np.int64), keep, lo[keep], cnt[keep],
+                      check[keep]))
+    if not parts:
+        e = np.empty(0, np.int64)
+        return ReadPlan(e, e, e, e, np.empty(0, np.uint8))
+    s_no, l_no, st, ct, ck = (np.concatenate(col) for col in zip(*parts, strict=True))
     if ct.sum() > budget:
         order = np.argsort(ct, kind="stable")
         take = order[np.cumsum(ct[order]) <= budget]
         s_no, l_no, st, ct, ck = s_no[take], l_no[take], st[take], ct[take], ck[take]
+    return ReadPlan(s_no, l_no, st, ct, ck)
+
+
+def read_postings(lookups: QueryLookups, segments: Sequence[Segment], *, budget: int,
+                  ) -> list[tuple[Segment, npt.NDArray[np.int64], npt.NDArray[np.uint32]]]:
+    """For each segment, the values whose check byte matches and the lookup each answers
+    (see :func:`plan_reads`)."""
+    plan = plan_reads(lookups, segments, budget=budget)
     out = []
     for n, seg in enumerate(segments):
-        mine = s_no == n
+        mine = plan.segment == n
         if not mine.any():
             continue
-        c, s0, owners = ct[mine], st[mine], l_no[mine]
+        c, s0, owners = plan.count[mine], plan.start[mine], plan.lookup[mine]
         total = int(c.sum())
         first = np.cumsum(c) - c
         pos = np.arange(total, dtype=np.int64) - np.repeat(first - s0, c)
-        same = seg.check[pos] == np.repeat(ck[mine], c)
+        same = seg.check[pos] == np.repeat(plan.check[mine], c)
         out.append((seg, np.repeat(owners, c)[same], seg.values[pos[same]]))
     return out
 

@@ -48,22 +48,37 @@ def _edge_positions(params: AnalysisParams, bin_lo: int, shift_semitones: float,
     return pos
 
 
+@functools.lru_cache(maxsize=64)
+def band_matrix(params: AnalysisParams, bin_lo: int, n_bins: int,
+                shift_key: int = 0) -> npt.NDArray[np.float32]:
+    """Weights ``(n_bins, sketch_bands)`` that sum a power spectrum's columns (FFT bins
+    ``bin_lo ...``) into sketch bands shifted by ``shift_key / 20`` semitones.
+
+    Band edges fall between bins; a bin cut by an edge counts in proportion, so a band
+    edge moved by a pitch shift moves the energy smoothly, not in whole bins.
+    """
+    pos = np.clip(_edge_positions(params, bin_lo, shift_key / 20.0), 0.0, float(n_bins))
+    # Cumulative power up to position x: every bin below floor(x), and the fraction
+    # x - floor(x) of bin floor(x).
+    cum = np.zeros((len(pos), n_bins), dtype=np.float64)
+    for e, x in enumerate(pos):
+        whole = int(np.floor(x))
+        cum[e, :whole] = 1.0
+        if whole < n_bins:
+            cum[e, whole] = x - whole
+    weights = np.ascontiguousarray(np.diff(cum, axis=0).T, dtype=np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
 def band_energies(power: npt.NDArray[np.float32], *, params: AnalysisParams, bin_lo: int,
                   shift_semitones: float = 0.0) -> npt.NDArray[np.float32]:
     """Energy of each sketch band in each frame, shape ``(frames, sketch_bands)``.
 
-    ``power`` holds FFT bins ``bin_lo, bin_lo + 1, ...`` in its columns. Band edges fall
-    between bins, so the cumulative sum is interpolated at them: a band edge moved by a
-    pitch shift moves the energy smoothly, not in whole bins.
+    ``power`` holds FFT bins ``bin_lo, bin_lo + 1, ...`` in its columns.
     """
-    n_frames, n_bins = power.shape
-    cum = np.zeros((n_frames, n_bins + 1), dtype=np.float64)
-    np.cumsum(power, axis=1, out=cum[:, 1:])
-    pos = np.clip(_edge_positions(params, bin_lo, shift_semitones), 0.0, float(n_bins))
-    left = np.minimum(np.floor(pos).astype(np.int64), n_bins - 1)
-    frac = pos - left
-    at_edges = cum[:, left] * (1.0 - frac) + cum[:, left + 1] * frac
-    out: npt.NDArray[np.float32] = np.diff(at_edges, axis=1).astype(np.float32)
+    weights = band_matrix(params, bin_lo, power.shape[1], round(shift_semitones * 20))
+    out: npt.NDArray[np.float32] = np.asarray(power, dtype=np.float32) @ weights
     return out
 
 
@@ -97,31 +112,25 @@ def _codes(grouped: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
 class ClipSketcher:
     """A clip's sketch codes on any reference grid, from its spectrogram computed once.
 
-    The cumulative sum over bins is taken once per clip; a pitch shift then only moves
-    the band edges (``sketch_bands + 1`` interpolated columns), and an alignment only
-    resamples the resulting band energies in time.
+    Band energies are computed once per pitch shift (to 1/20 semitone); an alignment
+    then only resamples them in time.
     """
 
     def __init__(self, power: npt.NDArray[np.float32], *, params: AnalysisParams,
                  bin_lo: int) -> None:
         self.params = params
         self.bin_lo = bin_lo
-        self.n_frames, n_bins = power.shape
-        self._cum = np.zeros((self.n_frames, n_bins + 1), dtype=np.float64)
-        np.cumsum(power, axis=1, out=self._cum[:, 1:])
-        self._bands: dict[int, npt.NDArray[np.float64]] = {}
+        self.n_frames = power.shape[0]
+        self._power = power
+        self._bands: dict[int, npt.NDArray[np.float32]] = {}
 
-    def _band_energies(self, shift_semitones: float) -> npt.NDArray[np.float64]:
+    def _band_energies(self, shift_semitones: float) -> npt.NDArray[np.float32]:
         # Shifts closer than 1/20 semitone share their band energies.
         key = round(shift_semitones * 20)
         cached = self._bands.get(key)
         if cached is None:
-            n_bins = self._cum.shape[1] - 1
-            pos = np.clip(_edge_positions(self.params, self.bin_lo, key / 20.0), 0.0, n_bins)
-            left = np.minimum(np.floor(pos).astype(np.int64), n_bins - 1)
-            frac = pos - left
-            at_edges = self._cum[:, left] * (1.0 - frac) + self._cum[:, left + 1] * frac
-            cached = np.diff(at_edges, axis=1)
+            cached = band_energies(self._power, params=self.params, bin_lo=self.bin_lo,
+                                   shift_semitones=key / 20.0)
             self._bands[key] = cached
         return cached
 

@@ -1,0 +1,176 @@
+"""The matcher on a constructed library: postings, places, verification, filters."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from citywok.fingerprint import Fingerprint
+from citywok.hashes import triplet
+from citywok.index import Index, NewEpisode
+from citywok.match import find_places, plan_reads, read_postings, verify
+from citywok.params import MatchParams
+from citywok.peaks import PeakStream
+from citywok.pipeline import analyse_clip, match_clip
+from citywok.result import Episode
+from citywok.sketch import codes_from_energies
+
+RATE = 8000
+MP = MatchParams()
+
+
+def _music(seconds: float, seed: int) -> np.ndarray:
+    """Chords that change every 0.15-0.4 s: dense, distinct peaks like a music bed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = 0.003 * rng.standard_normal(len(t))
+    start = 0.0
+    while start < seconds:
+        dur = rng.uniform(0.15, 0.4)
+        on = (t >= start) & (t < start + dur)
+        for f in rng.uniform(200, 3000, 3):
+            x[on] += np.sin(2 * np.pi * f * t[on]) * rng.uniform(0.05, 0.3)
+        start += dur
+    return x.astype(np.float32)
+
+
+def _fingerprint(x: np.ndarray, index: Index) -> Fingerprint:
+    stream = PeakStream(params=index.params, peak_params=index.params.index_peaks)
+    peaks = stream.feed(x)
+    from citywok.peaks import Peaks
+    peaks = Peaks.concat([peaks, stream.finish()])
+    codes = codes_from_energies(stream.band_energies(),
+                                frames_per_code=index.params.sketch_frames)
+    return Fingerprint(peaks, codes, len(x) / RATE)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Index, list[np.ndarray]]:
+    audio = [_music(60.0, seed) for seed in (1, 2, 3)]
+    index = Index.open(tmp_path_factory.mktemp("m") / "index", writable=True)
+    items = []
+    for n, x in enumerate(audio, 1):
+        fp = _fingerprint(x, index)
+        ep = Episode(f"ep-{n}", "Show", 1, n, None, 60.0, f"/x/{n}.wav", f"h{n}")
+        items.append(NewEpisode(ep, fp.peaks, 1, 1, sketch=fp.sketch))
+    index.add(items)
+    return index, audio
+
+
+def key_of(index: Index, n: int) -> int:
+    return next(k for k, e in index.episodes.items() if e.episode_id == f"ep-{n}")
+
+
+def clip_of(audio: list[np.ndarray], n: int, start_s: float, length_s: float = 5.0
+            ) -> np.ndarray:
+    return audio[n - 1][int(start_s * RATE): int((start_s + length_s) * RATE)]
+
+
+def test_the_right_place_wins_and_is_verified(library: tuple[Index, list[np.ndarray]]
+                                              ) -> None:
+    index, audio = library
+    hits = match_clip(clip_of(audio, 2, 21.0), index, MP)
+    best = hits[0]
+    assert best.episode_key == key_of(index, 2)
+    assert best.offset_frames * index.params.frame_s == pytest.approx(21.0, abs=0.05)
+    assert best.time_scale == pytest.approx(1.0, abs=0.01)
+    assert best.evidence > 3 * MP.score_needed(5.0)
+    # Other places (chance) stay near zero.
+    assert all(h.evidence < MP.score_needed(5.0) for h in hits[1:])
+
+
+def test_min_votes_and_the_plausible_range_filter(library: tuple[Index, list[np.ndarray]]
+                                                  ) -> None:
+    index, audio = library
+    clip = clip_of(audio, 1, 30.0)
+    assert match_clip(clip, index, replace(MP, min_votes=10_000)) == []
+    # The clip plays at 1.0x: a range that excludes it leaves nothing.
+    assert match_clip(clip, index, replace(MP, plausible_time_scale=(1.1, 1.4))) == []
+    assert match_clip(clip, index, replace(MP, plausible_pitch_shift=-1.0)) == []
+
+
+def test_places_need_min_votes(library: tuple[Index, list[np.ndarray]]) -> None:
+    index, audio = library
+    peaks = analyse_clip(clip_of(audio, 3, 5.0), index.params, MP).peaks
+    places = find_places(peaks, index, MP)
+    assert places and all(p.votes >= MP.min_votes for p in places)
+    busiest = max(p.votes for p in places)
+    strict = find_places(peaks, index, replace(MP, min_votes=busiest))
+    assert [p.votes for p in strict] == [busiest]
+
+
+def test_postings_are_read_rarest_first_within_the_budget(
+        library: tuple[Index, list[np.ndarray]]) -> None:
+    index, audio = library
+    peaks = analyse_clip(clip_of(audio, 1, 10.0), index.params, MP).peaks
+    look = triplet.query_lookups(peaks, index.params, MP)
+    full = plan_reads(look, index.segments, budget=10**9)
+    budget = int(full.count.sum() // 3)
+    part = plan_reads(look, index.segments, budget=budget)
+    assert 0 < part.count.sum() <= budget < full.count.sum()
+    # Every row read is no larger than every row left out.
+    read = set(zip(part.segment.tolist(), part.lookup.tolist(), strict=True))
+    left = [c for s_, l_, c in zip(full.segment, full.lookup, full.count, strict=True)
+            if (int(s_), int(l_)) not in read]
+    assert part.count.max() <= min(left)
+    assert sum(len(v) for _, _, v in read_postings(look, index.segments, budget=budget)) \
+        < sum(len(v) for _, _, v in read_postings(look, index.segments, budget=10**9))
+
+
+def test_check_bytes_keep_exactly_the_matching_hashes(
+        library: tuple[Index, list[np.ndarray]]) -> None:
+    """Every stored posting of a looked-up hash is read; few others are."""
+    index, audio = library
+    seg = index.segments[0]
+    stored_h, stored_v = [], []
+    for local in range(len(seg.episode_keys)):
+        first = int(seg.episode_peak_start[local])
+        h, v = triplet.reference_hashes(seg.episode_peaks(local), index.params,
+                                        first_peak=first)
+        stored_h.append(h)
+        stored_v.append(v)
+    by_value = dict(zip(np.concatenate(stored_v).tolist(), np.concatenate(stored_h).tolist(),
+                        strict=True))
+    peaks = analyse_clip(clip_of(audio, 2, 40.0), index.params, MP).peaks
+    look = triplet.query_lookups(peaks, index.params, MP)
+    [(_, which, values)] = read_postings(look, index.segments, budget=10**9)
+    exact = np.array([by_value[int(v)] == int(look.hashes[w])
+                      for w, v in zip(which, values, strict=True)])
+    # Others pass when their check byte agrees by chance (1 in 256 per posting of the row).
+    assert exact.mean() > 0.7
+    wanted = set(look.hashes.tolist())
+    n_wanted = sum(1 for h in np.concatenate(stored_h).tolist() if h in wanted)
+    got = {int(v) for v, ok in zip(values, exact, strict=True) if ok}
+    # (Hashes recomputed from the stored peaks, whose pitch is rounded to 1/64 semitone,
+    # differ from the stored ones for the few features that sit on a bin edge.)
+    expected = {v for v, h in by_value.items() if h in wanted}
+    assert len(got & expected) >= 0.95 * len(expected) > 0
+    assert n_wanted >= len(got)
+
+
+def test_verify_scores_the_copy_not_another_episode(
+        library: tuple[Index, list[np.ndarray]]) -> None:
+    index, audio = library
+    clip = clip_of(audio, 1, 12.0)
+    sketcher = analyse_clip(clip, index.params, MP).sketcher
+    best = match_clip(clip, index, MP)[0]
+    wrong = replace(best, episode_key=key_of(index, 3), evidence=0.0)
+    assert verify(wrong, sketcher, index).evidence < MP.score_needed(5.0) / 2
+    moved = replace(best, offset_frames=best.offset_frames + 60, evidence=0.0)
+    assert verify(moved, sketcher, index).evidence < MP.score_needed(5.0) / 2
+    assert verify(replace(best, evidence=0.0), sketcher, index).evidence == pytest.approx(
+        best.evidence, abs=3.0)
+
+
+def test_a_removed_episode_is_not_a_place(tmp_path: Path,
+                                          library: tuple[Index, list[np.ndarray]]) -> None:
+    import shutil
+
+    index, audio = library
+    copy = tmp_path / "copy"
+    shutil.copytree(index.path, copy, ignore=shutil.ignore_patterns("LOCK"))
+    with Index.open(copy, writable=True) as idx:
+        idx.remove("ep-2")
+        hits = match_clip(clip_of(audio, 2, 21.0), idx, MP)
+        assert all(h.episode_key != key_of(index, 2) for h in hits)
