@@ -31,6 +31,9 @@ class FakeIndex:
     def episode(self, key: int) -> Episode:
         return _episode(key)
 
+    def shared_holding(self, key: int, start_s: float, end_s: float) -> None:
+        return None  # these tests know no shared material
+
 
 def hit(key: int, evidence: float, offset_s: float = 100.0) -> Hit:
     frames = offset_s / AnalysisParams().frame_s

@@ -21,7 +21,7 @@ from rich.table import Table
 from citywok import errors
 from citywok.index import Index
 from citywok.params import MatchParams
-from citywok.pipeline import drive, identify_file, index_paths
+from citywok.pipeline import drive, identify_file, index_paths, remove_episode
 from citywok.result import IdentifyResult, Status
 
 #: Exit code for each error class (most specific first); 1 for anything else.
@@ -274,7 +274,7 @@ def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok 
     """Remove an episode from the index."""
     try:
         with Index.open(_index_dir(index_dir), writable=True) as idx:
-            ep = idx.remove(episode_id)
+            ep = remove_episode(idx, episode_id)
     except errors.CityWokError as exc:
         raise _fail(exc) from None
     out.print(f"removed {ep.episode_id} ({ep.label})")

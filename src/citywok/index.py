@@ -14,7 +14,8 @@ from pathlib import Path
 
 from citywok.params import AnalysisParams
 from citywok.result import Episode, IndexStats
-from citywok.store.catalog import Catalog, EpisodeRow, SharedRow
+from citywok.shared import SharedStretch
+from citywok.store.catalog import Catalog, EpisodeRow
 from citywok.store.local import (
     CATALOG_NAME,
     SEGMENT_DIR,
@@ -75,12 +76,32 @@ class Index:
         """The segment holding a live episode, and the episode's place in it."""
         return self._where.get(key)
 
-    def shared_at(self, key: int, offset_s: float) -> SharedRow | None:
-        """The shared material of episode ``key`` around ``offset_s``, if any."""
+    def shared_holding(self, key: int, start_s: float, end_s: float, *, slack_s: float = 1.0
+                       ) -> SharedStretch | None:
+        """The shared stretch of episode ``key`` that holds ``[start_s, end_s]`` whole
+        (give or take ``slack_s`` at each end), if any."""
         for row in self.store.shared:
-            if row.episode_key == key and row.start_s - 1.0 <= offset_s <= row.end_s:
+            if (row.episode_key == key and row.start_s - slack_s <= start_s
+                    and end_s <= row.end_s + slack_s):
                 return row
         return None
+
+    def shared_overlapping(self, key: int, start_s: float, end_s: float, *,
+                           min_overlap_s: float = 1.0) -> SharedStretch | None:
+        """The shared stretch of episode ``key`` that overlaps ``[start_s, end_s]`` most,
+        if by at least ``min_overlap_s``."""
+        best: tuple[float, SharedStretch] | None = None
+        for row in self.store.shared:
+            if row.episode_key != key:
+                continue
+            overlap = min(end_s, row.end_s) - max(start_s, row.start_s)
+            if overlap >= min_overlap_s and (best is None or overlap > best[0]):
+                best = (overlap, row)
+        return best[1] if best else None
+
+    def copies(self, stretch: SharedStretch) -> list[SharedStretch]:
+        """Every live episode's copy of the group ``stretch`` belongs to."""
+        return [r for r in self.store.shared if r.group == stretch.group]
 
     def _index_places(self) -> None:
         self._where = {}
@@ -138,8 +159,9 @@ class Index:
         self.store.compact(max_segments=max_segments)
         self._index_places()
 
-    def set_shared(self, rows: list[SharedRow]) -> None:
-        self.store.set_shared(rows)
+    def replace_shared(self, episode_keys: Sequence[int], rows: Sequence[SharedStretch]
+                       ) -> None:
+        self.store.replace_shared(episode_keys, rows)
         self._index_places()
 
     # -- life ------------------------------------------------------------------------------

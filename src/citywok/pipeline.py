@@ -34,6 +34,7 @@ from citywok.result import (
     SharedMaterial,
     Status,
 )
+from citywok.shared import SharedStretch, find_shared
 from citywok.sketch import ClipSketcher
 from citywok.spectrogram import power_spectrogram, warp
 from citywok.store.local import MAX_SEGMENTS
@@ -136,7 +137,34 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, 
     refined = [verify(h, clip.sketcher, index, scales=SCALE_SEARCH)
                if n < mp.refine_answers and h.evidence >= needed else h
                for n, h in enumerate(ranked)]
-    return sorted(refined, key=lambda h: -h.evidence)
+    refined.sort(key=lambda h: -h.evidence)
+    return refined + _copies_of_shared(refined, clip, index, needed)
+
+
+def _copies_of_shared(hits: Sequence[Hit], clip: ClipAnalysis, index: Index,
+                      needed: float) -> list[Hit]:
+    """When the best place overlaps material other episodes share (per the catalogue),
+    the places of the other copies, verified: an intro clip cut from one copy must find
+    every copy, even those the hashes missed (how well each fits then decides)."""
+    if not hits or hits[0].evidence < needed:
+        return []
+    best = hits[0]
+    fs = index.params.frame_s
+    start_s = best.offset_frames * fs
+    stretch = index.shared_overlapping(best.episode_key, start_s,
+                                       start_s + clip.duration_s * best.time_scale)
+    if stretch is None:
+        return []
+    have = {h.episode_key for h in hits if h.evidence >= needed}
+    out = []
+    for copy in index.copies(stretch):
+        if copy.episode_key in have:
+            continue
+        offset_s = copy.start_s + (start_s - stretch.start_s)
+        guess = replace(best, episode_key=copy.episode_key, offset_frames=offset_s / fs,
+                        evidence=0.0, bits=0, equal_bits=0)
+        out.append(verify(guess, clip.sketcher, index))
+    return out
 
 
 # -- identification ---------------------------------------------------------------------
@@ -148,7 +176,9 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
 
     A place answers when its evidence reaches ``score_needed``; the best place of every
     other episode that reaches it too and scores at least ``ambiguous_ratio`` of the best
-    makes the answer ambiguous, and all such episodes are listed.
+    makes the answer ambiguous, and all such episodes are listed. When the best place
+    lies wholly in material the catalogue knows several episodes share, every copy that
+    reaches the threshold is listed, however much better the clip's own copy fits.
     """
     mp = match_params
     needed = mp.score_needed(min(clip_s, MAX_QUERY_S))
@@ -161,6 +191,10 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
     ranked = list(best_per_episode.values())
     top = ranked[0].evidence
     close = [h for h in ranked if h.evidence >= mp.ambiguous_ratio * top]
+    stretch = _shared_stretch(ranked[0], index, clip_s)
+    if stretch is not None:
+        sharing = {c.episode_key for c in index.copies(stretch)}
+        close += [h for h in ranked if h.episode_key in sharing and h not in close]
     status = Status.AMBIGUOUS if len(close) > 1 else Status.MATCH
     shown = close if status is Status.AMBIGUOUS else ranked[: mp.max_candidates]
     candidates = []
@@ -182,13 +216,22 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
     return status, tuple(candidates)
 
 
-def shared_material(index: Index, candidates: Sequence[Candidate]) -> SharedMaterial | None:
+def _shared_stretch(hit: Hit, index: Index, clip_s: float) -> SharedStretch | None:
+    start_s = hit.offset_frames * index.params.frame_s
+    return index.shared_holding(hit.episode_key, start_s, start_s + clip_s * hit.time_scale)
+
+
+def shared_material(index: Index, candidates: Sequence[Candidate], *, clip_s: float
+                    ) -> SharedMaterial | None:
     """What the catalogue says the best candidate's place is shared as, if anything."""
     if not candidates:
         return None
+    best = candidates[0]
     key = next((k for k, e in index.episodes.items()
-                if e.episode_id == candidates[0].episode.episode_id), None)
-    row = index.shared_at(key, candidates[0].offset_s) if key is not None else None
+                if e.episode_id == best.episode.episode_id), None)
+    if key is None:
+        return None
+    row = index.shared_holding(key, best.offset_s, best.offset_s + clip_s * best.speed)
     return SharedMaterial(kind=row.kind, episodes=row.episodes) if row else None
 
 
@@ -219,7 +262,8 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
         elapsed_ms=(t2 - (started or t0)) * 1000,
         clip_duration_s=clip_s,
         timings_ms=dict(timings),
-        shared=shared_material(index, candidates) if status is Status.AMBIGUOUS else None,
+        shared=(shared_material(index, candidates, clip_s=clip_s)
+                if status is Status.AMBIGUOUS else None),
     )
 
 
@@ -374,6 +418,11 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
     if len(index.segments) > MAX_SEGMENTS:
         yield Progress(stage="compacting")
         index.compact(max_segments=MAX_SEGMENTS // 2)
+    shows = {index.episodes[k].show for k in index.episodes
+             if index.episodes[k].episode_id in set(added) | set(updated)}
+    if shows:
+        yield Progress(stage="finding shared material")
+        update_shared(index, shows)
     yield Progress(stage="done", done=total_bytes, total=total_bytes)
     return IndexSummary(
         added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),
@@ -381,6 +430,22 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
     )
 
 
+def update_shared(index: Index, shows: Iterable[str]) -> None:
+    """Find the material the episodes of each show share, anew, from the stored peaks."""
+    for show in sorted(set(shows)):
+        keys = sorted(k for k, e in index.episodes.items() if e.show == show)
+        peaks = {}
+        for k in keys:
+            where = index.locate(k)
+            if where is not None:
+                peaks[k] = where[0].episode_peaks(where[1])
+        durations = {k: index.episodes[k].duration_s for k in keys}
+        index.replace_shared(keys, find_shared(peaks, durations, params=index.params))
+
+
 def remove_episode(index: Index, episode_id: str) -> Episode:
-    return index.remove(episode_id)
+    """Remove an episode; the shared material of its show is found again without it."""
+    removed = index.remove(episode_id)
+    update_shared(index, [removed.show])
+    return removed
 

@@ -15,13 +15,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from citywok.errors import EpisodeNotFoundError, IndexFormatError
 from citywok.result import Episode, SharedKind
+from citywok.shared import SharedStretch
 
 #: 1: CityWok 0.1; 2: watch URLs, shared material, segment format 2.
 SCHEMA_VERSION = 2
@@ -59,7 +60,8 @@ CREATE TABLE IF NOT EXISTS shared (
     start_s REAL NOT NULL,
     end_s REAL NOT NULL,
     kind TEXT NOT NULL,
-    episodes INTEGER NOT NULL
+    episodes INTEGER NOT NULL,
+    grp INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS shared_episode ON shared(episode_key);
 """
@@ -80,18 +82,6 @@ class SegmentRow:
     file: str
     bytes: int
     sha256: str
-
-
-@dataclass(frozen=True)
-class SharedRow:
-    """A stretch of an episode that other episodes hold too."""
-
-    episode_key: int
-    start_s: float
-    end_s: float
-    kind: SharedKind
-    #: How many episodes hold it (this one included).
-    episodes: int
 
 
 def create_catalog(path: Path, meta: dict[str, str]) -> None:
@@ -233,19 +223,23 @@ class Catalog:
             raise EpisodeNotFoundError(f"no episode {episode_id!r} in the index")
         return rows[0]
 
-    def shared(self) -> list[SharedRow]:
+    def shared(self) -> list[SharedStretch]:
         rows = self._db.execute(
-            "SELECT episode_key, start_s, end_s, kind, episodes FROM shared "
+            "SELECT episode_key, start_s, end_s, kind, episodes, grp FROM shared "
             "ORDER BY episode_key, start_s")
-        return [SharedRow(r[0], r[1], r[2], SharedKind(r[3]), r[4]) for r in rows]
+        return [SharedStretch(r[0], r[1], r[2], SharedKind(r[3]), r[4], r[5]) for r in rows]
 
-    def set_shared(self, db: sqlite3.Connection, rows: list[SharedRow]) -> None:
-        """Replace the whole shared-material table (it is recomputed as a whole)."""
-        db.execute("DELETE FROM shared")
-        db.executemany("INSERT INTO shared(episode_key, start_s, end_s, kind, episodes) "
-                       "VALUES(?,?,?,?,?)",
-                       [(r.episode_key, r.start_s, r.end_s, r.kind.value, r.episodes)
-                        for r in rows])
+    def replace_shared(self, db: sqlite3.Connection, episode_keys: Sequence[int],
+                       rows: Sequence[SharedStretch]) -> None:
+        """Replace the shared material of these episodes (one show's, found anew)."""
+        db.executemany("DELETE FROM shared WHERE episode_key=?", [(k,) for k in episode_keys])
+        # Group numbers are per show; offset them past those already stored.
+        row = db.execute("SELECT COALESCE(MAX(grp), -1) + 1 FROM shared").fetchone()
+        base = int(row[0])
+        db.executemany("INSERT INTO shared(episode_key, start_s, end_s, kind, episodes, grp) "
+                       "VALUES(?,?,?,?,?,?)",
+                       [(r.episode_key, r.start_s, r.end_s, r.kind.value, r.episodes,
+                         base + r.group) for r in rows])
 
     def episode_id_taken(self, episode_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM episodes WHERE episode_id=?", (episode_id,))

@@ -44,7 +44,8 @@ from citywok.hashes import triplet as family
 from citywok.params import AnalysisParams
 from citywok.peaks import Peaks
 from citywok.result import Episode
-from citywok.store.catalog import Catalog, EpisodeRow, SharedRow, create_catalog
+from citywok.shared import SharedStretch
+from citywok.store.catalog import Catalog, EpisodeRow, create_catalog
 from citywok.store.segment import (
     SEGMENT_VERSION,
     EpisodeData,
@@ -123,7 +124,7 @@ class LocalStore:
         self.segments: list[Segment] = []
         self.damaged: list[DamagedSegment] = []
         self.episodes: dict[int, Episode] = {}
-        self.shared: list[SharedRow] = []
+        self.shared: list[SharedStretch] = []
         self.reload()
 
     # -- opening -------------------------------------------------------------------------
@@ -343,10 +344,15 @@ class LocalStore:
         self._remove_strays()
         return row.episode
 
-    def set_shared(self, rows: list[SharedRow]) -> None:
+    def replace_shared(self, episode_keys: Sequence[int], rows: Sequence[SharedStretch]
+                       ) -> None:
+        """Record the shared material found anew among ``episode_keys``."""
         self._require_writer()
-        with self.catalog.transaction() as db:
-            self.catalog.set_shared(db, rows)
+        try:
+            with self.catalog.transaction() as db:
+                self.catalog.replace_shared(db, episode_keys, rows)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise IndexWriteError(f"cannot write the index at {self.root}: {exc}") from None
         self.reload()
 
     def _drop_empty_segments(self, db: sqlite3.Connection) -> None:

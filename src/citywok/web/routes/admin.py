@@ -13,6 +13,7 @@ from fastapi import Path as PathParam
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from citywok import pipeline
 from citywok.errors import LibraryError
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
@@ -84,7 +85,7 @@ async def remove_episode(
     """Remove an episode from the index."""
     def work() -> Episode:
         with Index.open(services.settings.index, writable=True) as idx:
-            return idx.remove(episode_id)
+            return pipeline.remove_episode(idx, episode_id)
 
     episode = await run_in_threadpool(work)
     await run_in_threadpool(services.index.reload)
