@@ -23,6 +23,7 @@ from citywok.index import Index
 from citywok.params import MatchParams
 from citywok.pipeline import drive, identify_file, index_paths, remove_episode
 from citywok.result import IdentifyResult, Status
+from citywok.store.local import discard_index
 
 #: Exit code for each error class (most specific first); 1 for anything else.
 EXIT_CODES: tuple[tuple[type[errors.CityWokError], int], ...] = (
@@ -96,9 +97,14 @@ def index(
     dask: Annotated[str | None, typer.Option(
         "--dask", help="Fingerprint on a Dask cluster: tcp://scheduler:8786, or local:N for "
         "N worker processes here (needs the dask extra).", show_default=False)] = None,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="Discard the index at --index first (one built by another "
+        "CityWok version, or damaged) and build it anew.")] = False,
 ) -> None:
     """Add episodes to the index; files already indexed and unchanged are skipped."""
     try:
+        if rebuild:
+            discard_index(_index_dir(index_dir))
         with Index.open(_index_dir(index_dir), writable=True) as idx:
             runner = None
             if dask is not None:  # after the lock: a busy index starts no cluster
@@ -236,12 +242,43 @@ def stats(index_dir: IndexOpt = None,
             "peaks": s.peaks, "hashes": s.hashes, "segments": s.segments,
             "index_bytes": s.index_bytes,
             "mb_per_hour": round(s.index_bytes / 1e6 / s.hours, 3) if s.hours else None,
-            "format_version": s.format_version, "path": s.path}
+            "format_version": s.format_version, "path": s.path, "damaged": list(s.damaged)}
     if as_json:
         print(json.dumps(data))
         return
     for k, v in data.items():
-        out.print(f"{k:>15}: {v}")
+        if k != "damaged":
+            out.print(f"{k:>15}: {v}", markup=False)
+    for line in s.damaged:
+        err.print(f"{'damaged':>15}: {line} (run `citywok check`)", markup=False)
+
+
+@app.command()
+def check(index_dir: IndexOpt = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Verify every segment of the index (checksums and structure) and say which are
+    damaged; exits non-zero when any is."""
+    try:
+        with Index.open(_index_dir(index_dir), verify=False) as idx:
+            damaged = idx.check()
+            total = len(idx.catalog.segments())
+            names = {r.key: r.episode.episode_id for r in idx.catalog.episodes()}
+            lost = sorted(names[k] for d in damaged for k in d.episode_keys if k in names)
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(json.dumps({"segments": total, "damaged": [
+            {"file": d.file, "reason": d.reason, "episodes": len(d.episode_keys)}
+            for d in damaged]}))
+    elif not damaged:
+        out.print(f"all {total} segment(s) are whole")
+    else:
+        for d in damaged:
+            err.print(f"damaged: {d.reason} ({len(d.episode_keys)} episode(s))", markup=False)
+        err.print(f"episodes that cannot be answered: {', '.join(lost)}", markup=False)
+        err.print("rebuild them with `citywok index --rebuild FOLDER`", markup=False)
+    if damaged:
+        raise _fail(errors.IndexFormatError(f"{len(damaged)} of {total} segment(s) damaged"))
 
 
 @app.command("list")

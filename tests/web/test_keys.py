@@ -145,7 +145,7 @@ def test_catalogue_and_stats(client: TestClient) -> None:
     stats = client.get("/api/v1/stats").json()
     assert stats["episodes"] == 3 and stats["hours"] > 0 and stats["format_version"] >= 1
     assert "path" not in stats
-    assert client.get("/readyz").json() == {"status": "ready", "episodes": 3}
+    assert client.get("/readyz").json() == {"status": "ready", "episodes": 3, "damaged": []}
 
 
 def test_not_ready_without_index(make_client: Callable[..., TestClient],

@@ -413,3 +413,28 @@ def is_read_only(path: Path) -> bool:
     except OSError as exc:
         return is_read_only_error(exc)
     return False
+
+
+def discard_index(path: str | Path) -> None:
+    """Delete the index at ``path`` (its catalogue and segments; nothing else in the
+    folder), for a rebuild. A missing index is fine; a locked one is not touched."""
+    root = Path(path).expanduser()
+    if not (root / CATALOG_NAME).exists() and not (root / SEGMENT_DIR).exists():
+        return
+    try:
+        lock = open(root / LOCK_NAME, "ab")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise write_error(exc, root) from None
+    with lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexLockedError(f"another process is writing the index at {root}") from None
+        try:
+            for f in root.glob(CATALOG_NAME + "*"):
+                f.unlink()
+            if (root / SEGMENT_DIR).is_dir():
+                for f in (root / SEGMENT_DIR).iterdir():
+                    f.unlink()
+        except OSError as exc:
+            raise write_error(exc, root) from None

@@ -105,6 +105,8 @@ class StatsOut(BaseModel):
     segments: int
     hashes: int
     format_version: int
+    damaged: list[str] = Field(default_factory=list, description="Segments refused as "
+                               "damaged (file: why); their episodes are not answered.")
 
 
 class HealthOut(BaseModel):
@@ -112,8 +114,11 @@ class HealthOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    status: Literal["ready"]
+    status: Literal["ready", "degraded"] = Field(description="`degraded`: some segments "
+                                                 "were refused as damaged; the others answer.")
     episodes: int
+    damaged: list[str] = Field(default_factory=list, description="Segments refused as "
+                               "damaged (file: why).")
 
 
 class IndexPathsIn(BaseModel):

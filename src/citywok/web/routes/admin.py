@@ -97,6 +97,7 @@ async def reload_index(services: ServicesDep) -> Any:
     """Re-open the index from disk now (workers also notice changes by themselves)."""
     index = await run_in_threadpool(services.index.reload)
     s = index.stats()
-    return StatsOut(episodes=s.episodes, shows=s.shows, hours=round(s.hours, 3),
+    return StatsOut(damaged=list(s.damaged), episodes=s.episodes, shows=s.shows,
+                    hours=round(s.hours, 3),
                     index_bytes=s.index_bytes, segments=s.segments, hashes=s.hashes,
                     format_version=s.format_version)

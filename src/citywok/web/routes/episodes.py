@@ -35,6 +35,7 @@ async def list_episodes(
 async def stats(index: IndexDep) -> StatsOut:
     """Episodes, hours, index size and format version."""
     s = index.stats()
-    return StatsOut(episodes=s.episodes, shows=s.shows, hours=round(s.hours, 3),
+    return StatsOut(damaged=list(s.damaged), episodes=s.episodes, shows=s.shows,
+                    hours=round(s.hours, 3),
                     index_bytes=s.index_bytes, segments=s.segments, hashes=s.hashes,
                     format_version=s.format_version)

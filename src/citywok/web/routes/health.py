@@ -23,14 +23,17 @@ async def healthz() -> HealthOut:
 @router.get("/readyz", response_model=ReadyOut,
             responses={503: {"model": ErrorBody, "description": "Not ready"}})
 async def readyz(services: ServicesDep) -> ReadyOut:
-    """The index is loaded and the rate-limit store answers."""
+    """The index is loaded and the rate-limit store answers. ``degraded`` (still 200):
+    some segments were refused as damaged and their episodes are not answered."""
     try:
         index = services.index.get()
     except IndexStoreError as exc:
         raise ApiError(503, "not_ready", f"the index is not loaded: {exc.code}") from None
     if not await services.limiter.healthy():
         raise ApiError(503, "not_ready", "the rate-limit store does not answer")
-    return ReadyOut(status="ready", episodes=len(index.episodes))
+    damaged = [f"{d.file}: {d.reason}" for d in index.damaged]
+    return ReadyOut(status="degraded" if damaged else "ready", episodes=len(index.episodes),
+                    damaged=damaged)
 
 
 @router.get("/metrics", response_class=Response,
