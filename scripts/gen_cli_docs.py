@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from citywok.cli import app
 
 COMMANDS = ("", "index", "identify", "timeline", "listen", "stats", "check", "list", "remove",
-            "compact", "demo", "serve", "keys create", "keys list", "keys revoke", "usage", "snapshot push",
-            "snapshot pull")
+            "compact", "demo", "serve", "keys create", "keys list", "keys revoke", "usage",
+            "snapshot push", "snapshot pull")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
 
