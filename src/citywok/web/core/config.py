@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     listen_conclusive_confidence: float = Field(
         default=0.9, gt=0, le=1, description="Confidence at which a listening session "
         "answers at once.")
+    listen_follow_max_s: float = Field(
+        default=1800.0, gt=0, le=86_400, description="Longest a listening session may go "
+        "on following the episode after its answer (the page's Listen does, until "
+        "stopped); CITYWOK_LISTEN_MAX_S bounds only the identification before it.")
+    listen_follow_idle_s: float = Field(
+        default=300.0, gt=0, description="A following session ends after this long with "
+        "no place followed: a long pause, the sound turned off, or no sound arriving.")
     ssl_certfile: Path | None = Field(
         default=None, description="TLS certificate (PEM) for 'citywok serve' to speak "
         "HTTPS itself; browsers allow the microphone only over HTTPS or on localhost.")

@@ -1,55 +1,55 @@
 """``WS /api/v1/listen``: a microphone's sound streamed in, the answer out as soon as it
-is sure.
+is sure, and (when asked) the episode followed as it plays on.
 
 The client sends what its recorder makes (WebM/Opus from a browser's MediaRecorder, or
 any container ffmpeg reads from a pipe) as binary messages while it records. The server
-decodes it as it comes (ffmpeg reading a pipe), and about once a second matches all that
-it has heard so far. It answers at once when the evidence is conclusive (a match at the
-set confidence, or the same episodes ambiguous twice), and after ``listen_max_s`` of
-sound it answers whatever it has (often "not found").
+decodes it as it comes (:mod:`citywok.web.live_audio`), and about once a second matches
+all that it has heard so far. It answers at once when the evidence is conclusive (a match
+at the set confidence, or the same episodes ambiguous twice), and after ``listen_max_s``
+of sound it answers whatever it has (often "not found").
 
 Messages, as JSON text:
 
 - client → server: ``{"type": "start", "follow": false}`` (optional, first), binary audio
-  chunks, then ``{"type": "stop"}`` to answer with what was heard;
+  chunks, then ``{"type": "stop"}`` to answer with what was heard (or, while following,
+  to end it);
 - server → client: ``{"type": "listening", "max_s"}``, ``{"type": "heard", "heard_s",
-  "status"}`` after each look, ``{"type": "result", "heard_s", "answer": {...}}`` (the
-  answer of ``POST /identify``, share link included), ``{"type": "error", "status",
-  "error": {"code", "message"}}``.
+  "status"}`` after each look, ``{"type": "result", "heard_s", "answer": {...},
+  "follow": ...}`` (the answer of ``POST /identify``, share link included; ``follow`` is
+  ``{"max_s", "idle_s"}`` when following comes next, else ``null``), ``{"type": "error",
+  "status", "error": {"code", "message"}}``.
 
-Following (``"follow": true``): after a match the session is meant to keep going and
-report ``{"type": "following", "episode_id", "position_s"}`` as the scene plays on; that
-needs the live tracker (``citywok.live``). Without it the server says
-``{"type": "follow_unavailable"}`` after the answer and closes.
+Following (``"follow": true``, and the answer a match or ambiguous): the session goes on
+after the answer, the sound goes to a live tracker, and its events come as
+``{"type": "live", "event": "found" | "position" | "lost" | "listening", ...}`` until
+``{"type": "follow_ended", "reason", "heard_s"}`` (see :mod:`citywok.web.following`);
+``listen_max_s`` bounds only the identification, ``listen_follow_max_s`` the following.
 
-One session counts as one identification against the caller's limit.
+One session, following included, counts as one identification against the caller's limit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from citywok.decode import ffmpeg_binary
 from citywok.errors import CityWokError, MediaError
-from citywok.index import Index
+from citywok.live import LiveTracker
 from citywok.pipeline import identify_samples
 from citywok.result import IdentifyResult, Status
 from citywok.web import metrics
 from citywok.web.answers import publish
 from citywok.web.errors import ApiError, describe, error_body
-from citywok.web.jobs import ALLOWED_DEMUXERS
+from citywok.web.following import FollowEnd, follow
+from citywok.web.live_audio import LiveAudio
 from citywok.web.ratelimit import RateLimiter
 from citywok.web.security import client_ip
 from citywok.web.state import Services
@@ -64,26 +64,6 @@ AMBIGUOUS_AFTER_S = 4.0
 #: Most bytes one session may send (Opus at 32 kb/s makes 0.5 MB in two minutes).
 MAX_STREAM_BYTES = 16_000_000
 _CLOSE_POLICY = 1008
-
-
-@dataclass
-class Heard:
-    """The decoded sound of a session so far (float32 mono at the index's rate)."""
-
-    rate_hz: int
-    data: bytearray = field(default_factory=bytearray)
-    ended: bool = False
-
-    #: Sound past this is not used (the decoder may run a little ahead of the limit).
-    max_s: float = float("inf")
-
-    @property
-    def seconds(self) -> float:
-        return min(self.max_s, len(self.data) / 4 / self.rate_hz)
-
-    def samples(self) -> np.ndarray[Any, np.dtype[np.float32]]:
-        usable = min(len(self.data) - len(self.data) % 4, int(self.seconds * self.rate_hz) * 4)
-        return np.frombuffer(bytes(self.data[:usable]), dtype=np.float32).copy()
 
 
 def conclusive(result: IdentifyResult, previous: IdentifyResult | None, heard_s: float, *,
@@ -108,28 +88,6 @@ def _same_origin(ws: WebSocket, allowed: list[str]) -> bool:
     return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()
 
 
-async def _decoder(rate_hz: int) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
-        "-protocol_whitelist", "pipe", "-format_whitelist", ",".join(ALLOWED_DEMUXERS),
-        # Start on the first few kB, not after probing seconds of a live stream.
-        "-probesize", "32768", "-analyzeduration", "0", "-fflags", "nobuffer",
-        "-i", "pipe:0", "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(rate_hz),
-        "-f", "f32le", "pipe:1",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
-
-
-async def _pump(proc: asyncio.subprocess.Process, heard: Heard, max_bytes: int) -> None:
-    assert proc.stdout is not None
-    while len(heard.data) < max_bytes:
-        chunk = await proc.stdout.read(1 << 16)
-        if not chunk:
-            break
-        heard.data += chunk
-    heard.ended = True
-
-
 async def _send_error(ws: WebSocket, exc: BaseException) -> None:
     status, code, message, headers = describe(exc)
     payload: dict[str, Any] = {"type": "error", "status": status, **error_body(code, message)}
@@ -137,15 +95,6 @@ async def _send_error(ws: WebSocket, exc: BaseException) -> None:
         payload["retry_after_s"] = int(headers["Retry-After"])
     with contextlib.suppress(Exception):
         await ws.send_text(json.dumps(payload))
-
-
-def follower(index: Index, result: IdentifyResult) -> Callable[[np.ndarray[Any, Any]], Any] | None:
-    """The live tracker that keeps following a match, once ``citywok.live`` exists."""
-    try:
-        import citywok.live  # noqa: F401  # the timeline helper's tracker
-    except ImportError:
-        return None
-    return None  # wired when the tracker's interface lands on main
 
 
 @router.websocket("/listen")
@@ -157,9 +106,8 @@ async def listen(ws: WebSocket) -> None:
         await ws.close(code=_CLOSE_POLICY)
         return
     await ws.accept()
-    proc: asyncio.subprocess.Process | None = None
-    pump: asyncio.Task[None] | None = None
-    receive: asyncio.Task[MutableMapping[str, Any]] | None = None
+    audio: LiveAudio | None = None
+    answered = False
     try:
         token = ws.headers.get("x-api-key") or ws.headers.get("authorization", "").removeprefix(
             "Bearer ").strip() or None
@@ -171,58 +119,25 @@ async def listen(ws: WebSocket) -> None:
             metrics.RATE_LIMITED.labels("key" if key else "anonymous").inc()
             raise RateLimiter.refusal(quota, keyed=key is not None)
         index = services.index.get()
-        heard = Heard(rate_hz=index.params.sample_rate_hz, max_s=settings.listen_max_s)
-        max_bytes = int(settings.listen_max_s * heard.rate_hz * 4)
-        proc = await _decoder(heard.rate_hz)
-        pump = asyncio.ensure_future(_pump(proc, heard, max_bytes))
+        rate = index.params.sample_rate_hz
+        # The decoder may run a little ahead of the limit; what is past it is not used.
+        audio = LiveAudio(ws, rate_hz=rate, buffer_s=settings.listen_max_s,
+                          max_stream_bytes=MAX_STREAM_BYTES)
+        await audio.start()
         await ws.send_text(json.dumps({"type": "listening", "max_s": settings.listen_max_s}))
-        follow = False
-        stopped = False
-        sent = 0
         previous: IdentifyResult | None = None
         result: IdentifyResult | None = None
         looked_at = 0.0
         deadline = time.monotonic() + settings.listen_max_s * 2 + 10
         while True:
-            if receive is None and not stopped:
-                receive = asyncio.ensure_future(ws.receive())
-            waiting: set[asyncio.Future[Any]] = {pump} if not pump.done() else set()
-            if receive is not None:
-                waiting.add(receive)
-            if waiting:
-                await asyncio.wait(waiting, timeout=settings.listen_check_interval_s / 2,
-                                   return_when=asyncio.FIRST_COMPLETED)
-            if receive is not None and receive.done():
-                message = receive.result()
-                receive = None
-                if message["type"] == "websocket.disconnect":
-                    raise WebSocketDisconnect(message.get("code", 1000))
-                if message.get("bytes"):
-                    sent += len(message["bytes"])
-                    if sent > MAX_STREAM_BYTES:
-                        raise MediaError("the recording is larger than this server accepts")
-                    if proc.stdin is not None and not proc.stdin.is_closing():
-                        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                            proc.stdin.write(message["bytes"])
-                            await proc.stdin.drain()
-                elif message.get("text"):
-                    try:
-                        said = json.loads(message["text"])
-                    except ValueError:
-                        said = {}
-                    if said.get("type") == "start":
-                        follow = bool(said.get("follow"))
-                    elif said.get("type") == "stop":
-                        stopped = True
-                        if proc.stdin is not None:
-                            proc.stdin.close()
-            over = heard.seconds >= settings.listen_max_s or heard.ended
-            last = over or (stopped and pump.done())
-            due = heard.seconds - looked_at >= settings.listen_check_interval_s
-            if heard.seconds >= FIRST_LOOK_S and (due or last) and heard.seconds > looked_at:
-                looked_at = heard.seconds
+            await audio.wait(settings.listen_check_interval_s / 2)
+            heard_s = min(audio.seconds, settings.listen_max_s)
+            last = heard_s >= settings.listen_max_s or audio.ended
+            due = heard_s - looked_at >= settings.listen_check_interval_s
+            if heard_s >= FIRST_LOOK_S and (due or last) and heard_s > looked_at:
+                looked_at = heard_s
                 previous, result = result, await run_in_threadpool(
-                    identify_samples, heard.samples(), index)
+                    identify_samples, audio.samples(max_s=heard_s), index)
                 await ws.send_text(json.dumps({"type": "heard", "heard_s": round(looked_at, 2),
                                                "status": result.status.value}))
                 if conclusive(result, previous, looked_at,
@@ -233,15 +148,27 @@ async def listen(ws: WebSocket) -> None:
         if result is None:
             raise MediaError("too little sound was heard to identify anything")
         metrics.IDENTIFICATIONS.labels(result.status.value).inc()
+        answered = True
         answer = await publish(ws, services, index, result, file=None)
-        await ws.send_text(json.dumps({"type": "result", "heard_s": round(looked_at, 2),
-                                       "answer": answer}))
-        # The hook for following: the tracker keeps reporting while the sound goes on.
-        if follow and result.status is Status.MATCH and follower(index, result) is None:
-            await ws.send_text(json.dumps({"type": "follow_unavailable"}))
+        following = (audio.follow and not audio.stopped and not audio.ended
+                     and result.status in (Status.MATCH, Status.AMBIGUOUS))
+        await ws.send_text(json.dumps({
+            "type": "result", "heard_s": round(looked_at, 2), "answer": answer,
+            "follow": {"max_s": settings.listen_follow_max_s,
+                       "idle_s": settings.listen_follow_idle_s} if following else None}))
+        if following:
+            started = time.monotonic()
+            end = await follow(audio, LiveTracker(index), _sender(ws),
+                               max_s=settings.listen_follow_max_s,
+                               idle_s=settings.listen_follow_idle_s)
+            log.info("listen: following ended", extra={
+                "reason": end.value, "followed_s": round(time.monotonic() - started, 1)})
+            if end is FollowEnd.GONE:
+                return
         await ws.close()
     except WebSocketDisconnect:
-        metrics.IDENTIFICATIONS.labels("cancelled").inc()
+        if not answered:
+            metrics.IDENTIFICATIONS.labels("cancelled").inc()
     except CityWokError as exc:
         await _send_error(ws, exc)
         with contextlib.suppress(Exception):
@@ -255,10 +182,11 @@ async def listen(ws: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await ws.close()
     finally:
-        for task in (pump, receive):
-            if task is not None:
-                task.cancel()
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        if audio is not None:
+            await audio.aclose()
+
+
+def _sender(ws: WebSocket) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    async def send(message: dict[str, Any]) -> None:
+        await ws.send_text(json.dumps(message))
+    return send

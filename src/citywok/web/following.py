@@ -1,0 +1,99 @@
+"""Following the episode after a listening session's answer (``"follow": true``).
+
+The session's sound keeps coming; a :class:`citywok.live.LiveTracker`, seeded with all
+that was heard before the answer (so its times count from the session's start, like
+``heard_s``), is fed each new piece, and each event it gives goes to the client as
+``{"type": "live", "event": ..., ...}`` (the event's own JSON: ``found``, ``position``,
+``lost``, ``listening``). It ends when the client says stop, when its stream ends, after
+``listen_follow_max_s``, or after ``listen_follow_idle_s`` with no place followed (a
+long pause, the sound turned off, nothing arriving), with
+``{"type": "follow_ended", "reason", "heard_s"}``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from citywok.live import Found, LiveEvent, LiveTracker, Position
+from citywok.web.live_audio import LiveAudio
+
+#: Sound handed to the tracker at a time: its events keep their spacing (a position
+#: every second of sound) however fast or in what pieces the sound arrives.
+FEED_STEP_S = 0.5
+#: How often the loop looks at what arrived when nothing wakes it.
+TICK_S = 0.25
+#: Most sound held decoded and not yet fed (the decoder waits beyond it).
+BUFFER_S = 30.0
+#: Bytes a follow session may send per second of its limit, besides what the answer took
+#: (Opus from a browser is 32-128 kb/s; this allows 256 kb/s).
+BYTES_PER_S = 32_000
+
+
+class FollowEnd(StrEnum):
+    """Why following ended."""
+
+    STOPPED = "stopped"  # the client said stop
+    ENDED = "ended"  # its stream ended
+    LIMIT = "limit"  # listen_follow_max_s passed
+    IDLE = "idle"  # no place followed for listen_follow_idle_s
+    GONE = "gone"  # the client went away (nothing more is sent)
+
+
+def feed(tracker: LiveTracker, samples: npt.NDArray[np.float32], *, rate_hz: int,
+         step_s: float = FEED_STEP_S) -> list[LiveEvent]:
+    """Feed ``samples`` in pieces of ``step_s`` seconds; all the events they caused."""
+    step = max(1, int(step_s * rate_hz))
+    events: list[LiveEvent] = []
+    for i in range(0, len(samples), step):
+        events += tracker.feed(samples[i: i + step])
+    return events
+
+
+async def follow(audio: LiveAudio, tracker: LiveTracker,
+                 send: Callable[[dict[str, Any]], Awaitable[None]], *, max_s: float,
+                 idle_s: float, clock: Callable[[], float] = time.monotonic) -> FollowEnd:
+    """Feed the session's sound to ``tracker`` and send its events until it ends.
+
+    The tracker gets everything decoded so far first (the sound the answer came from).
+    ``max_s`` and ``idle_s`` are wall-clock seconds from here; the last message sent is
+    ``follow_ended`` unless the client went away.
+    """
+    audio.buffer_bytes = max(audio.buffer_bytes, int(BUFFER_S * audio.rate_hz) * 4)
+    audio.max_stream_bytes += int(max_s * BYTES_PER_S)
+    started = last_place = clock()
+    reason: FollowEnd
+    try:
+        while True:
+            samples = audio.take()
+            if len(samples):
+                events = await run_in_threadpool(feed, tracker, samples, rate_hz=audio.rate_hz)
+                for event in events:
+                    if isinstance(event, Found | Position):
+                        last_place = clock()
+                    await send({"type": "live", **event.to_json()})
+            now = clock()
+            if audio.stopped:
+                reason = FollowEnd.STOPPED
+            elif audio.ended and not audio.samples().size:
+                reason = FollowEnd.ENDED
+            elif now - started >= max_s:
+                reason = FollowEnd.LIMIT
+            elif now - last_place >= idle_s:
+                reason = FollowEnd.IDLE
+            else:
+                await audio.wait(TICK_S, for_sound=True)
+                continue
+            break
+    except WebSocketDisconnect:
+        return FollowEnd.GONE
+    await send({"type": "follow_ended", "reason": reason.value,
+                "heard_s": round(tracker.heard_s, 2)})
+    return reason
