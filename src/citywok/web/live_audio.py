@@ -180,7 +180,13 @@ class LiveAudio:
             if task is not None:
                 task.cancel()
         proc = self._proc
-        if proc is not None and proc.returncode is None:
+        if proc is None:
+            return
+        if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            await proc.wait()
+        # Read the pipes to their end here, on this loop: left to the collector, they
+        # would be closed after the loop is gone (an "Event loop is closed" warning).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.communicate(), timeout=5)
+        await proc.wait()
