@@ -122,6 +122,18 @@ def session(server: LiveServer, library: Library,
         ws.send(json.dumps({"type": "stop"}))
         while messages[-1]["type"] != "follow_ended":
             messages.append(json.loads(ws.recv(timeout=30)))
+    # For the record (pytest -s): when each place was found, and how far the positions
+    # were off while a place played (from each found on, until the next change).
+    found = [m for m in messages if m.get("event") == "found"]
+    answer = next((m for m in messages if m["type"] == "result"), {})
+    ends = [SEEK_S, SWITCH_S, seconds]
+    steady = [abs(m["match"]["offset_s"] - _truth(m["at_s"])[1])
+              for f, end in zip(found, ends, strict=False) for m in messages
+              if m.get("event") in ("found", "position") and f["at_s"] <= m["at_s"] < end]
+    print(f"following: answer after {answer.get('heard_s')} s of sound; found at "
+          + ", ".join(f"{m['at_s']:.2f} s ({m['change']})" for m in found)
+          + f" (seek at {SEEK_S} s, switch at {SWITCH_S} s); positions off by median "
+          f"{np.median(steady):.3f} s, max {max(steady):.3f} s ({len(steady)} events)")
     return Session(messages=messages, before=before, after=_remaining(server))
 
 
