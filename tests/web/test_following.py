@@ -158,6 +158,7 @@ def test_the_answer_comes_first_and_says_following_goes_on(session: Session) -> 
 def test_positions_follow_the_episode_as_it_plays(session: Session) -> None:
     first = _live(session, "found")[0]
     assert first["change"] == "first" and first["match"]["episode_id"] == _episode_id(1)
+    assert abs(first["match"]["episode_duration_s"] - 30.0) < 0.1  # for "10:07 of 22:00"
     playing = [m for m in _live(session, "position") if m["at_s"] < SEEK_S - 0.5]
     assert len(playing) >= 2, session.messages
     for m in [first, *playing]:

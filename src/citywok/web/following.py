@@ -22,7 +22,8 @@ import numpy.typing as npt
 from fastapi import WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from citywok.live import Found, LiveEvent, LiveTracker, Position
+from citywok.live import Found, LiveEvent, LiveTracker, Lost, Position
+from citywok.result import Candidate
 from citywok.web.live_audio import LiveAudio
 
 #: Sound handed to the tracker at a time: its events keep their spacing (a position
@@ -45,6 +46,23 @@ class FollowEnd(StrEnum):
     LIMIT = "limit"  # listen_follow_max_s passed
     IDLE = "idle"  # no place followed for listen_follow_idle_s
     GONE = "gone"  # the client went away (nothing more is sent)
+
+
+def _length(data: dict[str, Any], c: Candidate) -> dict[str, Any]:
+    return {**data, "episode_duration_s": round(c.episode.duration_s, 3)}
+
+
+def live_message(event: LiveEvent) -> dict[str, Any]:
+    """The message for one tracker event: its JSON, each place with its episode's length
+    (``episode_duration_s``, as answers carry it, for "10:07 of 22:00")."""
+    out: dict[str, Any] = {"type": "live", **event.to_json()}
+    if isinstance(event, Found | Position):
+        out["match"] = _length(out["match"], event.match)
+        out["candidates"] = [_length(d, c) for d, c in
+                             zip(out["candidates"], event.candidates, strict=True)]
+    elif isinstance(event, Lost):
+        out["last"] = _length(out["last"], event.last)
+    return out
 
 
 def feed(tracker: LiveTracker, samples: npt.NDArray[np.float32], *, rate_hz: int,
@@ -78,7 +96,7 @@ async def follow(audio: LiveAudio, tracker: LiveTracker,
                 for event in events:
                     if isinstance(event, Found | Position):
                         last_place = clock()
-                    await send({"type": "live", **event.to_json()})
+                    await send(live_message(event))
             now = clock()
             if audio.stopped:
                 reason = FollowEnd.STOPPED
