@@ -85,6 +85,13 @@ export function App({ identifyImpl = identify }: Props) {
     setView({ kind: "result", result, shared: false });
   }, []);
 
+  // An answer Listen goes on following: kept in the history, the quota refreshed; the
+  // page stays on Listen.
+  const followAnswer = useCallback((result: IdentifyResult) => {
+    setHistory(addToHistory(result));
+    setAnswered((n) => n + 1);
+  }, []);
+
   const start = useCallback(
     (source: Source) => {
       if (TIMELINE) return; // the timeline view takes drops and pastes itself
@@ -278,6 +285,7 @@ export function App({ identifyImpl = identify }: Props) {
               ref={picker}
               onStart={start}
               onResult={showResult}
+              onAnswer={followAnswer}
               onProblem={showProblem}
               onStatus={setAnnouncement}
               link={link}

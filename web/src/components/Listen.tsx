@@ -2,15 +2,22 @@
 // server while it records (MediaRecorder chunks over a WebSocket), and the answer comes as
 // soon as the server is sure, often within a few seconds. The server stops by itself after
 // its limit and answers "not found" then; Stop answers with what was heard so far.
+// After an answer Listen keeps listening and follows the episode as it plays (Following),
+// until Stop or the server's limit.
 
 import { useEffect, useRef, useState } from "react";
-import { openListen, type ListenStream } from "../api/listen";
+import { openListen, type FollowLimits, type ListenStream } from "../api/listen";
 import { Problem } from "../api/problem";
 import type { IdentifyResult } from "../api/types";
+import { applyLive, changeSentence, endSentence, episodeName, startFollowing, type FollowState } from "../lib/follow";
+import { timestamp } from "../lib/format";
+import { Following } from "./Following";
 import { MicIcon } from "./Icons";
 
 /** How often the recorder hands over a chunk (ms): small, so the server hears early. */
 export const CHUNK_MS = 250;
+/** Opus at 32 kb/s keeps all a fingerprint needs; half an hour of following sends 7 MB. */
+export const AUDIO_BITS_PER_S = 32_000;
 /** Give up when the server has not answered this long after the last sound (ms). */
 const ANSWER_TIMEOUT_MS = 20_000;
 
@@ -21,10 +28,17 @@ interface Session {
   server: ListenStream;
   timer: number;
   over: boolean;
+  /** Following after the answer (no answer timeout then). */
+  following: boolean;
+  /** "Stop and answer" was pressed: the answer is final, whatever the server offers. */
+  stopping: boolean;
+  limits: FollowLimits | null;
 }
 
 interface Props {
   onResult: (result: IdentifyResult) => void;
+  /** An answer that is being followed (it is not handed over as a result). */
+  onAnswer?: (result: IdentifyResult) => void;
   onProblem: (problem: Problem) => void;
   /** Told when listening starts and stops (for the page's live region). */
   onStatus?: (text: string) => void;
@@ -53,15 +67,26 @@ export function needsHttps(): boolean {
   return typeof window !== "undefined" && window.isSecureContext === false;
 }
 
-export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) {
-  const [phase, setPhase] = useState<"idle" | "asking" | "listening" | "finishing">("idle");
+export function Listen({ onResult, onAnswer, onProblem, onStatus, webSocketImpl }: Props) {
+  const [phase, setPhase] = useState<"idle" | "asking" | "listening" | "finishing" | "following">("idle");
   const [elapsed, setElapsed] = useState(0);
   const [heard, setHeard] = useState(0);
   const [level, setLevel] = useState(0);
+  const [follow, setFollowState] = useState<FollowState | null>(null);
+  /** Why the last following ended (shown under the button). */
+  const [notice, setNotice] = useState<string | null>(null);
+  const followed = useRef<FollowState | null>(null);
   const session = useRef<Session | null>(null);
   const stopButton = useRef<HTMLButtonElement>(null);
-  const handlers = useRef({ onResult, onProblem, onStatus });
-  handlers.current = { onResult, onProblem, onStatus };
+  const listenButton = useRef<HTMLButtonElement>(null);
+  const focusListen = useRef(false);
+  const handlers = useRef({ onResult, onAnswer, onProblem, onStatus });
+  handlers.current = { onResult, onAnswer, onProblem, onStatus };
+
+  function setFollow(next: FollowState | null) {
+    followed.current = next;
+    setFollowState(next);
+  }
   const insecure = needsHttps();
 
   /** Stop recording and let go of the microphone (the server may still answer). */
@@ -87,7 +112,17 @@ export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) 
     if (session.current === s) session.current = null;
     setPhase("idle");
     setLevel(0);
+    setFollow(null);
     then();
+  }
+
+  /** Following ended: back to the button, saying why and where it was. */
+  function endFollowing(s: Session, text: string) {
+    end(s, () => {
+      setNotice(text);
+      focusListen.current = true;
+      handlers.current.onStatus?.(text);
+    });
   }
 
   async function start() {
@@ -98,20 +133,47 @@ export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) 
     }
     setPhase("asking");
     setHeard(0);
+    setNotice(null);
     handlers.current.onStatus?.("Asking for the microphone…");
     let s: Session | null = null;
     const server = openListen(
       {
         onHeard: (seconds) => setHeard(seconds),
-        onResult: (result) => s && end(s, () => handlers.current.onResult(result)),
+        onResult: (result, heardS, limits) => {
+          if (!s) return;
+          const state = limits && !s.stopping ? startFollowing(result, heardS) : null;
+          if (!state) {
+            end(s, () => handlers.current.onResult(result));
+            return;
+          }
+          s.following = true;
+          s.limits = limits;
+          setFollow(state);
+          setPhase("following");
+          handlers.current.onAnswer?.(result);
+          handlers.current.onStatus?.(
+            `Found it: ${state.place.show} ${episodeName(state.place)}, at ${timestamp(state.place.offset_s)}. ` +
+              "Following it as it plays; press Stop to end.",
+          );
+        },
+        onLive: (event) => {
+          const now = followed.current;
+          if (!now) return;
+          setFollow(applyLive(now, event));
+          const said = changeSentence(event);
+          if (said) handlers.current.onStatus?.(said);
+        },
+        onFollowEnded: (reason) => {
+          if (s) endFollowing(s, endSentence(reason, followed.current, s.limits));
+        },
         onProblem: (problem) => {
           if (s) end(s, () => handlers.current.onProblem(problem));
           else handlers.current.onProblem(problem);
         },
       },
-      webSocketImpl,
+      { follow: true, WebSocketImpl: webSocketImpl },
     );
-    s = { recorder: null, stream: null, audio: null, server, timer: 0, over: false };
+    s = { recorder: null, stream: null, audio: null, server, timer: 0, over: false, following: false, stopping: false, limits: null };
     session.current = s;
     let stream: MediaStream;
     try {
@@ -135,7 +197,7 @@ export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) 
     }
     if (s.over) return;
     const mimeType = pickMimeType();
-    const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : undefined);
+    const recorder = new MediaRecorder(stream, { ...(mimeType ? { mimeType } : {}), audioBitsPerSecond: AUDIO_BITS_PER_S });
     s.recorder = recorder;
     let analyser: AnalyserNode | null = null;
     try {
@@ -159,7 +221,9 @@ export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) 
         for (const x of samples) sum += x * x;
         setLevel(Math.min(1, Math.sqrt(sum / samples.length) * 5));
       }
-      if (t * 1000 > ANSWER_TIMEOUT_MS * 3) end(session_, () => handlers.current.onProblem(new Problem("unreachable")));
+      if (!session_.following && t * 1000 > ANSWER_TIMEOUT_MS * 3) {
+        end(session_, () => handlers.current.onProblem(new Problem("unreachable")));
+      }
     }, 100);
     recorder.start(CHUNK_MS);
     setElapsed(0);
@@ -170,6 +234,7 @@ export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) 
   function stop() {
     const s = session.current;
     if (!s) return;
+    s.stopping = true;
     // The recorder's last chunk comes with its stop; ask for the answer after it.
     if (s.recorder && s.recorder.state === "recording") s.recorder.onstop = () => s.server.stop();
     else s.server.stop();
@@ -177,6 +242,14 @@ export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) 
     setPhase("finishing");
     handlers.current.onStatus?.("Looking up what was heard…");
     window.setTimeout(() => end(s, () => handlers.current.onProblem(new Problem("unreachable"))), ANSWER_TIMEOUT_MS);
+  }
+
+  function stopFollowing() {
+    const s = session.current;
+    if (!s) return;
+    if (s.recorder) s.recorder.ondataavailable = null; // nothing after "stop"
+    s.server.stop();
+    endFollowing(s, endSentence("stopped", followed.current, s.limits));
   }
 
   function cancel() {
@@ -197,13 +270,18 @@ export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) 
   );
 
   useEffect(() => {
-    if (phase === "listening") stopButton.current?.focus();
+    if (phase === "listening" || phase === "following") stopButton.current?.focus();
+    if (phase === "idle" && focusListen.current) {
+      focusListen.current = false;
+      listenButton.current?.focus();
+    }
   }, [phase]);
 
   if (phase === "idle" || phase === "asking") {
     return (
       <div className="listen-start">
         <button
+          ref={listenButton}
           type="button"
           className="listen-button"
           onClick={start}
@@ -220,11 +298,20 @@ export function Listen({ onResult, onProblem, onStatus, webSocketImpl }: Props) 
           </p>
         ) : (
           <p id="listen-help" className="hint">
-            Play the scene near your phone or computer: the answer comes as soon as it is clear.
+            Play the scene near your phone or computer: the answer comes as soon as it is clear, then it follows the
+            episode as it plays.
+          </p>
+        )}
+        {notice && (
+          <p className="notice" data-testid="follow-notice">
+            {notice}
           </p>
         )}
       </div>
     );
+  }
+  if (phase === "following" && follow) {
+    return <Following ref={stopButton} state={follow} level={level} onStop={stopFollowing} />;
   }
   const seconds = Math.floor(elapsed);
   return (

@@ -15,6 +15,8 @@ interface Props {
   onStart: (source: Source) => void;
   /** An answer reached by listening. */
   onResult: (result: IdentifyResult) => void;
+  /** An answer reached by listening that Listen goes on following. */
+  onAnswer?: (result: IdentifyResult) => void;
   onProblem: (problem: Problem) => void;
   onStatus: (text: string) => void;
   link: string;
@@ -33,7 +35,7 @@ export function looksLikeLink(text: string): boolean {
 }
 
 export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function SourcePicker(
-  { onStart, onResult, onProblem, onStatus, link, onLinkChange },
+  { onStart, onResult, onAnswer, onProblem, onStatus, link, onLinkChange },
   ref,
 ) {
   const fileInput = useRef<HTMLInputElement>(null);
@@ -64,7 +66,7 @@ export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function Sourc
       <h2 id="picker-title" className="visually-hidden">
         Identify a clip
       </h2>
-      <Listen onResult={onResult} onProblem={onProblem} onStatus={onStatus} />
+      <Listen onResult={onResult} onAnswer={onAnswer} onProblem={onProblem} onStatus={onStatus} />
       <p className="or" aria-hidden="true">
         or
       </p>
