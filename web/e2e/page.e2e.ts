@@ -312,7 +312,7 @@ describe("listening", () => {
     await b?.close();
   });
 
-  it("streams the microphone and answers before 5 s", async () => {
+  it("streams the microphone, answers before 5 s, and follows the episode as it plays", async () => {
     await b.page.goto(fx.baseUrl + "/");
     await b.page.evaluate(() => localStorage.clear());
     const started = Date.now();
@@ -321,17 +321,34 @@ describe("listening", () => {
     expect(await b.page.locator("meter").count()).toBe(1);
     expect(await seriousA11yViolations(b.page), "axe while listening").toEqual([]);
     await screenshots(b.page, shots, "listening");
-    await b.page.locator("#result-title").waitFor({ timeout: 15_000 });
+    // The answer, then Listen goes on following it.
+    await b.page.getByTestId("following").waitFor({ timeout: 15_000 });
     const took = (Date.now() - started) / 1000;
     console.log(`listening: answered ${took.toFixed(2)} s after the click`);
     expect(took).toBeLessThan(5);
-    expect(await b.page.locator(".badge").textContent()).toBe("S01E02");
-    const ts = (await b.page.getByTestId("timestamp").textContent()) ?? "";
-    const [m, s] = ts.split(":").map(Number);
-    const at = m * 60 + s;
-    // The fake device loops the file from its start, 14 s into the episode.
-    expect(at).toBeGreaterThanOrEqual(fx.clips.mic.offsetS - 1);
-    expect(at).toBeLessThanOrEqual(fx.clips.mic.offsetS + fx.clips.mic.lengthS);
+    expect(await b.page.locator(".following .badge").textContent()).toBe("S01E02");
+    const position = async () => {
+      const [m, s] = ((await b.page.getByTestId("follow-position").textContent()) ?? "").split(":").map(Number);
+      return m * 60 + s;
+    };
+    const first = await position();
+    // The fake device plays the file from its start, 14 s into the episode.
+    expect(first).toBeGreaterThanOrEqual(fx.clips.mic.offsetS - 1);
+    expect(first).toBeLessThanOrEqual(fx.clips.mic.offsetS + fx.clips.mic.lengthS);
+    // The position keeps up with the sound (the server sends one a second).
+    const moved = Date.now();
+    await expect.poll(position, { timeout: 10_000, interval: 200 }).toBeGreaterThanOrEqual(first + 2);
+    console.log(`following: ${await position()} s after ${first} s, ${((Date.now() - moved) / 1000).toFixed(1)} s later`);
+    expect(await b.page.getByTestId("follow-phase").textContent()).toContain("Following live");
+    expect(await b.page.getByRole("button", { name: "Stop" }).evaluate((e) => e === document.activeElement)).toBe(true);
+    expect(await b.page.getByRole("progressbar", { name: "Where in the episode" }).count()).toBe(1);
+    await state(b.page, "following");
+    // The answer went into the history while it is followed.
+    expect(await b.page.locator(".history li").count()).toBe(1);
+    await b.page.getByRole("button", { name: "Stop" }).click();
+    await b.page.getByTestId("follow-notice").waitFor();
+    expect(await b.page.getByTestId("follow-notice").textContent()).toMatch(/^Stopped following\. Last: Demo Show S01E02 .* at \d\d:\d\d\.$/);
+    expect(await seriousA11yViolations(b.page), "axe after following").toEqual([]);
     expect(b.errors).toEqual([]);
   });
 });
