@@ -78,8 +78,9 @@ out["ambiguous"] = {"path": str(p)}
 other = speech("nobody here ever watches television on a quiet sunday afternoon, said the neighbour", voice="en-us")
 p = encode(other, root / "other.mp3", audio_args=("-c:a", "libmp3lame", "-b:a", "96k"))
 out["noMatch"] = {"path": str(p)}
-p = encode(cut(1, 14.0, 14.0), root / "mic.wav", audio_args=("-c:a", "pcm_s16le", "-ar", "48000", "-ac", "1"))
-out["mic"] = {"wav": str(p), "episodeId": "demo-show-s01e02", "offsetS": 14.0, "lengthS": 14.0}
+# Chromium's fake microphone plays this over and over: 8 s, then a jump back to its start.
+p = encode(cut(1, 14.0, 8.0), root / "mic.wav", audio_args=("-c:a", "pcm_s16le", "-ar", "48000", "-ac", "1"))
+out["mic"] = {"wav": str(p), "episodeId": "demo-show-s01e02", "offsetS": 14.0, "lengthS": 8.0}
 # A larger upload (about 1.3 MB), to watch its percent move.
 p = encode(cut(2, 2.0, 14.0), root / "big-upload.wav", audio_args=("-c:a", "pcm_s16le", "-ar", "48000", "-ac", "1"))
 out["bigUpload"] = {"path": str(p)}

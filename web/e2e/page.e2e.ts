@@ -332,7 +332,7 @@ describe("listening", () => {
       return m * 60 + s;
     };
     const first = await position();
-    // The fake device plays the file from its start, 14 s into the episode.
+    // The fake device plays the file from its start, 14 s into the episode, 8 s of it.
     expect(first).toBeGreaterThanOrEqual(fx.clips.mic.offsetS - 1);
     expect(first).toBeLessThanOrEqual(fx.clips.mic.offsetS + fx.clips.mic.lengthS);
     // The position keeps up with the sound (the server sends one a second).
@@ -342,6 +342,13 @@ describe("listening", () => {
     expect(await b.page.getByTestId("follow-phase").textContent()).toContain("Following live");
     expect(await b.page.getByRole("button", { name: "Stop" }).evaluate((e) => e === document.activeElement)).toBe(true);
     expect(await b.page.getByRole("progressbar", { name: "Where in the episode" }).count()).toBe(1);
+    // Then the file starts over: the scene is lost, and found again at its start.
+    const log = b.page.getByTestId("follow-log");
+    await expect.poll(() => log.textContent().catch(() => ""), { timeout: 20_000, interval: 200 }).toContain("Jumped to");
+    const changes = await log.locator("li").allTextContents();
+    console.log(`following: ${changes.join(" / ")} (${((Date.now() - started) / 1000).toFixed(1)} s after the click)`);
+    expect(changes[0]).toMatch(/^Jumped to 00:1[4-9]\.$/);
+    expect(changes[1]).toMatch(/^Lost it at 00:2[0-3]: listening for where it went\.$/);
     await state(b.page, "following");
     // The answer went into the history while it is followed.
     expect(await b.page.locator(".history li").count()).toBe(1);
