@@ -6,6 +6,7 @@ that the decoder loses nothing at the start of a piped recording."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -192,31 +193,46 @@ def test_stop_ends_following_and_it_all_counted_once(session: Session) -> None:
     assert session.before - session.after == 1
 
 
-def test_following_ends_at_its_limits(library: Library,
-                                      tmp_path: Path) -> None:
-    """No sound after the answer ends it as idle; a client that never stops is stopped
-    at the follow limit (both wall-clock, small here)."""
-    from fastapi.testclient import TestClient
+def _over(messages: list[dict[str, Any]]) -> bool:
+    return messages[-1]["type"] in ("follow_ended", "error")
 
-    from citywok.web.app import create_app
-    from tests.web.conftest import base_settings
 
-    clip = _webm(library.raw[2][int(12 * RATE_HZ): int(20 * RATE_HZ)], tmp_path / "c.webm")
-    chunks = _chunks(clip, 8.0)
-    for setting, reason, sent in (({"listen_follow_idle_s": 1.0}, "idle", chunks[:16]),
-                                  ({"listen_follow_max_s": 1.0}, "limit", chunks)):
-        settings = base_settings(library, tmp_path, **setting)
-        with TestClient(create_app(settings)) as client, \
-                client.websocket_connect("/api/v1/listen") as ws:
-            ws.send_text(json.dumps({"type": "start", "follow": True}))
-            assert ws.receive_json()["type"] == "listening"
-            for chunk in sent:  # 4 s (then nothing), or all 8 s at once
-                ws.send_bytes(chunk)
-            messages = [ws.receive_json()]
-            while messages[-1]["type"] not in ("follow_ended", "error"):
-                messages.append(ws.receive_json())
-            assert messages[-1] == {"type": "follow_ended", "reason": reason,
-                                    "heard_s": messages[-1]["heard_s"]}, messages
+def test_following_ends_at_its_limits(library: Library, tmp_path: Path) -> None:
+    """No sound after the answer ends it as idle; a client that never stops is stopped at
+    the follow limit (both wall-clock: 2.5 s and 3 s here; positions come every second)."""
+    from websockets.sync.client import connect
+
+    clip = _webm(library.raw[2][int(10 * RATE_HZ): int(22 * RATE_HZ)], tmp_path / "c.webm")
+    chunks = _chunks(clip, 12.0)
+    srv = start_server(library, tmp_path, env={"CITYWOK_LISTEN_FOLLOW_IDLE_S": "2.5",
+                                                "CITYWOK_LISTEN_FOLLOW_MAX_S": "3"})
+    try:
+        for reason, sent in (("idle", chunks[: len(chunks) // 2]), ("limit", chunks)):
+            with connect(srv.url.replace("http", "ws") + "/api/v1/listen",
+                         open_timeout=10) as ws:
+                ws.send(json.dumps({"type": "start", "follow": True}))
+                messages = [json.loads(ws.recv(timeout=10))]
+                started = time.monotonic()
+                for chunk in sent:  # 6 s, then nothing; or 12 s in real time, on and on
+                    ws.send(chunk)
+                    if reason == "limit":
+                        time.sleep(CHUNK_S)
+                        with contextlib.suppress(TimeoutError):
+                            while not _over(messages):
+                                messages.append(json.loads(ws.recv(timeout=0)))
+                        if _over(messages):
+                            break
+                with contextlib.suppress(TimeoutError):
+                    while not _over(messages):
+                        messages.append(json.loads(ws.recv(timeout=10)))
+                took = time.monotonic() - started
+            assert messages[-1]["type"] == "follow_ended", messages
+            assert messages[-1]["reason"] == reason, messages
+            assert any(m.get("event") == "position" for m in messages)
+            if reason == "limit":
+                assert took < 12.0  # not after the sound ran out
+    finally:
+        stop_server(srv)
 
 
 def test_the_decoder_loses_nothing_at_the_start_of_a_piped_recording(
