@@ -9,7 +9,7 @@ import pytest
 from citywok.fingerprint import Fingerprint
 from citywok.hashes import triplet
 from citywok.index import Index, NewEpisode
-from citywok.match import find_places, plan_reads, read_postings, verify
+from citywok.match import WarpedPeaks, find_places, plan_reads, read_postings, verify
 from citywok.params import MatchParams
 from citywok.peaks import PeakStream
 from citywok.pipeline import analyse_clip, match_clip
@@ -85,18 +85,21 @@ def test_min_votes_and_the_plausible_range_filter(library: tuple[Index, list[np.
     index, audio = library
     clip = clip_of(audio, 1, 30.0)
     assert match_clip(clip, index, replace(MP, min_votes=10_000)) == []
-    # The clip plays at 1.0x: a range that excludes it leaves nothing.
-    assert match_clip(clip, index, replace(MP, plausible_time_scale=(1.1, 1.4))) == []
+    # The clip plays at 1.0x: a range that excludes it leaves only chance, in the range.
+    fast = match_clip(clip, index, replace(MP, plausible_time_scale=(1.1, 1.4)))
+    assert all(1.1 <= h.time_scale <= 1.4 for h in fast)
+    assert all(h.evidence < MP.score_needed(5.0) for h in fast)
     assert match_clip(clip, index, replace(MP, plausible_pitch_shift=-1.0)) == []
 
 
 def test_places_need_min_votes(library: tuple[Index, list[np.ndarray]]) -> None:
     index, audio = library
-    peaks = analyse_clip(clip_of(audio, 3, 5.0), index.params, MP).peaks
-    places = find_places(peaks, index, MP)
+    clip = analyse_clip(clip_of(audio, 3, 5.0), index.params, MP)
+    views = [WarpedPeaks(clip.peaks)]
+    places = find_places(views, index, MP, clip_frames=clip.frames)
     assert places and all(p.votes >= MP.min_votes for p in places)
     busiest = max(p.votes for p in places)
-    strict = find_places(peaks, index, replace(MP, min_votes=busiest))
+    strict = find_places(views, index, replace(MP, min_votes=busiest), clip_frames=clip.frames)
     assert [p.votes for p in strict] == [busiest]
 
 

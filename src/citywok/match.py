@@ -127,32 +127,70 @@ def read_postings(lookups: QueryLookups, segments: Sequence[Segment], *, budget:
     return out
 
 
-def _collect(query: Peaks, lookups: QueryLookups, index: Index, params: AnalysisParams,
-             mp: MatchParams) -> _Votes | None:
-    qf = query.frame.astype(np.float64)
-    center_q = 0.5 * (qf[0] + qf[-1])
+@dataclass(frozen=True)
+class WarpedPeaks:
+    """A clip's peaks picked from its spectrogram warped by ``time_factor`` (frames) and
+    ``freq_factor`` (frequencies): one guess at undoing a speed, tempo or pitch change."""
+
+    peaks: Peaks
+    time_factor: float = 1.0
+    freq_factor: float = 1.0
+
+
+def _collect(views: Sequence[WarpedPeaks], clip_frames: float, index: Index,
+             params: AnalysisParams, mp: MatchParams) -> _Votes | None:
+    """Hits of every view, read in one pass and put back in the clip's own axes (a place
+    seen through several warps gathers the votes of all of them)."""
+    peak_parts, tuple_parts, hash_parts, owner_parts = [], [], [], []
+    view_parts: list[npt.NDArray[np.int64]] = []
+    first_peak = first_tuple = 0
+    for n, view in enumerate(views):
+        if len(view.peaks) < 3:
+            continue
+        look = family.query_lookups(view.peaks, params, mp)
+        peak_parts.append(view.peaks)
+        tuple_parts.append(look.tuples + first_peak)
+        hash_parts.append(look.hashes)
+        owner_parts.append(look.owner + first_tuple)
+        view_parts.append(np.full(len(view.peaks), n, dtype=np.int64))
+        first_peak += len(view.peaks)
+        first_tuple += len(look.tuples)
+    if not hash_parts:
+        return None
+    query = Peaks.concat(peak_parts)
+    lookups = QueryLookups(np.concatenate(hash_parts), np.concatenate(owner_parts),
+                           np.concatenate(tuple_parts))
+    view_of_peak = np.concatenate(view_parts)
+    time_factor = np.array([v.time_factor for v in views], dtype=np.float64)
+    shift_back = 12.0 * np.log2(np.array([v.freq_factor for v in views], dtype=np.float64))
+    live_keys = np.fromiter(index.episodes, dtype=np.int64)
     parts: list[_Votes] = []
     for seg, which, values in read_postings(lookups, index.segments,
-                                            budget=mp.postings_budget):
+                                            budget=mp.postings_budget * len(views)):
         hits = family.resolve(lookups, query, which, values, seg, params, mp)
         if len(hits) == 0:
             continue
         local = np.searchsorted(seg.episode_peak_start, hits.ref[:, 0], side="right") - 1
         keys = seg.episode_keys[local]
-        live = np.isin(keys, np.fromiter(index.episodes, dtype=np.int64))
+        live = np.isin(keys, live_keys)
         if not live.any():
             continue
+        # The view each hit came through, from the clip peaks it pairs with.
+        v_no = view_of_peak[hits.clip[live, 0]]
+        tf = time_factor[v_no][:, None]
         t_r = seg.peak_frame[hits.ref[live]].astype(np.float64)
-        t_q = qf[hits.clip[live]]
-        scale = hits.scale[live]
+        t_q = query.frame[hits.clip[live]].astype(np.float64) / tf
+        scale = hits.scale[live] * tf[:, 0]
         parts.append(_Votes(
-            episode=keys[live],
-            center=t_r[:, 0] + scale * (center_q - t_q[:, 0]),
-            scale=scale, shift=hits.shift[live], q_idx=hits.clip[live], t_q=t_q, t_r=t_r))
+            episode=keys[live], center=np.zeros(int(live.sum())), scale=scale,
+            shift=hits.shift[live] - shift_back[v_no], q_idx=hits.clip[live], t_q=t_q,
+            t_r=t_r))
     if not parts:
         return None
-    return _Votes(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                    ("episode", "center", "scale", "shift", "q_idx", "t_q", "t_r")))
+    v = _Votes(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                 ("episode", "center", "scale", "shift", "q_idx", "t_q", "t_r")))
+    # Where each hit puts the clip's centre (clip axes): the place it votes for.
+    return replace(v, center=v.t_r[:, 0] + v.scale * (0.5 * clip_frames - v.t_q[:, 0]))
 
 
 def _median(x: npt.NDArray[np.float64]) -> float:
@@ -210,6 +248,36 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int, frame_s: 
     )
 
 
+def _grid_keys(v: _Votes, vote_bin: float, mp: MatchParams, grid: int
+               ) -> npt.NDArray[np.int64]:
+    c_half, s_half = grid & 1, grid >> 1
+    cbin = np.floor(v.center / vote_bin + 0.5 * c_half).astype(np.int64)
+    sbin = np.floor(v.shift / mp.shift_bin_semitones + 0.5 * s_half).astype(np.int64) + 64
+    return (v.episode << 40) | ((cbin & 0x3FFFFFFF) << 10) | (sbin << 2) | grid
+
+
+_MIX64 = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _busy_only(v: _Votes, vote_bin: float, mp: MatchParams) -> _Votes:
+    """The votes that may belong to a place with ``min_votes``: most chance votes are
+    alone in their bin, and counting in a hashed table (collisions only over-count) finds
+    them in linear time, before the exact grouping sorts what is left."""
+    n = len(v.episode)
+    if n < 256:
+        return v
+    table = 1 << 20
+    busy = np.zeros(n, dtype=bool)
+    for grid in range(4):
+        with np.errstate(over="ignore"):
+            mixed = _grid_keys(v, vote_bin, mp, grid).astype(np.uint64) * _MIX64
+        slot = (mixed >> np.uint64(44)).astype(np.int64)
+        busy |= np.bincount(slot, minlength=table)[slot] >= mp.min_votes
+    keep = np.flatnonzero(busy)
+    return _Votes(*(getattr(v, f)[keep] for f in
+                    ("episode", "center", "scale", "shift", "q_idx", "t_q", "t_r")))
+
+
 def _distinct_places(v: _Votes, frame_s: float, mp: MatchParams,
                      ) -> list[npt.NDArray[np.int64]]:
     """Vote indices of the busiest places, one group per place, busiest first.
@@ -217,17 +285,14 @@ def _distinct_places(v: _Votes, frame_s: float, mp: MatchParams,
     Votes go to (episode, centre bin, pitch-shift bin) on four grids shifted by half a
     bin, so a cluster on a bin edge is still whole on one of them; a place is then taken
     once, from the grid where it is busiest. Places with fewer than ``mp.min_votes``
-    votes are not refined; past ``mp.places_per_warp`` places, only those with at least
+    votes are not refined; past ``mp.places_per_search`` places, only those with at least
     ``mp.copies_vote_share`` of the busiest one's votes are kept.
     """
     n = len(v.episode)
     vote_bin = mp.vote_bin_s / frame_s
     keys: list[npt.NDArray[np.int64]] = []
     for grid in range(4):
-        c_half, s_half = grid & 1, grid >> 1
-        cbin = np.floor(v.center / vote_bin + 0.5 * c_half).astype(np.int64)
-        sbin = np.floor(v.shift / mp.shift_bin_semitones + 0.5 * s_half).astype(np.int64) + 64
-        keys.append((v.episode << 40) | ((cbin & 0x3FFFFFFF) << 10) | (sbin << 2) | grid)
+        keys.append(_grid_keys(v, vote_bin, mp, grid))
     all_keys = np.concatenate(keys)
     order = np.argsort(all_keys, kind="stable")
     sorted_keys = all_keys[order]
@@ -241,9 +306,11 @@ def _distinct_places(v: _Votes, frame_s: float, mp: MatchParams,
         c_u = int(counts[u])
         if c_u < mp.min_votes:
             break
-        # Past the busiest few, only places about as busy as the busiest go on: the
-        # copies of shared material (an intro in every episode) are all listed.
-        if len(groups) >= mp.places_per_warp and c_u < mp.copies_vote_share * top:
+        # Past the busiest few, only places about as busy as a clearly busy first one go
+        # on: the copies of shared material (an intro in every episode) are all listed,
+        # while the many two-vote places of chance are not.
+        if len(groups) >= mp.places_per_search and (
+                c_u < mp.copies_vote_share * top or top < mp.copies_min_votes):
             break
         idx = order[first[u] : first[u] + c_u] % n
         ep = int(v.episode[idx[0]])
@@ -257,19 +324,21 @@ def _distinct_places(v: _Votes, frame_s: float, mp: MatchParams,
     return groups
 
 
-def find_places(query: Peaks, index: Index, mp: MatchParams) -> list[Hit]:
-    """Candidate places for ``query`` (in its own axes), busiest first, unverified."""
-    if len(query) < 3:
-        return []
+def find_places(views: Sequence[WarpedPeaks], index: Index, mp: MatchParams, *,
+                clip_frames: float) -> list[Hit]:
+    """Candidate places for a clip of ``clip_frames`` frames seen through ``views`` (in
+    the clip's own axes), busiest first, unverified."""
     params = index.params
-    lookups = family.query_lookups(query, params, mp)
-    v = _collect(query, lookups, index, params, mp)
+    v = _collect(views, clip_frames, index, params, mp)
     if v is None:
         return []
     fs = params.frame_s
+    n_peaks = int(v.q_idx.max()) + 1
+    v = _busy_only(v, mp.vote_bin_s / fs, mp)
+    if len(v.episode) == 0:
+        return []
     places = _distinct_places(v, fs, mp)
-    return [h for h in (_refine(v, idx, len(query), fs, mp) for idx in places)
-            if h is not None]
+    return [h for h in (_refine(v, idx, n_peaks, fs, mp) for idx in places) if h is not None]
 
 
 #: Offsets (frames) around a place's fitted offset at which its sketch is compared: the
@@ -281,6 +350,24 @@ _OFFSET_SEARCH = np.arange(-2.5, 1.51, 0.5)
 #: Time scales (times the fitted one) tried by :func:`verify` when asked to search: a
 #: place nominated by few hash hits may have its scale wrong by a few per cent, which
 #: over 5 s moves the clip's end by several frames.
+#: The offsets of the first glance, and the score under which a place is left there.
+_GLANCE = np.array([-2.0, -1.0, 0.0])
+_GLANCE_MIN = 2.0
+
+
+def _agreement(sketcher: sketch.ClipSketcher, ref: npt.NDArray[np.uint16],
+               offsets: npt.NDArray[np.float64], scale: float, shift: float, start: int,
+               stop: int, bits_per_code: int) -> list[float]:
+    """Sketch scores of the clip against ``ref[start:stop]`` at each offset."""
+    codes, inside = sketcher.codes(offsets_frames=offsets, time_scale=scale,
+                                   shift_semitones=shift, first_code=start,
+                                   n_codes=stop - start)
+    differing = np.where(inside, np.bitwise_count(np.bitwise_xor(codes, ref[start:stop])),
+                         0).sum(axis=1)
+    total = inside.sum(axis=1) * bits_per_code
+    return [sketch.score(int(t - d), int(t)) for d, t in zip(differing, total, strict=True)]
+
+
 SCALE_SEARCH = tuple(float(x) for x in np.round(np.arange(0.95, 1.0501, 0.005), 4))
 
 
@@ -312,8 +399,17 @@ def verify(hit: Hit, sketcher: sketch.ClipSketcher, index: Index, *,
         stop = min(len(ref), int(np.floor((offset - 3.0 + span) / f)) - 1)
         if stop - start < 2:
             continue
+        offsets = _OFFSET_SEARCH
+        if len(scales) == 1:
+            # A glance first: a place that shows nothing at the likeliest offsets (the
+            # fitted one, or a frame or two early under reverberation) is chance.
+            glance = _agreement(sketcher, ref, offset + _GLANCE, scale, hit.pitch_shift,
+                                start, stop, bits_per_code)
+            if max(glance) < _GLANCE_MIN:
+                best_hit = replace(hit, evidence=float(max(glance)))
+                continue
         codes, inside = sketcher.codes(
-            offsets_frames=offset + _OFFSET_SEARCH, time_scale=scale,
+            offsets_frames=offset + offsets, time_scale=scale,
             shift_semitones=hit.pitch_shift, first_code=start, n_codes=stop - start)
         differing = np.bitwise_count(np.bitwise_xor(codes, ref[start:stop][None, :]))
         differing = np.where(inside, differing, 0).sum(axis=1)

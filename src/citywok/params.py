@@ -205,13 +205,17 @@ class MatchParams:
     shift_bin_semitones: float = 1.0
     #: Hits that must agree on a place before it is refined and verified.
     min_votes: int = 2
-    #: How many distinct places (the busiest) are refined and verified per warp: the
-    #: right place is among the ten busiest in 98 % of the clips whose place is found at
-    #: all (measured on reverb, 0 dB noise, voice-over and music clips of 5 s).
-    places_per_warp: int = 10
+    #: How many distinct places (the busiest) are refined and verified per search (the
+    #: plain clip first, then every other warp together): the right place was among the
+    #: ten busiest of its warp in 98 % of the clips whose place was found at all
+    #: (reverb, 0 dB noise, voice-over and music clips of 5 s).
+    places_per_search: int = 16
     #: Beyond those, places with at least this share of the busiest place's votes are
     #: verified too: shared material has as many equally busy places as copies.
     copies_vote_share: float = 0.5
+    #: ... when the busiest place has at least this many votes (chance places have two
+    #: or three, and a dozen of them says nothing).
+    copies_min_votes: int = 8
     #: When a warp finds nothing conclusive, its busiest places have their time scale
     #: searched a few per cent either way with the sketch (0: only the answers', below).
     scale_search_places: int = 0

@@ -22,7 +22,14 @@ from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
 from citywok.ingest.local import local_fingerprinter
 from citywok.library import LibraryFile, make_episode_id, scan
-from citywok.match import SCALE_SEARCH, Hit, best_per_place, find_places, verify
+from citywok.match import (
+    SCALE_SEARCH,
+    Hit,
+    WarpedPeaks,
+    best_per_place,
+    find_places,
+    verify,
+)
 from citywok.params import AnalysisParams, MatchParams
 from citywok.peaks import Peaks, band_bins, peaks_from_power
 from citywok.result import (
@@ -67,6 +74,10 @@ class ClipAnalysis:
     peaks: Peaks
     duration_s: float
 
+    @property
+    def frames(self) -> int:
+        return int(self.full.shape[0])
+
 
 def analyse_clip(samples: npt.NDArray[np.float32], params: AnalysisParams,
                  mp: MatchParams) -> ClipAnalysis:
@@ -78,6 +89,16 @@ def analyse_clip(samples: npt.NDArray[np.float32], params: AnalysisParams,
     peaks = peaks_from_power(band, peak_params=mp.query_peaks, params=params)
     return ClipAnalysis(full=full, sketcher=ClipSketcher(band, params=params, bin_lo=lo),
                         peaks=peaks, duration_s=len(clip) / params.sample_rate_hz)
+
+
+def _view(clip: ClipAnalysis, time_factor: float, freq_factor: float,
+          params: AnalysisParams, mp: MatchParams, lo: int, hi: int) -> WarpedPeaks:
+    if time_factor == 1.0 and freq_factor == 1.0:
+        return WarpedPeaks(clip.peaks)
+    power = warp(clip.full, time_factor=time_factor, freq_factor=freq_factor, bin_lo=lo,
+                 bin_hi=hi)
+    return WarpedPeaks(peaks_from_power(power, peak_params=mp.query_peaks, params=params),
+                       time_factor, freq_factor)
 
 
 def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, *,
@@ -93,26 +114,15 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, 
     found: list[Hit] = []
     verified: dict[tuple[int, int, int, int], Hit] = {}
     searched: set[tuple[int, int]] = set()
-    for n, (time_factor, freq_factor) in enumerate(mp.warps):
-        if n == 0 and time_factor == 1.0 and freq_factor == 1.0:
-            peaks = clip.peaks
-        else:
-            power = warp(clip.full, time_factor=time_factor, freq_factor=freq_factor,
-                         bin_lo=lo, bin_hi=hi)
-            peaks = peaks_from_power(power, peak_params=mp.query_peaks, params=params)
-        shift_back = 12.0 * float(np.log2(freq_factor))
-        places: list[Hit] = []
-        for h in find_places(peaks, index, mp):
-            # Back to the clip's own axes: warped time is time_factor x clip time, and
-            # warped pitch is clip pitch + 12 log2(freq_factor).
-            h = replace(h, time_scale=h.time_scale * time_factor,
-                        pitch_shift=h.pitch_shift - shift_back,
-                        pivot_frames=h.pivot_frames / time_factor)
-            if (lo_scale <= h.time_scale <= hi_scale
-                    and abs(h.pitch_shift) <= mp.plausible_pitch_shift):
-                places.append(h)
+    # The plain clip first (most clips are not sped up: they stop here), then every other
+    # warp in one search.
+    for stage in (mp.warps[:1], mp.warps[1:]):
+        views = [_view(clip, tf, ff, params, mp, lo, hi) for tf, ff in stage]
+        places = [h for h in find_places(views, index, mp, clip_frames=clip.frames)
+                  if lo_scale <= h.time_scale <= hi_scale
+                  and abs(h.pitch_shift) <= mp.plausible_pitch_shift]
         for h in places:
-            # The same place found through several warps is verified once.
+            # The same place found twice is verified once.
             key = (h.episode_key, round(h.offset_frames / params.sketch_frames),
                    round(h.time_scale * 50), round(h.pitch_shift * 4))
             if key not in verified:
