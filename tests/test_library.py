@@ -118,3 +118,13 @@ def test_sidecar_refuses_bad_watch_urls(tmp_path: Path, bad: str) -> None:
     (tmp_path / "citywok.csv").write_text(f"file,watch_url\nShow - S01E01.mkv,{bad}\n")
     with pytest.raises(LibraryError, match="watch_url"):
         list(scan([tmp_path]))
+
+
+@pytest.mark.parametrize(("name", "show", "title"), [
+    ("Rock [live] - S01E01 - Rock [i] Roll.mkv", "Rock [live]", "Rock [i] Roll"),
+    ("Show (2019) - S01E02 - Pilot (Part 1).mp4", "Show (2019)", "Pilot (Part 1)"),
+    ("Show [S01E03] Title.mp4", "Show", "Title"),
+])
+def test_brackets_in_names_stay_whole(name: str, show: str, title: str) -> None:
+    info = parse_episode_name(Path("/lib") / name)
+    assert (info.show, info.title) == (show, title)

@@ -17,8 +17,10 @@ from platformdirs import user_data_dir
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from citywok import errors
+from citywok.display import clock
 from citywok.index import Index
 from citywok.params import MatchParams
 from citywok.pipeline import drive, identify_file, index_paths, remove_episode
@@ -46,8 +48,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Markup is off: file names, titles and messages are the user's text, and "[web]" or
+# "[/i]" in them must print as they are (styles are applied with Text, never parsed).
+out = Console(soft_wrap=True, markup=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
 def exit_code_for(exc: errors.CityWokError) -> int:
@@ -73,15 +77,14 @@ def _index_dir(path: Path | None) -> Path:
     return path if path is not None else default_index_dir()
 
 
+def _say(console: Console, *parts: str | tuple[str, str]) -> None:
+    """Print plain text and (text, style) pieces; nothing in them is parsed as markup."""
+    console.print(Text.assemble(*parts))
+
+
 def _fail(exc: errors.CityWokError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc.message}")
+    _say(err, ("error:", "red"), f" {exc.message}")
     return typer.Exit(exit_code_for(exc))
-
-
-def fmt_time(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    h, m = divmod(int(m), 60)
-    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m:d}:{s:04.1f}"
 
 
 @app.command()
@@ -113,7 +116,7 @@ def index(
                 runner = DaskFingerprinter(dask)
             with Progress(TextColumn("{task.description:<14}"), BarColumn(),
                           TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
-                          TextColumn("{task.fields[item]}"), console=err,
+                          TextColumn("{task.fields[item]}", markup=False), console=err,
                           disable=as_json or not err.is_terminal) as bar:
                 task = bar.add_task("scanning", total=None, item="")
 
@@ -138,30 +141,31 @@ def index(
         }))
         return
     speed = summary.audio_s / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-    out.print(f"added {len(summary.added)}, updated {len(summary.updated)}, "
+    _say(out, f"added {len(summary.added)}, updated {len(summary.updated)}, "
               f"unchanged {len(summary.skipped)}, failed {len(summary.failed)} "
               f"({summary.audio_s / 3600:.2f} h of audio in {summary.elapsed_s:.1f} s, "
               f"{speed:.0f}x real time)")
     for name, message in summary.failed:
-        out.print(f"  [red]failed[/red] {name}: {message}")
-    out.print(f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
+        _say(out, "  ", ("failed", "red"), f" {name}: {message}")
+    _say(out, f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
               f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}")
 
 
 def _print_result(name: str, res: IdentifyResult) -> None:
     if res.status is Status.NO_MATCH or res.match is None:
-        out.print(f"{name}: [yellow]no match[/yellow] ({res.elapsed_ms:.0f} ms)")
+        _say(out, f"{name}: ", ("no match", "yellow"), f" ({res.elapsed_ms:.0f} ms)")
         return
     if res.status is Status.AMBIGUOUS:
-        out.print(f"{name}: [cyan]ambiguous[/cyan]: fits {len(res.candidates)} episodes "
-                  f"equally (shared material such as an intro) ({res.elapsed_ms:.0f} ms)")
+        _say(out, f"{name}: ", ("ambiguous", "cyan"),
+             f": fits {len(res.candidates)} episodes equally (shared material such as an "
+             f"intro) ({res.elapsed_ms:.0f} ms)")
         for c in res.candidates:
-            out.print(f"    {c.episode.label}  at {fmt_time(c.offset_s)}")
+            _say(out, f"    {c.episode.label}  at {clock(c.offset_s)}")
         return
     c = res.match
-    out.print(f"{name}: [green]{c.episode.label}[/green]  at {fmt_time(c.offset_s)}  "
-              f"(confidence {c.confidence:.2f}, speed {c.speed:.2f}x, pitch "
-              f"{round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
+    _say(out, f"{name}: ", (c.episode.label, "green"),
+         f"  at {clock(c.offset_s)}  (confidence {c.confidence:.2f}, speed {c.speed:.2f}x, "
+         f"pitch {round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
 
 
 def fetch_link(url: str, workdir: Path) -> Path:
@@ -221,7 +225,7 @@ def identify(
                     print(json.dumps({"file": f, "status": "error", "error": exc.message}),
                           flush=True)
                 else:
-                    err.print(f"{f}: [red]error:[/red] {exc.message}")
+                    _say(err, f"{f}: ", ("error:", "red"), f" {exc.message}")
                 continue
             if as_json:
                 print(json.dumps(res.to_json(file=f)), flush=True)
@@ -300,8 +304,9 @@ def list_episodes(index_dir: IndexOpt = None,
     table = Table("episode_id", "show", "S", "E", "title", "length")
     for r in rows:
         e = r.episode
-        table.add_row(e.episode_id, e.show, str(e.season or ""), str(e.episode or ""),
-                      e.title or "", fmt_time(e.duration_s))
+        table.add_row(*(Text(cell) for cell in (
+            e.episode_id, e.show, str(e.season or ""), str(e.episode or ""), e.title or "",
+            clock(e.duration_s))))
     out.print(table)
 
 
@@ -314,7 +319,7 @@ def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok 
             ep = remove_episode(idx, episode_id)
     except errors.CityWokError as exc:
         raise _fail(exc) from None
-    out.print(f"removed {ep.episode_id} ({ep.label})")
+    _say(out, f"removed {ep.episode_id} ({ep.label})")
 
 
 @app.command()
@@ -326,7 +331,7 @@ def compact(index_dir: IndexOpt = None) -> None:
             s = idx.stats()
     except errors.CityWokError as exc:
         raise _fail(exc) from None
-    out.print(f"{s.segments} segment(s), {s.index_bytes / 1e6:.1f} MB")
+    _say(out, f"{s.segments} segment(s), {s.index_bytes / 1e6:.1f} MB")
 
 
 @app.command()

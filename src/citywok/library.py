@@ -80,12 +80,34 @@ _JUNK = re.compile(
 )
 
 
+_PAIRS = {"(": ")", "[": "]"}
+
+
+def _trim(text: str) -> str:
+    """Strip separators and brackets left open at either end ("Show [" of "Show [S01E02]"),
+    but keep a bracket's pair whole ("Rock [live]", "Show (2019)")."""
+    while True:
+        before = text
+        text = text.strip(" -_.")
+        if text and text[-1] in _PAIRS:
+            text = text[:-1]
+        if text and text[0] in _PAIRS.values():
+            text = text[1:]
+        for opener, closer in _PAIRS.items():
+            if text.count(opener) < text.count(closer) and text.endswith(closer):
+                text = text[:-1]
+            if text.count(opener) > text.count(closer) and text.startswith(opener):
+                text = text[1:]
+        if text == before:
+            return text
+
+
 def _clean(text: str) -> str:
     text = text.strip()
     if " " not in text and ("." in text or "_" in text):
         text = re.sub(r"[._]+", " ", text)
     text = re.sub(r"\s+", " ", text)
-    return text.strip(" -_.[]()")
+    return _trim(text)
 
 
 def _title(text: str) -> str | None:
