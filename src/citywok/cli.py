@@ -22,24 +22,38 @@ from rich.text import Text
 from citywok import errors
 from citywok.display import clock
 from citywok.index import Index
+from citywok.library import scan_library
 from citywok.params import MatchParams
 from citywok.pipeline import drive, identify_file, index_paths, remove_episode
 from citywok.result import IdentifyResult, Status
 from citywok.store.local import discard_index
 
-#: Exit code for each error class (most specific first); 1 for anything else.
-EXIT_CODES: tuple[tuple[type[errors.CityWokError], int], ...] = (
-    (errors.IndexNotFoundError, 66),  # EX_NOINPUT
-    (errors.EpisodeNotFoundError, 66),
-    (errors.IndexLockedError, 75),  # EX_TEMPFAIL
-    (errors.IndexStoreError, 74),  # EX_IOERR
-    (errors.MediaError, 65),  # EX_DATAERR
-    (errors.LibraryError, 65),
-    (errors.FetchError, 69),  # EX_UNAVAILABLE
-    (errors.SnapshotCorruptError, 65),
-    (errors.SnapshotError, 69),
-    (errors.ConfigError, 78),  # EX_CONFIG
+#: Exit code for each error class (most specific first) and what it means; 0 is success,
+#: 1 anything unexpected, 2 a command used wrongly (unknown option, missing path).
+EXIT_CODES: tuple[tuple[type[errors.CityWokError], int, str], ...] = (
+    (errors.IndexingIncompleteError, 3, "some files could not be indexed, the others were"),
+    (errors.IndexNotFoundError, 66, "no index, episode or media found"),  # EX_NOINPUT
+    (errors.EpisodeNotFoundError, 66, "no index, episode or media found"),
+    (errors.NoMediaFoundError, 66, "no index, episode or media found"),
+    (errors.IndexLockedError, 75, "another process is writing the index"),  # EX_TEMPFAIL
+    (errors.IndexStoreError, 74, "the index cannot be read or written"),  # EX_IOERR
+    (errors.IndexingFailedError, 65, "the input cannot be used"),  # EX_DATAERR
+    (errors.MediaError, 65, "the input cannot be used"),
+    (errors.LibraryError, 65, "the input cannot be used"),
+    (errors.FetchError, 69, "a link or snapshot could not be fetched"),  # EX_UNAVAILABLE
+    (errors.SnapshotCorruptError, 65, "the input cannot be used"),
+    (errors.SnapshotError, 69, "a link or snapshot could not be fetched"),
+    (errors.ConfigError, 78, "settings that cannot work"),  # EX_CONFIG
 )
+
+
+def _exit_codes_help() -> str:
+    meanings = {0: "success", 1: "unexpected error", 2: "the command was used wrongly"}
+    for _, code, meaning in EXIT_CODES:
+        meanings.setdefault(code, meaning)
+    return "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in
+                                      sorted(meanings.items())) + "."
+
 
 app = typer.Typer(
     help="CityWok: tell which TV episode a short clip comes from, and where in it.",
@@ -47,6 +61,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    epilog=_exit_codes_help(),
 )
 # Markup is off: file names, titles and messages are the user's text, and "[web]" or
 # "[/i]" in them must print as they are (styles are applied with Text, never parsed).
@@ -55,7 +70,7 @@ err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
 def exit_code_for(exc: errors.CityWokError) -> int:
-    for cls, code in EXIT_CODES:
+    for cls, code, _ in EXIT_CODES:
         if isinstance(exc, cls):
             return code
     return 1
@@ -66,10 +81,18 @@ def default_index_dir() -> Path:
     return Path(env) if env else Path(user_data_dir("citywok")) / "index"
 
 
+def _index_path(value: str) -> Path:
+    # An empty --index would otherwise become "." and write an index into the current folder.
+    if not value.strip():
+        raise typer.BadParameter("must not be empty (use '.' for the current folder)")
+    return Path(value)
+
+
 IndexOpt = Annotated[
     Path | None,
-    typer.Option("--index", "-i", help="Index directory (default: $CITYWOK_INDEX, else the "
-                 "per-user data dir).", show_default=False),
+    typer.Option("--index", "-i", parser=_index_path, metavar="<path>",
+                 help="Index directory (default: $CITYWOK_INDEX, else the per-user data "
+                 "dir).", show_default=False),
 ]
 
 
@@ -89,13 +112,14 @@ def _fail(exc: errors.CityWokError) -> typer.Exit:
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders of episodes.")],
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of episodes.",
+                                                exists=True)],
     index_dir: IndexOpt = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1,
                                          help="Files fingerprinted in parallel.")] = 1,
     sidecar: Annotated[Path | None, typer.Option(
         "--metadata", help="CSV with file,show,season,episode,title (default: citywok.csv "
-        "in each folder).")] = None,
+        "in each folder).", exists=True, dir_okay=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     dask: Annotated[str | None, typer.Option(
         "--dask", help="Fingerprint on a Dask cluster: tcp://scheduler:8786, or local:N for "
@@ -104,8 +128,19 @@ def index(
         "--rebuild", help="Discard the index at --index first (one built by another "
         "CityWok version, or damaged) and build it anew.")] = False,
 ) -> None:
-    """Add episodes to the index; files already indexed and unchanged are skipped."""
+    """Add episodes to the index; files already indexed and unchanged are skipped.
+
+    Files that are not media are left out and named. The exit code tells whether every
+    media file was indexed, some were, or none (see the list in 'citywok --help').
+    """
     try:
+        # Scanned before the index is opened (or discarded): with nothing to index,
+        # nothing is created or lost.
+        found = scan_library(paths, sidecar=sidecar)
+        if not found.files:
+            _print_left_out(found.left_out)
+            raise errors.NoMediaFoundError(
+                "no media found in " + ", ".join(str(p) for p in paths))
         if rebuild:
             discard_index(_index_dir(index_dir))
         with Index.open(_index_dir(index_dir), writable=True) as idx:
@@ -126,8 +161,8 @@ def index(
                     bar.update(task, description=ev.stage, completed=ev.done, total=ev.total,
                                item=ev.item or "")
 
-                summary = drive(index_paths(idx, paths, sidecar=sidecar, workers=workers,
-                                             fingerprinter=runner), show)
+                summary = drive(index_paths(idx, found, workers=workers,
+                                            fingerprinter=runner), show)
             stats = idx.stats()
     except errors.CityWokError as exc:
         raise _fail(exc) from None
@@ -136,19 +171,34 @@ def index(
             "added": list(summary.added), "updated": list(summary.updated),
             "skipped": list(summary.skipped),
             "failed": [{"file": f, "error": m} for f, m in summary.failed],
+            "left_out": [{"file": f, "reason": why} for f, why in summary.left_out],
             "audio_s": round(summary.audio_s, 1), "elapsed_s": round(summary.elapsed_s, 2),
             "episodes": stats.episodes, "index_bytes": stats.index_bytes,
         }))
-        return
-    speed = summary.audio_s / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-    _say(out, f"added {len(summary.added)}, updated {len(summary.updated)}, "
-              f"unchanged {len(summary.skipped)}, failed {len(summary.failed)} "
-              f"({summary.audio_s / 3600:.2f} h of audio in {summary.elapsed_s:.1f} s, "
-              f"{speed:.0f}x real time)")
-    for name, message in summary.failed:
-        _say(out, "  ", ("failed", "red"), f" {name}: {message}")
-    _say(out, f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
-              f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}")
+    else:
+        speed = summary.audio_s / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
+        _say(out, f"added {len(summary.added)}, updated {len(summary.updated)}, "
+                  f"unchanged {len(summary.skipped)}, failed {len(summary.failed)}, "
+                  f"left out {len(summary.left_out)} "
+                  f"({summary.audio_s / 3600:.2f} h of audio in {summary.elapsed_s:.1f} s, "
+                  f"{speed:.0f}x real time)")
+        for name, message in summary.failed:
+            _say(out, "  ", ("failed", "red"), f" {name}: {message}")
+        _print_left_out(summary.left_out)
+        _say(out, f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
+                  f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}")
+    if summary.failed:
+        indexed = len(summary.added) + len(summary.updated) + len(summary.skipped)
+        media = indexed + len(summary.failed)
+        raise _fail(errors.IndexingIncompleteError(
+            f"{len(summary.failed)} of {media} media files could not be indexed") if indexed
+            else errors.IndexingFailedError(f"none of the {media} media files could be "
+                                            "indexed"))
+
+
+def _print_left_out(left_out: tuple[tuple[str, str], ...]) -> None:
+    for name, why in left_out:
+        _say(out, "  ", ("left out", "yellow"), f" {name}: {why}")
 
 
 def _print_result(name: str, res: IdentifyResult) -> None:

@@ -9,11 +9,14 @@ pathological file cannot hang the caller.
 
 from __future__ import annotations
 
+import json
+import os
 import queue
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,14 +57,70 @@ def ffmpeg_binary() -> str:
     return path
 
 
-def _command(path: str, sample_rate_hz: int) -> list[str]:
+def input_url(path: str | Path) -> str:
+    """How a local file is named to ffmpeg: always through its file protocol, by absolute
+    path, so that a file called ``pipe:0``, ``-``, ``concat:a|b`` or ``-i`` is read as the
+    file it is, never as stdin, another protocol or an option."""
+    return "file:" + os.path.abspath(path)
+
+
+def _command(path: str | Path, sample_rate_hz: int) -> list[str]:
     return [
         ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
         # A hostile file (playlist, concat list) must not make ffmpeg open anything else.
-        "-protocol_whitelist", "file,pipe,fd",
-        "-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1",
+        "-protocol_whitelist", "file",
+        "-i", input_url(path), "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1",
         "-ar", str(sample_rate_hz), "-f", "f32le", "pipe:1",
     ]
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What ffprobe finds in a file without decoding it."""
+
+    #: ffmpeg's name for the container (``matroska,webm``, ``wav`` ...).
+    format_name: str
+    #: The container's duration, when it states one.
+    duration_s: float | None
+    audio_streams: int
+
+
+def probe(path: str | Path, *, timeout_s: float = 10.0,
+          formats: Sequence[str] | None = None) -> MediaInfo:
+    """Read a file's container and streams with ffprobe (nothing is decoded).
+
+    ``formats`` limits the demuxers it may be opened with. Raises :class:`NotMediaError`
+    when ffprobe cannot read it (or not within ``timeout_s``).
+    """
+    name = Path(path).name
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        raise MediaError("ffprobe is not installed; install ffmpeg (e.g. apt-get install "
+                         "ffmpeg)")
+    cmd = [exe, "-v", "error", "-protocol_whitelist", "file"]
+    if formats:
+        cmd += ["-format_whitelist", ",".join(formats)]
+    cmd += ["-show_entries", "format=format_name,duration:stream=codec_type", "-of", "json",
+            input_url(path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise NotMediaError(f"{name}: could not be examined within {timeout_s:g} s") from None
+    try:
+        info = json.loads(proc.stdout or b"{}") if proc.returncode == 0 else {}
+    except ValueError:
+        info = {}
+    fmt = info.get("format") or {}
+    if not fmt.get("format_name"):
+        raise NotMediaError(f"{name}: not a media file ffmpeg can read")
+    try:
+        duration: float | None = float(fmt["duration"])
+    except (KeyError, TypeError, ValueError):
+        duration = None
+    audio = sum(1 for st in info.get("streams") or [] if st.get("codec_type") == "audio")
+    return MediaInfo(format_name=str(fmt["format_name"]), duration_s=duration,
+                     audio_streams=audio)
 
 
 def _classify(stderr: str, name: str) -> MediaError:
@@ -94,7 +153,8 @@ def iter_decode(
     if p.is_dir():
         raise NotMediaError(f"{name}: is a folder, not a media file")
     proc = subprocess.Popen(
-        _command(str(p), sample_rate_hz), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        _command(p, sample_rate_hz), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.stdout is not None and proc.stderr is not None
     timed_out = threading.Event()

@@ -21,7 +21,7 @@ from citywok.errors import CityWokError
 from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
 from citywok.ingest.local import local_fingerprinter
-from citywok.library import LibraryFile, make_episode_id, scan
+from citywok.library import LibraryFile, LibraryScan, make_episode_id, scan_library
 from citywok.match import SCALE_SEARCH, Hit, best_per_place, find_places, verify
 from citywok.params import AnalysisParams, MatchParams
 from citywok.peaks import Peaks, band_bins, peaks_from_power
@@ -309,7 +309,8 @@ COMMIT_EVERY_S = 60.0
 BATCH_AUDIO_S = 4 * 3600.0
 
 
-def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | None = None,
+def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
+                sidecar: Path | None = None,
                 workers: int = 1, fingerprinter: Fingerprinter | None = None,
                 commit_every_s: float = COMMIT_EVERY_S, batch_audio_s: float = BATCH_AUDIO_S,
                 ) -> Generator[Progress, None, IndexSummary]:
@@ -322,11 +323,13 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
     committed here, in the order the scan found them, whatever order they finish in, so
     every adapter builds the same index. A commit happens at least every
     ``commit_every_s`` seconds of work (and every ``batch_audio_s`` of audio), so an
-    interrupted run keeps what it finished.
+    interrupted run keeps what it finished. ``paths`` may be a scan already made (the CLI
+    scans before it creates an index).
     """
     started = time.perf_counter()
     yield Progress(stage="scanning")
-    files = list(scan(paths, sidecar=sidecar))
+    found = paths if isinstance(paths, LibraryScan) else scan_library(paths, sidecar=sidecar)
+    files = list(found.files)
     added: list[str] = []
     updated: list[str] = []
     skipped: list[str] = []
@@ -427,6 +430,7 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
     return IndexSummary(
         added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),
         failed=tuple(failed), audio_s=audio_s, elapsed_s=time.perf_counter() - started,
+        left_out=found.left_out,
     )
 
 
