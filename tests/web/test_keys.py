@@ -107,6 +107,8 @@ def test_admin_requires_an_admin_key(make_client: Callable[..., TestClient], own
     r = client.post("/api/v1/admin/index", json={"paths": [str(library.folder)]}, headers=auth)
     assert r.status_code == 200, r.text
     assert r.json()["episodes"] == 3
+    left_out = {f["file"]: f["reason"] for f in r.json()["left_out"]}
+    assert left_out["truth.json"] and left_out[".raw-01.npy"] == "hidden file"
     assert client.get("/api/v1/episodes").json()["total"] == 3
     r = client.post("/api/v1/admin/index", json={"paths": ["/etc"]}, headers=auth)
     assert r.status_code == 422 and r.json()["error"]["code"] == "library_error"
