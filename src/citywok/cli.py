@@ -6,20 +6,20 @@ Errors map to exit codes in :data:`EXIT_CODES`, the one place that does so.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from platformdirs import user_data_dir
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from citywok import errors
+from citywok import defaults, errors
 from citywok.display import clock
 from citywok.index import Index
 from citywok.library import scan_library
@@ -27,6 +27,9 @@ from citywok.params import MatchParams
 from citywok.pipeline import drive, identify_file, index_paths, remove_episode
 from citywok.result import IdentifyResult, Status
 from citywok.store.local import discard_index
+
+if TYPE_CHECKING:
+    from citywok.web.core.config import Settings
 
 #: Exit code for each error class (most specific first) and what it means; 0 is success,
 #: 1 anything unexpected, 2 a command used wrongly (unknown option, missing path).
@@ -77,11 +80,13 @@ def exit_code_for(exc: errors.CityWokError) -> int:
 
 
 def default_index_dir() -> Path:
-    env = os.environ.get("CITYWOK_INDEX")
-    return Path(env) if env else Path(user_data_dir("citywok")) / "index"
+    """$CITYWOK_INDEX, else the per-user data dir: the same default as ``serve``'s."""
+    env = os.environ.get("CITYWOK_INDEX", "").strip()
+    return Path(env) if env else defaults.default_index_dir()
 
 
-def _index_path(value: str) -> Path:
+def parse_index_path(value: str) -> Path:
+    """``--index`` as given; an empty one is a usage error."""
     # An empty --index would otherwise become "." and write an index into the current folder.
     if not value.strip():
         raise typer.BadParameter("must not be empty (use '.' for the current folder)")
@@ -90,7 +95,7 @@ def _index_path(value: str) -> Path:
 
 IndexOpt = Annotated[
     Path | None,
-    typer.Option("--index", "-i", parser=_index_path, metavar="<path>",
+    typer.Option("--index", "-i", parser=parse_index_path, metavar="<path>",
                  help="Index directory (default: $CITYWOK_INDEX, else the per-user data "
                  "dir).", show_default=False),
 ]
@@ -218,16 +223,28 @@ def _print_result(name: str, res: IdentifyResult) -> None:
          f"pitch {round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
 
 
-def fetch_link(url: str, workdir: Path) -> Path:
-    """Download a link's media into ``workdir`` with the web service's checks and limits
-    (settings from ``CITYWOK_*`` variables, as for ``serve``)."""
+#: Where each optional part of CityWok comes from.
+WEB_EXTRA = "pip install 'citywok[web]'"
+LINKS_EXTRA = "pip install 'citywok[links]'"
+
+
+def link_settings() -> Settings:
+    """The link policy and download limits, from the one settings loader (as for
+    ``serve``); a bad setting is a ConfigError, a missing extra says what to install."""
     try:
-        from citywok.web.core.config import Settings
-        from citywok.web.fetch import Downloaded, check_link, download, resolve_checked
-    except ImportError:
-        raise errors.ConfigError("identifying links needs the web extra: "
-                                 "pip install 'citywok[web]'") from None
-    settings = Settings()
+        from citywok.web.core.config import load_settings
+    except ModuleNotFoundError:
+        raise errors.ConfigError(f"identifying links needs the links extra: {LINKS_EXTRA}"
+                                 ) from None
+    if importlib.util.find_spec("yt_dlp") is None:
+        raise errors.ConfigError(f"identifying links needs yt-dlp: {LINKS_EXTRA}")
+    return load_settings()
+
+
+def fetch_link(url: str, workdir: Path, settings: Settings) -> Path:
+    """Download a link's media into ``workdir`` with the web service's checks and limits."""
+    from citywok.web.fetch import Downloaded, check_link, download, resolve_checked
+
     policy = settings.link_policy()
     link = check_link(url, policy)
     resolve_checked(link.host, link.port, policy)
@@ -245,23 +262,30 @@ def fetch_link(url: str, workdir: Path) -> Path:
     return asyncio.run(run())
 
 
-def _identify_one(source: str, idx: Index, mp: MatchParams) -> IdentifyResult:
-    if not source.startswith(("http://", "https://")):
+def _is_link(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
+                  ) -> IdentifyResult:
+    if not _is_link(source):
         return identify_file(source, idx, match_params=mp)
+    assert settings is not None
     with tempfile.TemporaryDirectory(prefix="citywok-link-") as tmp:
-        return identify_file(fetch_link(source, Path(tmp)), idx, match_params=mp)
+        return identify_file(fetch_link(source, Path(tmp), settings), idx, match_params=mp)
 
 
 @app.command()
 def identify(
     files: Annotated[list[str], typer.Argument(help="Clips to identify: files, or links "
-                                               "(http/https; needs the web extra).")],
+                                               "(http/https; needs the links extra).")],
     index_dir: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per "
                                           "line.")] = False,
 ) -> None:
     """Say which episode each clip comes from, and where in it."""
     try:
+        settings = link_settings() if any(_is_link(f) for f in files) else None
         idx = Index.open(_index_dir(index_dir))
     except errors.CityWokError as exc:
         raise _fail(exc) from None
@@ -269,7 +293,7 @@ def identify(
     with idx:
         for f in files:
             try:
-                res = _identify_one(f, idx, mp)
+                res = _identify_one(f, idx, mp, settings)
             except errors.CityWokError as exc:
                 if as_json:
                     print(json.dumps({"file": f, "status": "error", "error": exc.message}),
@@ -402,10 +426,28 @@ from citywok.cli_timeline import register as _register_timeline  # noqa: E402
 
 _register_timeline(app)
 
-try:  # `serve` and `keys` need the web extra: pip install 'citywok[web]'
+
+def _register_web_stubs(missing: str) -> None:
+    """``serve`` and ``keys`` without the web extra: say what to install, whatever the
+    arguments (even ``--help``)."""
+
+    def needs_web(ctx: typer.Context) -> None:
+        raise _fail(errors.ConfigError(f"'citywok {ctx.info_name}' needs the web extra "
+                                       f"({missing} is not installed): {WEB_EXTRA}"))
+
+    for name, what in (("serve", "Serve the web API"), ("keys", "Manage API keys")):
+        app.command(name, help=f"{what} (needs the web extra: {WEB_EXTRA}).",
+                    add_help_option=False, context_settings={
+                        "ignore_unknown_options": True, "allow_extra_args": True,
+                        "help_option_names": []})(needs_web)
+
+
+try:
     from citywok.web.cli import register
-except ImportError:  # pragma: no cover - exercised only without the extra
-    pass
+except ModuleNotFoundError as exc:
+    if (exc.name or "").split(".")[0] == "citywok":
+        raise  # a bug of ours, not a missing extra
+    _register_web_stubs(exc.name or "a web dependency")
 else:
     register(app)
 

@@ -144,9 +144,13 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.start()
         try:
-            await run_in_threadpool(services.index.get)
+            loaded = await run_in_threadpool(services.index.get)
         except CityWokError as exc:
-            log.warning("index not loaded at startup: %s", exc.message)
+            log.warning("index not loaded at startup: %s", exc.message,
+                        extra={"index": str(settings.index)})
+        else:
+            log.info("index loaded", extra={"index": str(loaded.path),
+                                            "episodes": len(loaded.episodes)})
         yield
         services.close()
 

@@ -20,8 +20,23 @@ keys_app = typer.Typer(help="Create, list and revoke API keys of the web service
                        rich_markup_mode=None,
                        no_args_is_help=True, add_completion=False)
 
+def exit_code_for(exc: errors.CityWokError) -> int:
+    # Imported when used: citywok.cli imports this module to register its commands.
+    from citywok.cli import exit_code_for as main_table
+
+    return main_table(exc)
+
+
+def _index_path(value: str) -> Path:
+    from citywok.cli import parse_index_path
+
+    return parse_index_path(value)
+
+
 IndexOpt = Annotated[Path | None, typer.Option(
-    "--index", "-i", help="Index directory [default: $CITYWOK_INDEX].", show_default=False)]
+    "--index", "-i", parser=_index_path, metavar="<path>",
+    help="Index directory [default: $CITYWOK_INDEX, else the per-user data dir, as for "
+    "'citywok index'].", show_default=False)]
 KeysDbOpt = Annotated[Path | None, typer.Option(
     "--keys-db", help="Key database [default: $CITYWOK_KEYS_DB or keys.sqlite in the index].",
     show_default=False)]
@@ -32,7 +47,7 @@ def _settings(**overrides: object) -> Settings:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except errors.ConfigError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(78) from None
+        raise typer.Exit(exit_code_for(exc)) from None
 
 
 def _store(index: Path | None, keys_db: Path | None) -> KeyStore:
@@ -58,7 +73,7 @@ def keys_create(
         made = _store(index, keys_db).create(name, admin=admin, rate_limit=limit)
     except errors.ConfigError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(78) from None
+        raise typer.Exit(exit_code_for(exc)) from None
     if as_json:
         typer.echo(json.dumps({"key_id": made.key.key_id, "name": name, "admin": admin,
                                "rate_limit": limit, "token": made.token}))

@@ -15,6 +15,7 @@ from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from citywok.defaults import DEFAULT_INDEX_TEXT, MAX_CLIP_DURATION_S, default_index_dir
 from citywok.errors import ConfigError
 from citywok.web.fetch import DownloadLimits, LinkPolicy
 
@@ -43,8 +44,9 @@ class Settings(BaseSettings):
                                       validate_default=True)
 
     # -- index and storage --------------------------------------------------------------
-    index: Path = Field(default=Path("index"), description="Index directory the service answers "
-                        "from (opened read-only and memory-mapped; shared by all workers).")
+    index: Path = Field(default_factory=default_index_dir, description="Index directory the "
+                        "service answers from (opened read-only and memory-mapped; shared by "
+                        "all workers); the same default as 'citywok index'.")
     keys_db: Path | None = Field(
         default=None, description="SQLite file holding the hashed API keys and usage "
         "figures when no CITYWOK_DATABASE_URL is set [default: keys.sqlite inside the index "
@@ -99,8 +101,8 @@ class Settings(BaseSettings):
     # -- identification -------------------------------------------------------------------
     max_upload_bytes: int = Field(default=50_000_000, ge=1, description="Largest upload accepted; "
                                   "enforced while the body streams in.")
-    max_clip_duration_s: float = Field(default=600.0, gt=0, description="Longest clip (upload or "
-                                       "download) that is decoded.")
+    max_clip_duration_s: float = Field(default=MAX_CLIP_DURATION_S, gt=0, description="Longest "
+                                       "clip (upload or download) that is decoded.")
     decode_timeout_s: float = Field(
         default=60.0, gt=0, description="Longest time decoding one clip "
                                     "may take.")
@@ -234,6 +236,14 @@ class Settings(BaseSettings):
                               max_duration_s=self.timeline_max_duration_s,
                               timeout_s=self.timeline_timeout_s)
 
+    @field_validator("index", mode="before")
+    @classmethod
+    def _index(cls, value: object) -> object:
+        # CITYWOK_INDEX= (empty) means "not set", as for the CLI, never the current folder.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return default_index_dir()
+        return value
+
     @field_validator("library_roots", "allowed_hosts", "allowed_ports", "trusted_proxies",
                      "cors_origins", mode="before")
     @classmethod
@@ -312,6 +322,8 @@ def settings_reference() -> str:
     for name, f in Settings.model_fields.items():
         default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
         shown = ",".join(str(v) for v in default) if isinstance(default, list) else default
+        if f.default_factory is default_index_dir:  # differs per user and OS
+            shown = DEFAULT_INDEX_TEXT
         rows.append(f"| `CITYWOK_{name.upper()}` | `{shown}` | {f.description} |")
     return "\n".join(rows) + "\n"
 
