@@ -20,11 +20,12 @@ from rich.table import Table
 from rich.text import Text
 
 from citywok import defaults, errors
+from citywok.decode import probe
 from citywok.display import clock
 from citywok.index import Index
 from citywok.library import scan_library
 from citywok.params import MatchParams
-from citywok.pipeline import drive, identify_file, index_paths, remove_episode
+from citywok.pipeline import MAX_QUERY_S, drive, identify_file, index_paths, remove_episode
 from citywok.result import IdentifyResult, Status
 from citywok.store.local import discard_index
 
@@ -266,13 +267,26 @@ def _is_link(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def _identify_path(path: str | Path, idx: Index, mp: MatchParams, max_s: float,
+                   ) -> IdentifyResult:
+    # The same cap as the server's (its container says how long it is): past it, a clip
+    # is more likely a whole episode sent by mistake than a clip.
+    if max_s > 0:
+        info = probe(path)
+        if info.duration_s is not None and info.duration_s > max_s:
+            raise errors.MediaTooLongError(
+                f"{Path(path).name}: {info.duration_s:.0f} s long, longer than the {max_s:g} s "
+                "allowed (--max-duration 0 lifts the cap)")
+    return identify_file(path, idx, match_params=mp)
+
+
 def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
-                  ) -> IdentifyResult:
+                  max_s: float) -> IdentifyResult:
     if not _is_link(source):
-        return identify_file(source, idx, match_params=mp)
+        return _identify_path(source, idx, mp, max_s)
     assert settings is not None
     with tempfile.TemporaryDirectory(prefix="citywok-link-") as tmp:
-        return identify_file(fetch_link(source, Path(tmp), settings), idx, match_params=mp)
+        return _identify_path(fetch_link(source, Path(tmp), settings), idx, mp, max_s)
 
 
 @app.command()
@@ -282,6 +296,10 @@ def identify(
     index_dir: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per "
                                           "line.")] = False,
+    max_duration: Annotated[float, typer.Option(
+        "--max-duration", min=0, metavar="<seconds>",
+        help="Refuse clips longer than this, as the web service does (0: no cap; the first "
+        f"{MAX_QUERY_S:g} s are analysed either way).")] = defaults.MAX_CLIP_DURATION_S,
 ) -> None:
     """Say which episode each clip comes from, and where in it."""
     try:
@@ -293,7 +311,7 @@ def identify(
     with idx:
         for f in files:
             try:
-                res = _identify_one(f, idx, mp, settings)
+                res = _identify_one(f, idx, mp, settings, max_duration)
             except errors.CityWokError as exc:
                 if as_json:
                     print(json.dumps({"file": f, "status": "error", "error": exc.message}),

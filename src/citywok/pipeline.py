@@ -275,8 +275,9 @@ def identify_file_steps(path: str | Path, index: Index, *,
     """Decode a clip and identify it, yielding a progress event per stage."""
     started = time.perf_counter()
     yield Progress(stage="decoding", item=Path(path).name)
+    # Only what match_clip analyses is decoded: memory follows the clip, not the file.
     samples = decode(path, sample_rate_hz=index.params.sample_rate_hz,
-                     max_duration_s=max_duration_s, timeout_s=timeout_s)
+                     max_duration_s=max_duration_s, limit_s=MAX_QUERY_S, timeout_s=timeout_s)
     timings = {"decode_ms": (time.perf_counter() - started) * 1000}
     return (yield from _identify_steps(samples, index, match_params or MatchParams(), timings,
                                        started))
