@@ -93,6 +93,9 @@ def base_settings(library: Library, tmp: Path, **overrides: Any) -> Settings:
         "key_rate_limit": "1000/hour",
         "sse_heartbeat_s": 2.0,
         "index_check_interval_s": 0.2,
+        # Wrong keys are slowed by design; tests that send them (fuzzing) must not wait.
+        "auth_failure_delay_s": 0.0,
+        "auth_failure_rate_limit": "100000/hour",
     }
     values.update(overrides)
     return Settings(**values)

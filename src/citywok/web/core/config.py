@@ -190,6 +190,16 @@ class Settings(BaseSettings):
     key_rate_limit: str = Field(
         default="100/hour", description="Identifications allowed per API key "
                                 "unless the key has its own limit.")
+    refused_rate_limit: str = Field(
+        default="60/hour", description="Refused or malformed identification requests "
+        "(a link not allowed, a bad body) allowed per client IP or key; they are counted "
+        "here, not against the identification limits.")
+    auth_failure_rate_limit: str = Field(
+        default="20/hour", description="Wrong API keys allowed per client IP; past it, every "
+        "request with a key from that address is refused (429) until the window moves.")
+    auth_failure_delay_s: float = Field(
+        default=1.0, ge=0, le=30, description="Wait before answering a wrong API key, times "
+        "the wrong keys that address sent in the window (at most 10 times).")
     rate_limit_storage: str = Field(
         default="memory://", description="Where rate-limit counters live: "
                                     "memory:// (one process) or redis://host:port/db (shared).")
@@ -198,6 +208,10 @@ class Settings(BaseSettings):
         "X-Forwarded-For is believed; empty means the socket address is the client.")
 
     # -- request hygiene ------------------------------------------------------------------
+    request_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest a connection may take to send a request's "
+        "headers, from connecting or from the previous response; slow or idle connections "
+        "are closed then.")
     max_url_length: int = Field(default=2048, ge=64, description="Longest request target (path and "
                                 "query) accepted.")
     max_header_bytes: int = Field(
@@ -255,7 +269,8 @@ class Settings(BaseSettings):
     def _hosts(cls, value: list[str]) -> list[str]:
         return [h.strip().lower().rstrip(".") for h in value if h.strip()]
 
-    @field_validator("anonymous_rate_limit", "key_rate_limit")
+    @field_validator("anonymous_rate_limit", "key_rate_limit", "refused_rate_limit",
+                     "auth_failure_rate_limit")
     @classmethod
     def _limit(cls, value: str) -> str:
         try:
