@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -137,21 +139,27 @@ def serve(
     _sync_snapshots(settings)
     # Workers rebuild the settings from the environment: pass the options along.
     os.environ["CITYWOK_INDEX"] = str(settings.index)
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="citywok-metrics-")
     if settings.workers > 1 and settings.rate_limit_storage.startswith("memory"):
         typer.echo("warning: with several workers and memory:// rate limits each worker "
                    "counts alone; set CITYWOK_RATE_LIMIT_STORAGE=redis://...", err=True)
-    uvicorn.run(
-        "citywok.web.app:create_app_from_env", factory=True,
-        host=settings.host, port=settings.port, workers=settings.workers,
-        proxy_headers=False, server_header=False, date_header=True,
-        log_config=None, access_log=False, timeout_graceful_shutdown=10,
-        h11_max_incomplete_event_size=settings.max_header_bytes + 8192,
-        limit_concurrency=None,
-        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
-        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
-    )
+    with contextlib.ExitStack() as cleanup:
+        if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # The workers' metrics files live as long as this process, not longer.
+            metrics_dir = cleanup.enter_context(tempfile.TemporaryDirectory(
+                prefix="citywok-metrics-", ignore_cleanup_errors=True))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "citywok.web.app:create_app_from_env", factory=True,
+            host=settings.host, port=settings.port, workers=settings.workers,
+            proxy_headers=False, server_header=False, date_header=True,
+            log_config=None, access_log=False, timeout_graceful_shutdown=10,
+            h11_max_incomplete_event_size=settings.max_header_bytes + 8192,
+            http="citywok.web.protocol:HeaderDeadlineH11Protocol",
+            timeout_keep_alive=math.ceil(settings.request_header_timeout_s),
+            limit_concurrency=None,
+            ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+            ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        )
 
 
 def usage(
