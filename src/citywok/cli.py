@@ -446,14 +446,15 @@ _register_timeline(app)
 
 
 def _register_web_stubs(missing: str) -> None:
-    """``serve`` and ``keys`` without the web extra: say what to install, whatever the
-    arguments (even ``--help``)."""
+    """``serve``, ``keys`` and ``usage`` without the web extra: say what to install,
+    whatever the arguments (even ``--help``)."""
 
     def needs_web(ctx: typer.Context) -> None:
         raise _fail(errors.ConfigError(f"'citywok {ctx.info_name}' needs the web extra "
                                        f"({missing} is not installed): {WEB_EXTRA}"))
 
-    for name, what in (("serve", "Serve the web API"), ("keys", "Manage API keys")):
+    for name, what in (("serve", "Serve the web API"), ("keys", "Manage API keys"),
+                       ("usage", "Usage figures of the web service")):
         app.command(name, help=f"{what} (needs the web extra: {WEB_EXTRA}).",
                     add_help_option=False, context_settings={
                         "ignore_unknown_options": True, "allow_extra_args": True,

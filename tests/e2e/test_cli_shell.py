@@ -19,7 +19,7 @@ from tests.e2e.test_cli import run
 ROOT = Path(__file__).resolve().parents[2]
 #: What the `web` extra brings beyond `links`: blocked to play an install without it.
 SERVER_STACK = ("fastapi", "starlette", "uvicorn", "sse_starlette", "prometheus_client",
-                "redis", "multipart", "python_multipart", "sentry_sdk")
+                "redis", "multipart", "python_multipart", "sentry_sdk", "sqlalchemy", "alembic")
 LINKS_EXTRA = ("yt_dlp", "pydantic_settings", "limits")
 
 
@@ -90,7 +90,7 @@ def test_readme_own_library_commands_work_end_to_end(demo_library: DemoLibrary,
 
 
 def test_serve_and_keys_without_the_web_extra_say_what_to_install() -> None:
-    for args in (("serve",), ("serve", "--port", "9"), ("keys", "list")):
+    for args in (("serve",), ("serve", "--port", "9"), ("keys", "list"), ("usage",)):
         proc = run_without(SERVER_STACK + LINKS_EXTRA, *args)
         assert proc.returncode == 78, (args, proc.stderr)
         assert "pip install 'citywok[web]'" in proc.stderr, proc.stderr

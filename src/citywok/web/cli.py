@@ -213,7 +213,7 @@ def _sync_snapshots(settings: Settings) -> None:
         first = snapshots.start(settings, store)
     except errors.CityWokError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(69) from None
+        raise typer.Exit(exit_code_for(exc)) from None
     if first is not None:
         typer.echo(f"serving snapshot {first.snapshot_id} from {settings.snapshot_url}",
                    err=True)
