@@ -135,6 +135,9 @@ def probe(path: str | Path, *, timeout_s: float = 10.0,
     when ffprobe cannot read it (or not within ``timeout_s``).
     """
     name = Path(path).name
+    if not Path(path).is_file():
+        raise NotMediaError(f"{name}: no such file" if not Path(path).exists()
+                            else f"{name}: not a file")
     exe = shutil.which("ffprobe")
     if exe is None:
         raise MediaError("ffprobe is not installed; install ffmpeg (e.g. apt-get install "
