@@ -181,3 +181,19 @@ def test_wrong_keys_are_slowed_then_refused(make_client: Callable[..., TestClien
         r = client.post(URL, json=refused_link, headers=headers)
         assert r.status_code == 429 and "retry-after" in r.headers, r.text
     assert client.post(URL, json=refused_link).status_code == 422  # anonymous still answered
+
+
+def test_wrong_keys_on_the_listening_socket_count_too(make_client: Callable[..., TestClient],
+                                                      ) -> None:
+    """The WebSocket checks keys itself (no dependency there): the same slowing and limit."""
+    client = make_client(auth_failure_delay_s=0.2, auth_failure_rate_limit="1/hour")
+    started = time.monotonic()
+    with client.websocket_connect("/api/v1/listen",
+                                  headers={"x-api-key": "cwk_000000000001_guess"}) as ws:
+        msg = ws.receive_json()
+    assert msg["type"] == "error" and msg["status"] == 401, msg
+    assert time.monotonic() - started >= 0.2
+    with client.websocket_connect("/api/v1/listen",
+                                  headers={"x-api-key": "cwk_000000000002_guess"}) as ws:
+        msg = ws.receive_json()
+    assert msg["status"] == 429 and msg["retry_after_s"] > 0, msg

@@ -50,7 +50,14 @@ async def get_api_key(
     token = header or (bearer.credentials if bearer is not None else None)
     if not token:
         return None
-    ip = client_ip(request, services.trusted_proxies)
+    return await verify_api_key(services, token, client_ip(request,
+                                                           services.trusted_proxies))
+
+
+async def verify_api_key(services: Services, token: str, ip: str) -> ApiKey:
+    """The active key ``token`` belongs to; a wrong one is a 401 that comes slower with
+    each wrong key from ``ip``, and past the limit every key from there is a 429. (Also
+    for the WebSocket, which cannot use the dependency.)"""
     left = await services.limiter.auth_failures_left(ip)
     if not left.allowed:
         # Too many wrong keys from here: no key is even looked at (a right one neither, or
