@@ -6,7 +6,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from citywok.display import clock
+from citywok.display import clock, whole_seconds
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d\d):(\d\d)(?:\.(\d+))?$")
 
@@ -50,3 +50,8 @@ def test_clock_carries_into_minutes_and_hours() -> None:
 def test_clock_of_nonsense_is_plain() -> None:
     assert clock(-3.0) == "00:00.0"
     assert clock(math.nan) == clock(math.inf) == "?"
+
+
+@given(times)
+def test_whole_seconds_is_what_clock_shows(seconds: float) -> None:
+    assert _seconds(clock(seconds, decimals=0)) == whole_seconds(seconds)

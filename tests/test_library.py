@@ -113,6 +113,8 @@ def test_sidecar_watch_urls_per_file_and_per_show(tmp_path: Path) -> None:
     one = infos["Show - S01E01.mkv"].watch_url
     assert one == "https://tv.example/show/{season}x{episode:02d}?t={t}"
     assert render_watch_url(one, season=1, episode=1, t_s=600.7) == \
+        "https://tv.example/show/1x01?t=601"  # as the page shows it: 10:01
+    assert render_watch_url(one, season=1, episode=1, t_s=600.4) == \
         "https://tv.example/show/1x01?t=600"
     assert infos["Show - S01E02.mkv"].watch_url == "https://special.example/two#t={t}"
     assert infos["Other - S02E05.mkv"].watch_url is None

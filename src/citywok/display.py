@@ -17,9 +17,19 @@ def clock(seconds: float, *, decimals: int = 1) -> str:
     if not math.isfinite(seconds):
         return "?"
     scale = 10**decimals
-    units = math.floor(max(0.0, seconds) * scale + 0.5)
+    units = _round_half_up(max(0.0, seconds) * scale)
     whole, fraction = divmod(units, scale)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     text = f"{minutes:02d}:{secs:02d}" + (f".{fraction:0{decimals}d}" if decimals else "")
     return f"{hours}:{text}" if hours else text
+
+
+def whole_seconds(seconds: float) -> int:
+    """A time as the whole seconds :func:`clock` shows for it (``11.6`` → ``12``), for
+    links that start playback there: what a link says and what is shown agree."""
+    return _round_half_up(max(0.0, seconds)) if math.isfinite(seconds) else 0
+
+
+def _round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)

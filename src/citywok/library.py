@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from citywok.decode import probe
+from citywok.display import whole_seconds
 from citywok.errors import LibraryError, NotMediaError
 
 #: Extensions taken without a look inside (the decoder reports any that fail). Files with
@@ -66,9 +67,9 @@ def check_watch_url(template: str, *, where: str = "sidecar") -> str:
 
 def render_watch_url(template: str, *, season: int | None, episode: int | None,
                      t_s: float) -> str | None:
-    """The link to watch an episode from ``t_s`` seconds (whole seconds), or ``None`` when
-    the template needs a number the episode lacks."""
-    values = {"season": season, "episode": episode, "t": max(0, int(t_s))}
+    """The link to watch an episode from ``t_s`` seconds (whole seconds, rounded as the
+    times shown are), or ``None`` when the template needs a number the episode lacks."""
+    values = {"season": season, "episode": episode, "t": whole_seconds(t_s)}
     needed = {f for _, f, _, _ in string.Formatter().parse(template) if f}
     if any(values.get(f) is None for f in needed):
         return None
