@@ -169,7 +169,7 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     api.include_router(admin.router, responses=INVALID_RESPONSE)
     api.include_router(usage.router, responses=INVALID_RESPONSE)
     api.include_router(me.router)
-    api.include_router(shares.router)
+    api.include_router(shares.router, responses=INVALID_RESPONSE)
     api.include_router(listen.router)
     app.include_router(api)
     app.include_router(health.router, responses=GUARD_RESPONSES)
