@@ -359,15 +359,8 @@ def decode(
 def media_duration_s(path: str | Path, *, timeout_s: float = 30.0) -> float | None:
     """The duration a file's container states, in seconds; ``None`` when it states none
     (or ffprobe is missing). For progress only: limits are enforced while decoding."""
-    exe = shutil.which("ffprobe")
-    if exe is None:
-        return None
     try:
-        proc = subprocess.run([exe, "-v", "error", "-protocol_whitelist", "file",
-                               "-show_entries", "format=duration", "-of",
-                               "default=nw=1:nk=1", str(path)],
-                              capture_output=True, text=True, timeout=timeout_s, check=False)
-        value = float(proc.stdout.strip())
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        duration = probe(path, timeout_s=timeout_s).duration_s
+    except MediaError:
         return None
-    return value if value > 0 and np.isfinite(value) else None
+    return duration if duration is not None and duration > 0 and np.isfinite(duration) else None
