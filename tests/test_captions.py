@@ -30,16 +30,16 @@ TIMELINE = Timeline(segments=(
 
 def test_clock() -> None:
     assert [clock(s) for s in (0, 59.4, 59.999, 599.99, 615.25, 3725)] == [
-        "0:00", "0:59", "1:00", "10:00", "10:15", "1:02:05"]
+        "00:00", "00:59", "01:00", "10:00", "10:15", "1:02:05"]  # citywok.display.clock
 
 
 def test_chapters_name_episode_and_place() -> None:
     assert to_chapters(TIMELINE).splitlines() == [
         "0:00:00 S01E02 Garden Lantern @ 10:15",
         "0:00:13 Unknown",
-        "0:00:20 S01E03 Garden Lantern @ 1:01 (1.25x)",
+        "0:00:20 S01E03 Garden Lantern @ 01:01 (1.25x)",
         "1:02:05 S01E01 Garden Lantern / S01E02 Garden Lantern / S01E03 Garden Lantern"
-        " / +2 more (shared) @ 0:01",
+        " / +2 more (shared) @ 00:01",
     ]
     short = Timeline(segments=TIMELINE.segments[:2], duration_s=20.0, elapsed_ms=1.0)
     assert to_chapters(short).splitlines()[0] == "00:00 S01E02 Garden Lantern @ 10:15"

@@ -2,13 +2,14 @@
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from citywok.decode import decode, iter_decode
+from citywok.decode import STDERR_KEEP_BYTES, decode, iter_decode, probe, read_bounded
 from citywok.demo import CONTAINERS, encode
 from citywok.errors import (
     CorruptMediaError,
@@ -134,3 +135,63 @@ def test_streaming_chunks_add_up(tmp_path: Path) -> None:
     chunks = list(iter_decode(p, sample_rate_hz=SR, chunk_s=1.0))
     assert len(chunks) >= 5
     assert abs(sum(len(c) for c in chunks) / SR - 5.0) < 0.05
+
+
+def write_wav(path: Path, seconds: float, *, rate_hz: int, channels: int = 1) -> Path:
+    """Plain 16-bit PCM, a tone per channel over noise, written by the standard library
+    a block at a time (ffmpeg refuses to write some of these, such as 9 channels without a
+    layout, and an hour must not sit in memory)."""
+    import wave
+
+    rng = np.random.default_rng(3)
+    n = int(seconds * rate_hz)
+    freqs = min(440.0, rate_hz / 4) * (1 + np.arange(channels))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate_hz)
+        for start in range(0, n, 1 << 20):
+            t = np.arange(start, min(n, start + (1 << 20)))[:, None] / rate_hz
+            x = 0.3 * np.sin(2 * np.pi * freqs * t) + rng.normal(0, 0.05, (len(t), channels))
+            w.writeframes((np.clip(x, -1, 1) * 32000).astype("<i2").tobytes())
+    return path
+
+
+def test_only_what_is_used_is_decoded(tmp_path: Path) -> None:
+    """Issue 8, item 8: ten hours at 1 Hz is 1.15 GB once resampled to 8 kHz; asked for
+    30 s, ffmpeg stops there."""
+    p = write_wav(tmp_path / "ten-hours.wav", 10 * 3600, rate_hz=1)
+    started = time.monotonic()
+    x = decode(p, sample_rate_hz=SR, limit_s=30.0, timeout_s=30)
+    assert len(x) == 30 * SR
+    assert time.monotonic() - started < 10
+    assert sum(len(c) for c in iter_decode(p, sample_rate_hz=SR, chunk_s=4, limit_s=9)) \
+        == 9 * SR
+
+
+@pytest.mark.parametrize("channels", [9, 64])
+def test_many_channels_mix_to_mono(tmp_path: Path, channels: int) -> None:
+    p = write_wav(tmp_path / f"c{channels}.wav", 2.0, rate_hz=16000, channels=channels)
+    x = decode(p, sample_rate_hz=SR)
+    assert abs(len(x) / SR - 2.0) < 0.05 and np.abs(x).max() > 0.05
+
+
+@pytest.mark.parametrize("name", ["pipe:0", "-", "file:x", "concat:a.wav|b.wav", "-i",
+                                  "-y.wav", "http:x", "subfile:y"])
+def test_names_that_look_like_protocols_are_files(tmp_path: Path, name: str) -> None:
+    p = write_wav(tmp_path / name, 1.5, rate_hz=8000)
+    x = decode(p, sample_rate_hz=SR, timeout_s=20)
+    assert abs(len(x) / SR - 1.5) < 0.05
+    assert probe(p).audio_streams == 1
+
+
+def test_ffmpeg_messages_are_read_with_a_bound() -> None:
+    """A decoder that writes without end fills no memory: the first bytes are kept (they
+    say what went wrong), the rest is drained and dropped."""
+    flood = "import sys; sys.stdout.buffer.write(b'Invalid data found\\n' * 4_000_000)"
+    proc = subprocess.Popen([sys.executable, "-c", flood], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    kept = read_bounded(proc.stdout, limit=STDERR_KEEP_BYTES)
+    assert proc.wait(timeout=30) == 0  # drained to the end: the writer never blocked
+    assert len(kept) == STDERR_KEEP_BYTES < 1_000_000
+    assert kept.startswith(b"Invalid data found")

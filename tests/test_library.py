@@ -1,3 +1,5 @@
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -5,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from citywok.errors import LibraryError
-from citywok.library import EpisodeInfo, make_episode_id, parse_episode_name, scan
+from citywok.library import (
+    EpisodeInfo,
+    make_episode_id,
+    parse_episode_name,
+    scan,
+    scan_library,
+)
 
 #: Release tags (``720p``, ``AAC`` ...) are dropped from titles by design, so a title made
 #: only of one cannot survive a dotted release name.
@@ -105,6 +113,8 @@ def test_sidecar_watch_urls_per_file_and_per_show(tmp_path: Path) -> None:
     one = infos["Show - S01E01.mkv"].watch_url
     assert one == "https://tv.example/show/{season}x{episode:02d}?t={t}"
     assert render_watch_url(one, season=1, episode=1, t_s=600.7) == \
+        "https://tv.example/show/1x01?t=601"  # as the page shows it: 10:01
+    assert render_watch_url(one, season=1, episode=1, t_s=600.4) == \
         "https://tv.example/show/1x01?t=600"
     assert infos["Show - S01E02.mkv"].watch_url == "https://special.example/two#t={t}"
     assert infos["Other - S02E05.mkv"].watch_url is None
@@ -118,3 +128,44 @@ def test_sidecar_refuses_bad_watch_urls(tmp_path: Path, bad: str) -> None:
     (tmp_path / "citywok.csv").write_text(f"file,watch_url\nShow - S01E01.mkv,{bad}\n")
     with pytest.raises(LibraryError, match="watch_url"):
         list(scan([tmp_path]))
+
+
+@pytest.mark.parametrize(("name", "show", "title"), [
+    ("Rock [live] - S01E01 - Rock [i] Roll.mkv", "Rock [live]", "Rock [i] Roll"),
+    ("Show (2019) - S01E02 - Pilot (Part 1).mp4", "Show (2019)", "Pilot (Part 1)"),
+    ("Show [S01E03] Title.mp4", "Show", "Title"),
+])
+def test_brackets_in_names_stay_whole(name: str, show: str, title: str) -> None:
+    info = parse_episode_name(Path("/lib") / name)
+    assert (info.show, info.title) == (show, title)
+
+
+def _tone(path: Path, *args: str) -> Path:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=1", *args, str(path)], check=True)
+    return path
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is missing")
+def test_scan_takes_what_ffmpeg_reads_and_names_what_it_leaves_out(tmp_path: Path) -> None:
+    """Issue 8, item 1: .mka, .wv, .ac3, .caf, .mts, no extension at all: all audio."""
+    for name, fmt in (("a.mka", "matroska"), ("b.wv", "wv"), ("c.ac3", "ac3"),
+                      ("d.caf", "caf"), ("e.mts", "mpegts"), ("no-extension", "wav"),
+                      ("f.audio", "ogg")):
+        _tone(tmp_path / name, "-f", fmt)
+    _tone(tmp_path / "known.mp3")
+    _tone(tmp_path / "cover.png", "-f", "lavfi", "-i", "color=c=red:s=8x8:d=1", "-map",
+          "1:v", "-frames:v", "1")
+    (tmp_path / "notes.txt").write_text("the best episodes\n")
+    _tone(tmp_path / ".hidden.mp3")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.mp3").write_bytes(b"")
+    (tmp_path / "citywok.csv").write_text("file,title\n")
+    found = scan_library([tmp_path])
+    assert sorted(f.path.name for f in found.files) == [
+        "a.mka", "b.wv", "c.ac3", "d.caf", "e.mts", "f.audio", "known.mp3", "no-extension"]
+    reasons = dict(found.left_out)
+    assert set(reasons) == {"cover.png", "notes.txt", ".hidden.mp3", ".git"}
+    assert "no audio" in reasons["cover.png"]
+    assert "not a media file" in reasons["notes.txt"]
+    assert "hidden" in reasons[".hidden.mp3"] and "hidden" in reasons[".git"]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from citywok.display import clock as display_clock
 from citywok.result import Episode
 from citywok.timeline import Segment, SegmentStatus, Timeline
 
@@ -12,12 +13,9 @@ _AMBIGUOUS_SHOWN = 3
 
 
 def clock(seconds: float) -> str:
-    """``m:ss`` (``h:mm:ss`` from an hour on), to the nearest second (rounded once, so
-    599.99 s is ``10:00``, never ``9:60``)."""
-    total = max(0, int(seconds + 0.5))
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
+    """``mm:ss`` (``h:mm:ss`` from an hour on), to the nearest second: the one clock of
+    :mod:`citywok.display`, so a timeline reads as identify and the page do."""
+    return display_clock(seconds, decimals=0)
 
 
 def short_label(episode: Episode) -> str:

@@ -6,38 +6,58 @@ Errors map to exit codes in :data:`EXIT_CODES`, the one place that does so.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from platformdirs import user_data_dir
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from citywok import errors
+from citywok import defaults, errors
+from citywok.decode import probe
+from citywok.display import clock
 from citywok.index import Index
+from citywok.library import scan_library
 from citywok.params import MatchParams
-from citywok.pipeline import drive, identify_file, index_paths, remove_episode
+from citywok.pipeline import MAX_QUERY_S, drive, identify_file, index_paths, remove_episode
 from citywok.result import IdentifyResult, Status
 from citywok.store.local import discard_index
 
-#: Exit code for each error class (most specific first); 1 for anything else.
-EXIT_CODES: tuple[tuple[type[errors.CityWokError], int], ...] = (
-    (errors.IndexNotFoundError, 66),  # EX_NOINPUT
-    (errors.EpisodeNotFoundError, 66),
-    (errors.IndexLockedError, 75),  # EX_TEMPFAIL
-    (errors.IndexStoreError, 74),  # EX_IOERR
-    (errors.MediaError, 65),  # EX_DATAERR
-    (errors.LibraryError, 65),
-    (errors.FetchError, 69),  # EX_UNAVAILABLE
-    (errors.SnapshotCorruptError, 65),
-    (errors.SnapshotError, 69),
-    (errors.ConfigError, 78),  # EX_CONFIG
+if TYPE_CHECKING:
+    from citywok.web.core.config import Settings
+
+#: Exit code for each error class (most specific first) and what it means; 0 is success,
+#: 1 anything unexpected, 2 a command used wrongly (unknown option, missing path).
+EXIT_CODES: tuple[tuple[type[errors.CityWokError], int, str], ...] = (
+    (errors.IndexingIncompleteError, 3, "some files could not be indexed, the others were"),
+    (errors.IndexNotFoundError, 66, "no index, episode or media found"),  # EX_NOINPUT
+    (errors.EpisodeNotFoundError, 66, "no index, episode or media found"),
+    (errors.NoMediaFoundError, 66, "no index, episode or media found"),
+    (errors.IndexLockedError, 75, "another process is writing the index"),  # EX_TEMPFAIL
+    (errors.IndexStoreError, 74, "the index cannot be read or written"),  # EX_IOERR
+    (errors.IndexingFailedError, 65, "the input cannot be used"),  # EX_DATAERR
+    (errors.MediaError, 65, "the input cannot be used"),
+    (errors.LibraryError, 65, "the input cannot be used"),
+    (errors.FetchError, 69, "a link or snapshot could not be fetched"),  # EX_UNAVAILABLE
+    (errors.SnapshotCorruptError, 65, "the input cannot be used"),
+    (errors.SnapshotError, 69, "a link or snapshot could not be fetched"),
+    (errors.ConfigError, 78, "settings that cannot work"),  # EX_CONFIG
 )
+
+
+def _exit_codes_help() -> str:
+    meanings = {0: "success", 1: "unexpected error", 2: "the command was used wrongly"}
+    for _, code, meaning in EXIT_CODES:
+        meanings.setdefault(code, meaning)
+    return "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in
+                                      sorted(meanings.items())) + "."
+
 
 app = typer.Typer(
     help="CityWok: tell which TV episode a short clip comes from, and where in it.",
@@ -45,27 +65,40 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    epilog=_exit_codes_help(),
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Markup is off: file names, titles and messages are the user's text, and "[web]" or
+# "[/i]" in them must print as they are (styles are applied with Text, never parsed).
+out = Console(soft_wrap=True, markup=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
 def exit_code_for(exc: errors.CityWokError) -> int:
-    for cls, code in EXIT_CODES:
+    for cls, code, _ in EXIT_CODES:
         if isinstance(exc, cls):
             return code
     return 1
 
 
 def default_index_dir() -> Path:
-    env = os.environ.get("CITYWOK_INDEX")
-    return Path(env) if env else Path(user_data_dir("citywok")) / "index"
+    """$CITYWOK_INDEX, else the per-user data dir: the same default as ``serve``'s."""
+    env = os.environ.get("CITYWOK_INDEX", "").strip()
+    return Path(env) if env else defaults.default_index_dir()
+
+
+def parse_index_path(value: str) -> Path:
+    """``--index`` as given; an empty one is a usage error."""
+    # An empty --index would otherwise become "." and write an index into the current folder.
+    if not value.strip():
+        raise typer.BadParameter("must not be empty (use '.' for the current folder)")
+    return Path(value)
 
 
 IndexOpt = Annotated[
     Path | None,
-    typer.Option("--index", "-i", help="Index directory (default: $CITYWOK_INDEX, else the "
-                 "per-user data dir).", show_default=False),
+    typer.Option("--index", "-i", parser=parse_index_path, metavar="<path>",
+                 help="Index directory (default: $CITYWOK_INDEX, else the per-user data "
+                 "dir).", show_default=False),
 ]
 
 
@@ -73,26 +106,26 @@ def _index_dir(path: Path | None) -> Path:
     return path if path is not None else default_index_dir()
 
 
+def _say(console: Console, *parts: str | tuple[str, str]) -> None:
+    """Print plain text and (text, style) pieces; nothing in them is parsed as markup."""
+    console.print(Text.assemble(*parts))
+
+
 def _fail(exc: errors.CityWokError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc.message}")
+    _say(err, ("error:", "red"), f" {exc.message}")
     return typer.Exit(exit_code_for(exc))
-
-
-def fmt_time(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    h, m = divmod(int(m), 60)
-    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m:d}:{s:04.1f}"
 
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders of episodes.")],
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of episodes.",
+                                                exists=True)],
     index_dir: IndexOpt = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1,
                                          help="Files fingerprinted in parallel.")] = 1,
     sidecar: Annotated[Path | None, typer.Option(
         "--metadata", help="CSV with file,show,season,episode,title (default: citywok.csv "
-        "in each folder).")] = None,
+        "in each folder).", exists=True, dir_okay=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     dask: Annotated[str | None, typer.Option(
         "--dask", help="Fingerprint on a Dask cluster: tcp://scheduler:8786, or local:N for "
@@ -101,8 +134,19 @@ def index(
         "--rebuild", help="Discard the index at --index first (one built by another "
         "CityWok version, or damaged) and build it anew.")] = False,
 ) -> None:
-    """Add episodes to the index; files already indexed and unchanged are skipped."""
+    """Add episodes to the index; files already indexed and unchanged are skipped.
+
+    Files that are not media are left out and named. The exit code tells whether every
+    media file was indexed, some were, or none (see the list in 'citywok --help').
+    """
     try:
+        # Scanned before the index is opened (or discarded): with nothing to index,
+        # nothing is created or lost.
+        found = scan_library(paths, sidecar=sidecar)
+        if not found.files:
+            _print_left_out(found.left_out)
+            raise errors.NoMediaFoundError(
+                "no media found in " + ", ".join(str(p) for p in paths))
         if rebuild:
             discard_index(_index_dir(index_dir))
         with Index.open(_index_dir(index_dir), writable=True) as idx:
@@ -113,7 +157,7 @@ def index(
                 runner = DaskFingerprinter(dask)
             with Progress(TextColumn("{task.description:<14}"), BarColumn(),
                           TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
-                          TextColumn("{task.fields[item]}"), console=err,
+                          TextColumn("{task.fields[item]}", markup=False), console=err,
                           disable=as_json or not err.is_terminal) as bar:
                 task = bar.add_task("scanning", total=None, item="")
 
@@ -123,8 +167,8 @@ def index(
                     bar.update(task, description=ev.stage, completed=ev.done, total=ev.total,
                                item=ev.item or "")
 
-                summary = drive(index_paths(idx, paths, sidecar=sidecar, workers=workers,
-                                             fingerprinter=runner), show)
+                summary = drive(index_paths(idx, found, workers=workers,
+                                            fingerprinter=runner), show)
             stats = idx.stats()
     except errors.CityWokError as exc:
         raise _fail(exc) from None
@@ -133,47 +177,75 @@ def index(
             "added": list(summary.added), "updated": list(summary.updated),
             "skipped": list(summary.skipped),
             "failed": [{"file": f, "error": m} for f, m in summary.failed],
+            "left_out": [{"file": f, "reason": why} for f, why in summary.left_out],
             "audio_s": round(summary.audio_s, 1), "elapsed_s": round(summary.elapsed_s, 2),
             "episodes": stats.episodes, "index_bytes": stats.index_bytes,
         }))
-        return
-    speed = summary.audio_s / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-    out.print(f"added {len(summary.added)}, updated {len(summary.updated)}, "
-              f"unchanged {len(summary.skipped)}, failed {len(summary.failed)} "
-              f"({summary.audio_s / 3600:.2f} h of audio in {summary.elapsed_s:.1f} s, "
-              f"{speed:.0f}x real time)")
-    for name, message in summary.failed:
-        out.print(f"  [red]failed[/red] {name}: {message}")
-    out.print(f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
-              f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}")
+    else:
+        speed = summary.audio_s / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
+        _say(out, f"added {len(summary.added)}, updated {len(summary.updated)}, "
+                  f"unchanged {len(summary.skipped)}, failed {len(summary.failed)}, "
+                  f"left out {len(summary.left_out)} "
+                  f"({summary.audio_s / 3600:.2f} h of audio in {summary.elapsed_s:.1f} s, "
+                  f"{speed:.0f}x real time)")
+        for name, message in summary.failed:
+            _say(out, "  ", ("failed", "red"), f" {name}: {message}")
+        _print_left_out(summary.left_out)
+        _say(out, f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
+                  f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}")
+    if summary.failed:
+        indexed = len(summary.added) + len(summary.updated) + len(summary.skipped)
+        media = indexed + len(summary.failed)
+        raise _fail(errors.IndexingIncompleteError(
+            f"{len(summary.failed)} of {media} media files could not be indexed") if indexed
+            else errors.IndexingFailedError(f"none of the {media} media files could be "
+                                            "indexed"))
+
+
+def _print_left_out(left_out: tuple[tuple[str, str], ...]) -> None:
+    for name, why in left_out:
+        _say(out, "  ", ("left out", "yellow"), f" {name}: {why}")
 
 
 def _print_result(name: str, res: IdentifyResult) -> None:
     if res.status is Status.NO_MATCH or res.match is None:
-        out.print(f"{name}: [yellow]no match[/yellow] ({res.elapsed_ms:.0f} ms)")
+        _say(out, f"{name}: ", ("no match", "yellow"), f" ({res.elapsed_ms:.0f} ms)")
         return
     if res.status is Status.AMBIGUOUS:
-        out.print(f"{name}: [cyan]ambiguous[/cyan]: fits {len(res.candidates)} episodes "
-                  f"equally (shared material such as an intro) ({res.elapsed_ms:.0f} ms)")
+        _say(out, f"{name}: ", ("ambiguous", "cyan"),
+             f": fits {len(res.candidates)} episodes equally (shared material such as an "
+             f"intro) ({res.elapsed_ms:.0f} ms)")
         for c in res.candidates:
-            out.print(f"    {c.episode.label}  at {fmt_time(c.offset_s)}")
+            _say(out, f"    {c.episode.label}  at {clock(c.offset_s)}")
         return
     c = res.match
-    out.print(f"{name}: [green]{c.episode.label}[/green]  at {fmt_time(c.offset_s)}  "
-              f"(confidence {c.confidence:.2f}, speed {c.speed:.2f}x, pitch "
-              f"{round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
+    _say(out, f"{name}: ", (c.episode.label, "green"),
+         f"  at {clock(c.offset_s)}  (confidence {c.confidence:.2f}, speed {c.speed:.2f}x, "
+         f"pitch {round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
 
 
-def fetch_link(url: str, workdir: Path) -> Path:
-    """Download a link's media into ``workdir`` with the web service's checks and limits
-    (settings from ``CITYWOK_*`` variables, as for ``serve``)."""
+#: Where each optional part of CityWok comes from.
+WEB_EXTRA = "pip install 'citywok[web]'"
+LINKS_EXTRA = "pip install 'citywok[links]'"
+
+
+def link_settings() -> Settings:
+    """The link policy and download limits, from the one settings loader (as for
+    ``serve``); a bad setting is a ConfigError, a missing extra says what to install."""
     try:
-        from citywok.web.core.config import Settings
-        from citywok.web.fetch import Downloaded, check_link, download, resolve_checked
-    except ImportError:
-        raise errors.ConfigError("identifying links needs the web extra: "
-                                 "pip install 'citywok[web]'") from None
-    settings = Settings()
+        from citywok.web.core.config import load_settings
+    except ModuleNotFoundError:
+        raise errors.ConfigError(f"identifying links needs the links extra: {LINKS_EXTRA}"
+                                 ) from None
+    if importlib.util.find_spec("yt_dlp") is None:
+        raise errors.ConfigError(f"identifying links needs yt-dlp: {LINKS_EXTRA}")
+    return load_settings()
+
+
+def fetch_link(url: str, workdir: Path, settings: Settings) -> Path:
+    """Download a link's media into ``workdir`` with the web service's checks and limits."""
+    from citywok.web.fetch import Downloaded, check_link, download, resolve_checked
+
     policy = settings.link_policy()
     link = check_link(url, policy)
     resolve_checked(link.host, link.port, policy)
@@ -191,23 +263,47 @@ def fetch_link(url: str, workdir: Path) -> Path:
     return asyncio.run(run())
 
 
-def _identify_one(source: str, idx: Index, mp: MatchParams) -> IdentifyResult:
-    if not source.startswith(("http://", "https://")):
-        return identify_file(source, idx, match_params=mp)
+def _is_link(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _identify_path(path: str | Path, idx: Index, mp: MatchParams, max_s: float,
+                   ) -> IdentifyResult:
+    # The same cap as the server's (its container says how long it is): past it, a clip
+    # is more likely a whole episode sent by mistake than a clip.
+    if max_s > 0:
+        info = probe(path)
+        if info.duration_s is not None and info.duration_s > max_s:
+            raise errors.MediaTooLongError(
+                f"{Path(path).name}: {info.duration_s:.0f} s long, longer than the {max_s:g} s "
+                "allowed (--max-duration 0 lifts the cap)")
+    return identify_file(path, idx, match_params=mp)
+
+
+def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
+                  max_s: float) -> IdentifyResult:
+    if not _is_link(source):
+        return _identify_path(source, idx, mp, max_s)
+    assert settings is not None
     with tempfile.TemporaryDirectory(prefix="citywok-link-") as tmp:
-        return identify_file(fetch_link(source, Path(tmp)), idx, match_params=mp)
+        return _identify_path(fetch_link(source, Path(tmp), settings), idx, mp, max_s)
 
 
 @app.command()
 def identify(
     files: Annotated[list[str], typer.Argument(help="Clips to identify: files, or links "
-                                               "(http/https; needs the web extra).")],
+                                               "(http/https; needs the links extra).")],
     index_dir: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file per "
                                           "line.")] = False,
+    max_duration: Annotated[float, typer.Option(
+        "--max-duration", min=0, metavar="<seconds>",
+        help="Refuse clips longer than this, as the web service does (0: no cap; the first "
+        f"{MAX_QUERY_S:g} s are analysed either way).")] = defaults.MAX_CLIP_DURATION_S,
 ) -> None:
     """Say which episode each clip comes from, and where in it."""
     try:
+        settings = link_settings() if any(_is_link(f) for f in files) else None
         idx = Index.open(_index_dir(index_dir))
     except errors.CityWokError as exc:
         raise _fail(exc) from None
@@ -215,13 +311,13 @@ def identify(
     with idx:
         for f in files:
             try:
-                res = _identify_one(f, idx, mp)
+                res = _identify_one(f, idx, mp, settings, max_duration)
             except errors.CityWokError as exc:
                 if as_json:
                     print(json.dumps({"file": f, "status": "error", "error": exc.message}),
                           flush=True)
                 else:
-                    err.print(f"{f}: [red]error:[/red] {exc.message}")
+                    _say(err, f"{f}: ", ("error:", "red"), f" {exc.message}")
                 continue
             if as_json:
                 print(json.dumps(res.to_json(file=f)), flush=True)
@@ -300,8 +396,9 @@ def list_episodes(index_dir: IndexOpt = None,
     table = Table("episode_id", "show", "S", "E", "title", "length")
     for r in rows:
         e = r.episode
-        table.add_row(e.episode_id, e.show, str(e.season or ""), str(e.episode or ""),
-                      e.title or "", fmt_time(e.duration_s))
+        table.add_row(*(Text(cell) for cell in (
+            e.episode_id, e.show, str(e.season or ""), str(e.episode or ""), e.title or "",
+            clock(e.duration_s))))
     out.print(table)
 
 
@@ -314,7 +411,7 @@ def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok 
             ep = remove_episode(idx, episode_id)
     except errors.CityWokError as exc:
         raise _fail(exc) from None
-    out.print(f"removed {ep.episode_id} ({ep.label})")
+    _say(out, f"removed {ep.episode_id} ({ep.label})")
 
 
 @app.command()
@@ -326,7 +423,7 @@ def compact(index_dir: IndexOpt = None) -> None:
             s = idx.stats()
     except errors.CityWokError as exc:
         raise _fail(exc) from None
-    out.print(f"{s.segments} segment(s), {s.index_bytes / 1e6:.1f} MB")
+    _say(out, f"{s.segments} segment(s), {s.index_bytes / 1e6:.1f} MB")
 
 
 @app.command()
@@ -347,10 +444,29 @@ from citywok.cli_timeline import register as _register_timeline  # noqa: E402
 
 _register_timeline(app)
 
-try:  # `serve` and `keys` need the web extra: pip install 'citywok[web]'
+
+def _register_web_stubs(missing: str) -> None:
+    """``serve``, ``keys`` and ``usage`` without the web extra: say what to install,
+    whatever the arguments (even ``--help``)."""
+
+    def needs_web(ctx: typer.Context) -> None:
+        raise _fail(errors.ConfigError(f"'citywok {ctx.info_name}' needs the web extra "
+                                       f"({missing} is not installed): {WEB_EXTRA}"))
+
+    for name, what in (("serve", "Serve the web API"), ("keys", "Manage API keys"),
+                       ("usage", "Usage figures of the web service")):
+        app.command(name, help=f"{what} (needs the web extra: {WEB_EXTRA}).",
+                    add_help_option=False, context_settings={
+                        "ignore_unknown_options": True, "allow_extra_args": True,
+                        "help_option_names": []})(needs_web)
+
+
+try:
     from citywok.web.cli import register
-except ImportError:  # pragma: no cover - exercised only without the extra
-    pass
+except ModuleNotFoundError as exc:
+    if (exc.name or "").split(".")[0] == "citywok":
+        raise  # a bug of ours, not a missing extra
+    _register_web_stubs(exc.name or "a web dependency")
 else:
     register(app)
 

@@ -3,18 +3,24 @@
 ffmpeg runs as a child process writing raw samples to a pipe. A reader thread drains the
 pipe into a bounded queue, so ffmpeg keeps decoding on one core while the caller
 fingerprints the previous chunk on another (a bare 64 KiB pipe would make them take
-turns). A long file is never held whole, and a watchdog kills the child on timeout so a
-pathological file cannot hang the caller.
+turns). A long file is never held whole, a caller that needs only the start of a file
+(``limit_s``) has only that decoded, and a watchdog kills the child on timeout so a
+pathological file cannot hang the caller. What ffmpeg and ffprobe write is read with a
+bound: a file that makes them write without end fills no memory.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import queue
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +39,15 @@ SILENCE_PEAK = 1e-4
 _READ_BYTES = 1 << 20
 #: Decoded blocks buffered ahead of the caller (at most 64 MiB).
 _QUEUE_BLOCKS = 64
+#: How much of ffmpeg's messages is kept: the first lines say what went wrong.
+STDERR_KEEP_BYTES = 64 * 1024
+#: How much of ffprobe's JSON is read (about 15,000 streams); more is not a media file.
+PROBE_KEEP_BYTES = 1 << 20
+#: Seconds decoded past ``limit_s``, then cut exactly here: ffmpeg's ``-t`` counts time
+#: stamps, and a resampler may end a few samples short of them.
+_LIMIT_SPARE_S = 1.0
+#: Input samples per frame when only the start of a file is decoded (see _command).
+_FRAME_SAMPLES = 256
 _NOT_MEDIA_HINTS = (
     "invalid data found",
     "matches no streams",
@@ -45,6 +60,8 @@ _NOT_MEDIA_HINTS = (
     ": invalid argument",
     "end of file",
 )
+#: ffmpeg knows no channel layout for more than 8 channels, so "-ac 1" cannot mix them.
+_NO_LAYOUT_HINT = "rematrix is needed"
 
 
 def ffmpeg_binary() -> str:
@@ -54,14 +71,113 @@ def ffmpeg_binary() -> str:
     return path
 
 
-def _command(path: str, sample_rate_hz: int) -> list[str]:
+def input_url(path: str | Path) -> str:
+    """How a local file is named to ffmpeg: always through its file protocol, by absolute
+    path, so that a file called ``pipe:0``, ``-``, ``concat:a|b`` or ``-i`` is read as the
+    file it is, never as stdin, another protocol or an option."""
+    return "file:" + os.path.abspath(path)
+
+
+def read_bounded(stream: IO[bytes], *, limit: int) -> bytes:
+    """Read ``stream`` to its end and return its first ``limit`` bytes (the writer never
+    blocks on a full pipe, and what is past the limit is dropped as it arrives)."""
+    kept = bytearray()
+    while chunk := stream.read(65536):
+        if len(kept) < limit:
+            kept += chunk[: limit - len(kept)]
+    return bytes(kept)
+
+
+def _command(path: str | Path, sample_rate_hz: int, *, channels: int | None = None,
+             limit_s: float | None = None) -> list[str]:
+    filters = []
+    until = []
+    if limit_s is not None:
+        until = ["-t", f"{limit_s + _LIMIT_SPARE_S:.3f}"]
+        # Small frames before the resampler: a frame of a low-rate file can hold an hour
+        # (4096 samples at 1 Hz), which resampled at once takes hundreds of MB. Only for a
+        # limited decode: splitting every frame of a whole episode costs ingest time.
+        filters.append(f"asetnsamples=n={_FRAME_SAMPLES}:p=0")
+    # Mixed to mono by ffmpeg, or, for more channels than ffmpeg has a layout for, by a
+    # pan filter that weighs every channel alike.
+    mix = ["-ac", "1"]
+    if channels is not None:
+        filters.append("pan=mono|c0<" + "+".join(f"c{i}" for i in range(channels)))
+        mix = []
     return [
         ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
         # A hostile file (playlist, concat list) must not make ffmpeg open anything else.
-        "-protocol_whitelist", "file,pipe,fd",
-        "-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1",
-        "-ar", str(sample_rate_hz), "-f", "f32le", "pipe:1",
+        "-protocol_whitelist", "file",
+        "-i", input_url(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
+        *(["-af", ",".join(filters)] if filters else []), *mix,
+        "-ar", str(sample_rate_hz), *until, "-f", "f32le", "pipe:1",
     ]
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What ffprobe finds in a file without decoding it."""
+
+    #: ffmpeg's name for the container (``matroska,webm``, ``wav`` ...).
+    format_name: str
+    #: The container's duration, when it states one.
+    duration_s: float | None
+    audio_streams: int
+    #: Channels of the first audio stream (0 without one).
+    channels: int = 0
+
+
+def probe(path: str | Path, *, timeout_s: float = 10.0,
+          formats: Sequence[str] | None = None) -> MediaInfo:
+    """Read a file's container and streams with ffprobe (nothing is decoded).
+
+    ``formats`` limits the demuxers it may be opened with. Raises :class:`NotMediaError`
+    when ffprobe cannot read it (or not within ``timeout_s``).
+    """
+    name = Path(path).name
+    if not Path(path).is_file():
+        raise NotMediaError(f"{name}: no such file" if not Path(path).exists()
+                            else f"{name}: not a file")
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        raise MediaError("ffprobe is not installed; install ffmpeg (e.g. apt-get install "
+                         "ffmpeg)")
+    cmd = [exe, "-v", "quiet", "-protocol_whitelist", "file"]
+    if formats:
+        cmd += ["-format_whitelist", ",".join(formats)]
+    cmd += ["-show_entries", "format=format_name,duration:stream=codec_type,channels",
+            "-of", "json", input_url(path)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(read_bounded(
+        stdout, limit=PROBE_KEEP_BYTES)), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if reader.is_alive():
+        proc.kill()
+        reader.join()
+    code = proc.wait()
+    stdout.close()
+    if reader.is_alive() or not got:
+        raise NotMediaError(f"{name}: could not be examined within {timeout_s:g} s")
+    try:
+        info = json.loads(got[0] or b"{}") if code == 0 else {}
+    except ValueError:
+        info = {}
+    fmt = info.get("format") or {}
+    if not fmt.get("format_name"):
+        raise NotMediaError(f"{name}: not a media file ffmpeg can read")
+    try:
+        duration: float | None = float(fmt["duration"])
+    except (KeyError, TypeError, ValueError):
+        duration = None
+    audio = [st for st in info.get("streams") or [] if st.get("codec_type") == "audio"]
+    return MediaInfo(format_name=str(fmt["format_name"]), duration_s=duration,
+                     audio_streams=len(audio),
+                     channels=int(audio[0].get("channels") or 0) if audio else 0)
 
 
 def _classify(stderr: str, name: str) -> MediaError:
@@ -72,29 +188,51 @@ def _classify(stderr: str, name: str) -> MediaError:
     return CorruptMediaError(f"{name}: the audio could not be decoded ({first[:160]})")
 
 
+class _NoChannelLayout(Exception):
+    """ffmpeg cannot mix this stream to mono by itself (nothing was decoded yet)."""
+
+
 def iter_decode(
     path: str | Path,
     *,
     sample_rate_hz: int,
     chunk_s: float = 30.0,
     max_duration_s: float | None = None,
+    limit_s: float | None = None,
     timeout_s: float | None = None,
 ) -> Iterator[npt.NDArray[np.float32]]:
     """Yield the decoded audio in chunks of about ``chunk_s`` seconds.
 
-    Raises :class:`NotMediaError` (not media, no audio stream), :class:`CorruptMediaError`
-    (decoder failure before any audio), :class:`MediaTooLongError` (past
-    ``max_duration_s``) and :class:`CorruptMediaError` on timeout. A file that decodes
-    partly, then fails, yields what decoded: re-uploads are often truncated.
+    ``limit_s`` decodes only the first ``limit_s`` seconds (ffmpeg stops there; the rest
+    of the file is never read or held). Raises :class:`NotMediaError` (not media, no audio
+    stream), :class:`CorruptMediaError` (decoder failure before any audio),
+    :class:`MediaTooLongError` (past ``max_duration_s``, among what is decoded) and
+    :class:`CorruptMediaError` on timeout. A file that decodes partly, then fails, yields
+    what decoded: re-uploads are often truncated.
     """
     p = Path(path)
-    name = p.name
     if not p.exists():
-        raise NotMediaError(f"{name}: no such file")
+        raise NotMediaError(f"{p.name}: no such file")
     if p.is_dir():
-        raise NotMediaError(f"{name}: is a folder, not a media file")
+        raise NotMediaError(f"{p.name}: is a folder, not a media file")
+    kwargs = {"sample_rate_hz": sample_rate_hz, "chunk_s": chunk_s,
+              "max_duration_s": max_duration_s, "limit_s": limit_s, "timeout_s": timeout_s}
+    try:
+        yield from _run_ffmpeg(p, channels=None, **kwargs)  # type: ignore[arg-type]
+    except _NoChannelLayout:
+        channels = probe(p).channels
+        if channels < 2:
+            raise CorruptMediaError(f"{p.name}: the audio channels cannot be mixed") from None
+        yield from _run_ffmpeg(p, channels=channels, **kwargs)  # type: ignore[arg-type]
+
+
+def _run_ffmpeg(p: Path, *, channels: int | None, sample_rate_hz: int, chunk_s: float,
+                max_duration_s: float | None, limit_s: float | None,
+                timeout_s: float | None) -> Iterator[npt.NDArray[np.float32]]:
+    name = p.name
     proc = subprocess.Popen(
-        _command(str(p), sample_rate_hz), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        _command(p, sample_rate_hz, channels=channels, limit_s=limit_s),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
     timed_out = threading.Event()
@@ -107,8 +245,9 @@ def iter_decode(
         watchdog.daemon = True
         watchdog.start()
     stderr_chunks: list[bytes] = []
-    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()),  # type: ignore[union-attr]
-                             daemon=True)
+    stderr = proc.stderr
+    drain = threading.Thread(target=lambda: stderr_chunks.append(
+        read_bounded(stderr, limit=STDERR_KEEP_BYTES)), daemon=True)
     drain.start()
     blocks: queue.Queue[bytes] = queue.Queue(maxsize=_QUEUE_BLOCKS)
     stop = threading.Event()
@@ -130,13 +269,18 @@ def iter_decode(
     reader.start()
     chunk_bytes = max(1, int(chunk_s * sample_rate_hz)) * 4
     max_samples = None if max_duration_s is None else int(max_duration_s * sample_rate_hz)
+    #: Bytes still wanted (``None``: all of them).
+    wanted = None if limit_s is None else int(limit_s * sample_rate_hz) * 4
     total = 0
     pending = b""
     try:
-        while True:
+        while wanted is None or wanted > 0:
             data = blocks.get()
             if not data:
                 break
+            if wanted is not None:
+                data = data[:wanted]
+                wanted -= len(data)
             pending += data
             while len(pending) >= chunk_bytes:
                 out = np.frombuffer(pending[:chunk_bytes], dtype=np.float32).copy()
@@ -154,12 +298,17 @@ def iter_decode(
             if max_samples is not None and total > max_samples:
                 raise MediaTooLongError(f"{name}: longer than the {max_duration_s:g} s allowed")
             yield out
+        if wanted == 0:
+            return  # all that was asked for: ffmpeg is stopped below, not waited for
         code = proc.wait()
         drain.join(timeout=5)
         if timed_out.is_set():
             raise CorruptMediaError(f"{name}: decoding took longer than {timeout_s:g} s")
         if code != 0 and total == 0:
-            raise _classify(b"".join(stderr_chunks).decode("utf-8", "replace"), name)
+            message = b"".join(stderr_chunks).decode("utf-8", "replace")
+            if channels is None and _NO_LAYOUT_HINT in message.lower():
+                raise _NoChannelLayout
+            raise _classify(message, name)
     finally:
         stop.set()
         if watchdog is not None:
@@ -192,12 +341,15 @@ def decode(
     *,
     sample_rate_hz: int,
     max_duration_s: float | None = None,
+    limit_s: float | None = None,
     timeout_s: float | None = None,
     min_duration_s: float = 0.5,
 ) -> npt.NDArray[np.float32]:
-    """Decode a whole (short) file and check it is usable audio."""
+    """Decode a (short) file, or the first ``limit_s`` seconds of any file, and check it
+    is usable audio."""
     chunks = list(iter_decode(path, sample_rate_hz=sample_rate_hz,
-                              max_duration_s=max_duration_s, timeout_s=timeout_s))
+                              max_duration_s=max_duration_s, limit_s=limit_s,
+                              timeout_s=timeout_s))
     samples = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float32)
     check_audio(samples, name=Path(path).name, sample_rate_hz=sample_rate_hz,
                 min_duration_s=min_duration_s)
@@ -207,15 +359,8 @@ def decode(
 def media_duration_s(path: str | Path, *, timeout_s: float = 30.0) -> float | None:
     """The duration a file's container states, in seconds; ``None`` when it states none
     (or ffprobe is missing). For progress only: limits are enforced while decoding."""
-    exe = shutil.which("ffprobe")
-    if exe is None:
-        return None
     try:
-        proc = subprocess.run([exe, "-v", "error", "-protocol_whitelist", "file",
-                               "-show_entries", "format=duration", "-of",
-                               "default=nw=1:nk=1", str(path)],
-                              capture_output=True, text=True, timeout=timeout_s, check=False)
-        value = float(proc.stdout.strip())
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        duration = probe(path, timeout_s=timeout_s).duration_s
+    except MediaError:
         return None
-    return value if value > 0 and np.isfinite(value) else None
+    return duration if duration is not None and duration > 0 and np.isfinite(duration) else None

@@ -17,6 +17,9 @@
     │   └── IndexWriteError           the index cannot be written (disk full, read-only)
     ├── EpisodeNotFoundError          no such episode id in the catalogue
     ├── LibraryError                  a library folder or sidecar CSV is unusable
+    │   ├── NoMediaFoundError         nothing under the paths given is media
+    │   ├── IndexingFailedError       no media file given could be indexed
+    │   └── IndexingIncompleteError   some media files could not be indexed, others were
     ├── FetchError                    a link could not be turned into media
     │   ├── URLRefusedError           scheme, host, address, port or platform not allowed
     │   ├── DownloadTooLargeError     over the size or duration cap
@@ -100,6 +103,18 @@ class EpisodeNotFoundError(CityWokError):
 
 class LibraryError(CityWokError):
     code = "library_error"
+
+
+class NoMediaFoundError(LibraryError):
+    code = "no_media_found"
+
+
+class IndexingFailedError(LibraryError):
+    code = "indexing_failed"
+
+
+class IndexingIncompleteError(LibraryError):
+    code = "indexing_incomplete"
 
 
 class FetchError(CityWokError):

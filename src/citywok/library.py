@@ -1,5 +1,7 @@
 """A folder of episode files → what each file is (show, season, episode, title).
 
+Files with a common media extension are taken as they are; any other file is taken when
+ffprobe finds an audio stream in it, and every file left out is named with the reason.
 Names are parsed from the common schemes; a CSV sidecar (``citywok.csv`` in the folder,
 or one given explicitly) overrides them, row by row. The sidecar may also say where each
 show can be watched: a ``watch_url`` template with ``{season}``, ``{episode}`` and ``{t}``
@@ -12,17 +14,25 @@ import csv
 import re
 import string
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from citywok.errors import LibraryError
+from citywok.decode import probe
+from citywok.display import whole_seconds
+from citywok.errors import LibraryError, NotMediaError
 
+#: Extensions taken without a look inside (the decoder reports any that fail). Files with
+#: other extensions, or none, are probed.
 MEDIA_EXTENSIONS = frozenset({
     ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv",
     ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wav", ".wma", ".aif",
-    ".aiff",
+    ".aiff", ".mka", ".ogv", ".mts", ".m2ts", ".wv", ".ac3", ".eac3", ".caf", ".vob",
+    ".3gp", ".mp2", ".amr", ".ape", ".dts", ".tta", ".mxf", ".asf",
 })
 SIDECAR_NAME = "citywok.csv"
+#: ffprobe runs at once while a folder is scanned (each waits mostly on the disk).
+PROBE_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -57,9 +67,9 @@ def check_watch_url(template: str, *, where: str = "sidecar") -> str:
 
 def render_watch_url(template: str, *, season: int | None, episode: int | None,
                      t_s: float) -> str | None:
-    """The link to watch an episode from ``t_s`` seconds (whole seconds), or ``None`` when
-    the template needs a number the episode lacks."""
-    values = {"season": season, "episode": episode, "t": max(0, int(t_s))}
+    """The link to watch an episode from ``t_s`` seconds (whole seconds, rounded as the
+    times shown are), or ``None`` when the template needs a number the episode lacks."""
+    values = {"season": season, "episode": episode, "t": whole_seconds(t_s)}
     needed = {f for _, f, _, _ in string.Formatter().parse(template) if f}
     if any(values.get(f) is None for f in needed):
         return None
@@ -80,12 +90,34 @@ _JUNK = re.compile(
 )
 
 
+_PAIRS = {"(": ")", "[": "]"}
+
+
+def _trim(text: str) -> str:
+    """Strip separators and brackets left open at either end ("Show [" of "Show [S01E02]"),
+    but keep a bracket's pair whole ("Rock [live]", "Show (2019)")."""
+    while True:
+        before = text
+        text = text.strip(" -_.")
+        if text and text[-1] in _PAIRS:
+            text = text[:-1]
+        if text and text[0] in _PAIRS.values():
+            text = text[1:]
+        for opener, closer in _PAIRS.items():
+            if text.count(opener) < text.count(closer) and text.endswith(closer):
+                text = text[:-1]
+            if text.count(opener) > text.count(closer) and text.startswith(opener):
+                text = text[1:]
+        if text == before:
+            return text
+
+
 def _clean(text: str) -> str:
     text = text.strip()
     if " " not in text and ("." in text or "_" in text):
         text = re.sub(r"[._]+", " ", text)
     text = re.sub(r"\s+", " ", text)
-    return text.strip(" -_.[]()")
+    return _trim(text)
 
 
 def _title(text: str) -> str | None:
@@ -196,19 +228,80 @@ class LibraryFile:
     info: EpisodeInfo
 
 
-def scan(paths: Iterable[str | Path], *, sidecar: Path | None = None) -> Iterator[LibraryFile]:
-    """Every media file under ``paths`` (files or folders), with its metadata, sorted."""
+@dataclass(frozen=True)
+class LibraryScan:
+    """What a scan found: the media files, and every other file with why it was left out."""
+
+    files: tuple[LibraryFile, ...]
+    #: (path relative to the folder it was found under, reason), sorted.
+    left_out: tuple[tuple[str, str], ...] = ()
+
+
+def _why_not_media(path: Path) -> str | None:
+    """``None`` when ffprobe finds audio in ``path``, else the reason it is left out."""
+    try:
+        info = probe(path)
+    except NotMediaError as exc:
+        return exc.message.removeprefix(f"{path.name}: ")
+    if info.audio_streams == 0:
+        return f"no audio stream (a {info.format_name.split(',')[0]} file)"
+    return None
+
+
+def scan_library(paths: Iterable[str | Path], *, sidecar: Path | None = None) -> LibraryScan:
+    """Every media file under ``paths`` (files or folders), with its metadata, sorted.
+
+    A file named directly is always taken. In folders, hidden files and folders are left
+    out, files with a known media extension are taken, and others are probed.
+    """
     found: list[tuple[Path, Path]] = []  # (file, root it was found under)
+    unknown: list[tuple[Path, Path]] = []
+    left_out: list[tuple[str, str]] = []
+    sidecar_files = {sidecar.resolve()} if sidecar is not None else set()
     for raw in paths:
         root = Path(raw)
         if root.is_file():
             found.append((root.resolve(), root.resolve().parent))
         elif root.is_dir():
-            for f in sorted(root.rglob("*")):
-                if f.is_file() and f.suffix.lower() in MEDIA_EXTENSIONS:
-                    found.append((f.resolve(), root.resolve()))
+            base = root.resolve()
+            stack, seen = [base], {base}
+            while stack:
+                folder = stack.pop()
+                try:
+                    entries = sorted(folder.iterdir())
+                except OSError as exc:
+                    left_out.append((folder.relative_to(base).as_posix() or ".",
+                                     f"cannot be read ({exc.strerror})"))
+                    continue
+                for f in entries:
+                    rel = f.relative_to(base).as_posix()
+                    if f.name.startswith("."):
+                        left_out.append((rel, "hidden " + ("folder" if f.is_dir() else "file")))
+                    elif f.is_dir():
+                        if f.resolve() not in seen:  # a link back up is walked once
+                            seen.add(f.resolve())
+                            stack.append(f)
+                    elif not f.is_file() or f.name == SIDECAR_NAME or f in sidecar_files:
+                        continue
+                    elif f.suffix.lower() in MEDIA_EXTENSIONS:
+                        found.append((f.resolve(), base))
+                    else:
+                        unknown.append((f, base))
         else:
             raise LibraryError(f"{raw}: no such file or folder")
+    with ThreadPoolExecutor(PROBE_THREADS) as pool:
+        for (f, base), why in zip(unknown, pool.map(_why_not_media, [f for f, _ in unknown]),
+                                  strict=True):
+            if why is None:
+                found.append((f.resolve(), base))
+            else:
+                left_out.append((f.relative_to(base).as_posix(), why))
+    return LibraryScan(files=tuple(_with_metadata(found, sidecar)),
+                       left_out=tuple(sorted(set(left_out))))
+
+
+def _with_metadata(found: list[tuple[Path, Path]], sidecar: Path | None
+                   ) -> Iterator[LibraryFile]:
     sidecars: dict[Path, dict[str, dict[str, str]]] = {}
     if sidecar is not None:
         sidecars[sidecar.resolve().parent] = read_sidecar(sidecar)
@@ -228,6 +321,11 @@ def scan(paths: Iterable[str | Path], *, sidecar: Path | None = None) -> Iterato
             if show_url and info.watch_url is None:
                 info = replace(info, watch_url=show_url)
         yield LibraryFile(path=f, info=info)
+
+
+def scan(paths: Iterable[str | Path], *, sidecar: Path | None = None) -> Iterator[LibraryFile]:
+    """The media files of :func:`scan_library`, without the ones left out."""
+    yield from scan_library(paths, sidecar=sidecar).files
 
 
 def slug(text: str) -> str:

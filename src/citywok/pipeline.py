@@ -21,7 +21,7 @@ from citywok.errors import CityWokError
 from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
 from citywok.ingest.local import local_fingerprinter
-from citywok.library import LibraryFile, make_episode_id, scan
+from citywok.library import LibraryFile, LibraryScan, make_episode_id, scan_library
 from citywok.match import (
     SCALE_SEARCH,
     Hit,
@@ -285,8 +285,9 @@ def identify_file_steps(path: str | Path, index: Index, *,
     """Decode a clip and identify it, yielding a progress event per stage."""
     started = time.perf_counter()
     yield Progress(stage="decoding", item=Path(path).name)
+    # Only what match_clip analyses is decoded: memory follows the clip, not the file.
     samples = decode(path, sample_rate_hz=index.params.sample_rate_hz,
-                     max_duration_s=max_duration_s, timeout_s=timeout_s)
+                     max_duration_s=max_duration_s, limit_s=MAX_QUERY_S, timeout_s=timeout_s)
     timings = {"decode_ms": (time.perf_counter() - started) * 1000}
     return (yield from _identify_steps(samples, index, match_params or MatchParams(), timings,
                                        started))
@@ -319,7 +320,8 @@ COMMIT_EVERY_S = 60.0
 BATCH_AUDIO_S = 4 * 3600.0
 
 
-def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | None = None,
+def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
+                sidecar: Path | None = None,
                 workers: int = 1, fingerprinter: Fingerprinter | None = None,
                 commit_every_s: float = COMMIT_EVERY_S, batch_audio_s: float = BATCH_AUDIO_S,
                 ) -> Generator[Progress, None, IndexSummary]:
@@ -332,11 +334,13 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
     committed here, in the order the scan found them, whatever order they finish in, so
     every adapter builds the same index. A commit happens at least every
     ``commit_every_s`` seconds of work (and every ``batch_audio_s`` of audio), so an
-    interrupted run keeps what it finished.
+    interrupted run keeps what it finished. ``paths`` may be a scan already made (the CLI
+    scans before it creates an index).
     """
     started = time.perf_counter()
     yield Progress(stage="scanning")
-    files = list(scan(paths, sidecar=sidecar))
+    found = paths if isinstance(paths, LibraryScan) else scan_library(paths, sidecar=sidecar)
+    files = list(found.files)
     added: list[str] = []
     updated: list[str] = []
     skipped: list[str] = []
@@ -437,6 +441,7 @@ def index_paths(index: Index, paths: Iterable[str | Path], *, sidecar: Path | No
     return IndexSummary(
         added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),
         failed=tuple(failed), audio_s=audio_s, elapsed_s=time.perf_counter() - started,
+        left_out=found.left_out,
     )
 
 

@@ -153,6 +153,8 @@ class IndexSummary:
     failed: tuple[tuple[str, str], ...]
     audio_s: float
     elapsed_s: float
+    #: Files found but not taken as media: (path within the folder scanned, why).
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def test_timeline_chapters_vtt_and_table(compilation: Path, demo_library: DemoLi
     index = str(demo_library.index_dir)
     chapters = run("timeline", str(compilation), "--index", index, "--chapters")
     lines = chapters.stdout.splitlines()
-    assert lines[0].startswith("00:00 S01E02 ") and lines[0].endswith(" @ 0:10")
+    assert lines[0].startswith("00:00 S01E02 ") and lines[0].endswith(" @ 00:10")
     assert lines[1].startswith("00:09 Unknown") and lines[2].startswith("00:15 S01E04 ")
     vtt = run("timeline", str(compilation), "--index", index, "--vtt").stdout
     assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == 2

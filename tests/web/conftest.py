@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,9 @@ def base_settings(library: Library, tmp: Path, **overrides: Any) -> Settings:
         "key_rate_limit": "1000/hour",
         "sse_heartbeat_s": 2.0,
         "index_check_interval_s": 0.2,
+        # Wrong keys are slowed by design; tests that send them (fuzzing) must not wait.
+        "auth_failure_delay_s": 0.0,
+        "auth_failure_rate_limit": "100000/hour",
     }
     values.update(overrides)
     return Settings(**values)
@@ -144,6 +147,19 @@ class MediaServer:
     files: dict[str, bytes]
     disconnects: list[str]
     requests: list[str]
+    #: Notified whenever ``requests`` or ``disconnects`` grows.
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def note(self, seen: list[str], path: str) -> None:
+        with self.changed:
+            seen.append(path)
+            self.changed.notify_all()
+
+    def wait_for(self, seen: list[str], path: str, *, timeout_s: float = 120.0) -> bool:
+        """Wait until ``path`` is in ``seen`` (an event, not a guess at how long it takes;
+        the timeout only ends a test that would otherwise hang)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: path in seen, timeout=timeout_s)
 
 
 def _handler(server_state: MediaServer) -> type[BaseHTTPRequestHandler]:
@@ -152,7 +168,7 @@ def _handler(server_state: MediaServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            server_state.requests.append(self.path)
+            server_state.note(server_state.requests, self.path)
             path = self.path.split("?", 1)[0]
             if path.startswith("/redirect-to/"):
                 self.send_response(302)
@@ -172,7 +188,7 @@ def _handler(server_state: MediaServer) -> type[BaseHTTPRequestHandler]:
                         self.wfile.flush()
                         time.sleep(0.1)
                 except OSError:
-                    server_state.disconnects.append(path)
+                    server_state.note(server_state.disconnects, path)
                 return
             if path == "/big.mp3":
                 chunk = server_state.files["/clip.mp3"]
@@ -183,7 +199,7 @@ def _handler(server_state: MediaServer) -> type[BaseHTTPRequestHandler]:
                     for _ in range(2000):
                         self.wfile.write(chunk)
                 except OSError:
-                    server_state.disconnects.append(path)
+                    server_state.note(server_state.disconnects, path)
                 return
             found = server_state.files.get(path)
             if found is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from typer.testing import CliRunner
 from citywok.web.cli import register
 from citywok.web.keys import KeyStore
 from tests.web.conftest import Library
+
+URL = "/api/v1/identify"
 
 
 def test_store_lifecycle(tmp_path: Path) -> None:
@@ -107,6 +110,8 @@ def test_admin_requires_an_admin_key(make_client: Callable[..., TestClient], own
     r = client.post("/api/v1/admin/index", json={"paths": [str(library.folder)]}, headers=auth)
     assert r.status_code == 200, r.text
     assert r.json()["episodes"] == 3
+    left_out = {f["file"]: f["reason"] for f in r.json()["left_out"]}
+    assert left_out["truth.json"] and left_out[".raw-01.npy"] == "hidden file"
     assert client.get("/api/v1/episodes").json()["total"] == 3
     r = client.post("/api/v1/admin/index", json={"paths": ["/etc"]}, headers=auth)
     assert r.status_code == 422 and r.json()["error"]["code"] == "library_error"
@@ -155,3 +160,40 @@ def test_not_ready_without_index(make_client: Callable[..., TestClient],
     assert client.get("/readyz").status_code == 503
     r = client.get("/api/v1/stats")
     assert r.status_code == 503 and str(tmp_path) not in r.text
+
+
+def test_wrong_keys_are_slowed_then_refused(make_client: Callable[..., TestClient],
+                                            tmp_path: Path) -> None:
+    """Issue 8, item 19: each wrong key from an address waits longer; past the limit, keys
+    from it are refused outright (a right one too: guessing must not go on)."""
+    client = make_client(auth_failure_delay_s=0.2, auth_failure_rate_limit="3/hour")
+    good = {"X-API-Key": KeyStore(tmp_path / "keys.sqlite").create("real").token}
+    refused_link = {"url": "https://refused.example/clip"}
+    assert client.post(URL, json=refused_link, headers=good).status_code == 422
+    waits = []
+    for n in range(3):
+        started = time.monotonic()
+        r = client.post(URL, json=refused_link, headers={"X-API-Key": f"cwk_{n:012x}_guess"})
+        waits.append(time.monotonic() - started)
+        assert r.status_code == 401
+    assert waits[0] >= 0.2 and waits[1] >= 0.4 and waits[2] >= 0.6, waits
+    for headers in ({"X-API-Key": "cwk_000000000009_guess"}, good):
+        r = client.post(URL, json=refused_link, headers=headers)
+        assert r.status_code == 429 and "retry-after" in r.headers, r.text
+    assert client.post(URL, json=refused_link).status_code == 422  # anonymous still answered
+
+
+def test_wrong_keys_on_the_listening_socket_count_too(make_client: Callable[..., TestClient],
+                                                      ) -> None:
+    """The WebSocket checks keys itself (no dependency there): the same slowing and limit."""
+    client = make_client(auth_failure_delay_s=0.2, auth_failure_rate_limit="1/hour")
+    started = time.monotonic()
+    with client.websocket_connect("/api/v1/listen",
+                                  headers={"x-api-key": "cwk_000000000001_guess"}) as ws:
+        msg = ws.receive_json()
+    assert msg["type"] == "error" and msg["status"] == 401, msg
+    assert time.monotonic() - started >= 0.2
+    with client.websocket_connect("/api/v1/listen",
+                                  headers={"x-api-key": "cwk_000000000002_guess"}) as ws:
+        msg = ws.receive_json()
+    assert msg["status"] == 429 and msg["retry_after_s"] > 0, msg

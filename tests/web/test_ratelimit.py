@@ -17,16 +17,20 @@ from tests.web.conftest import Library, base_settings
 URL = "/api/v1/identify"
 
 
+#: An upload that is not media: counted as an identification (it is examined), answered
+#: 415 after one ffprobe: cheap to send. (A malformed request is not counted: see below.)
+NOT_MEDIA = {"file": ("clip.mp3", b"this is not media at all")}
+
+
 def _try(client: TestClient, **kwargs: object) -> httpx.Response:
-    # An empty JSON body: counted, then refused as invalid (422) — cheap to send.
-    response: httpx.Response = client.post(URL, json={}, **kwargs)  # type: ignore[arg-type,unused-ignore]
+    response: httpx.Response = client.post(URL, files=NOT_MEDIA, **kwargs)  # type: ignore[arg-type,unused-ignore]
     return response
 
 
 def test_anonymous_limit_per_ip(make_client: Callable[..., TestClient]) -> None:
     client = make_client(anonymous_rate_limit="3/hour")
     statuses = [_try(client).status_code for _ in range(5)]
-    assert statuses == [422, 422, 422, 429, 429]
+    assert statuses == [415, 415, 415, 429, 429]
     r = _try(client)
     assert r.status_code == 429
     assert r.json()["error"]["code"] == "rate_limited"
@@ -49,15 +53,15 @@ def test_keyed_tier_and_per_key_override(make_client: Callable[..., TestClient],
     store = KeyStore(tmp_path / "keys.sqlite")
     plain = {"X-API-Key": store.create("plain").token}
     big = {"X-API-Key": store.create("big", rate_limit="4/hour").token}
-    assert [_try(client).status_code for _ in range(2)] == [422, 429]
-    assert [_try(client, headers=plain).status_code for _ in range(3)] == [422, 422, 429]
-    assert [_try(client, headers=big).status_code for _ in range(5)] == [422] * 4 + [429]
+    assert [_try(client).status_code for _ in range(2)] == [415, 429]
+    assert [_try(client, headers=plain).status_code for _ in range(3)] == [415, 415, 429]
+    assert [_try(client, headers=big).status_code for _ in range(5)] == [415] * 4 + [429]
 
 
 def test_forwarded_for_ignored_without_trusted_proxies(
         make_client: Callable[..., TestClient]) -> None:
     client = make_client(anonymous_rate_limit="1/hour")
-    assert _try(client, headers={"X-Forwarded-For": "1.1.1.1"}).status_code == 422
+    assert _try(client, headers={"X-Forwarded-For": "1.1.1.1"}).status_code == 415
     assert _try(client, headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 429
 
 
@@ -65,8 +69,8 @@ def test_forwarded_for_from_trusted_proxies(library: Library, tmp_path: Path) ->
     settings = base_settings(library, tmp_path, anonymous_rate_limit="1/hour",
                              trusted_proxies=["10.0.0.0/8"])
     with TestClient(create_app(settings), client=("10.0.0.7", 5000)) as proxied:
-        assert _try(proxied, headers={"X-Forwarded-For": "1.1.1.1"}).status_code == 422
-        assert _try(proxied, headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 422
+        assert _try(proxied, headers={"X-Forwarded-For": "1.1.1.1"}).status_code == 415
+        assert _try(proxied, headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 415
         assert _try(proxied, headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 429
         # A client cannot pick its own address by prepending to the header.
         spoof = {"X-Forwarded-For": "9.9.9.9, 2.2.2.2"}
@@ -100,8 +104,8 @@ def test_redis_limits_are_shared_between_workers(library: Library, tmp_path: Pat
     settings = base_settings(library, tmp_path, rate_limit_storage=redis_url,
                              anonymous_rate_limit="4/hour")
     with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
-        statuses = [(a if i % 2 else b).post(URL, json={}).status_code for i in range(6)]
-        assert statuses == [422] * 4 + [429, 429]
+        statuses = [(a if i % 2 else b).post(URL, files=NOT_MEDIA).status_code for i in range(6)]
+        assert statuses == [415] * 4 + [429, 429]
         assert a.get("/readyz").status_code == 200
 
 
@@ -116,7 +120,7 @@ def test_redis_limits_hold_exactly_under_concurrency(library: Library, tmp_path:
         clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://t") for app in apps]
         try:
-            calls = [clients[i % 3].post(URL, json={}, headers={"X-API-Key": token})
+            calls = [clients[i % 3].post(URL, files=NOT_MEDIA, headers={"X-API-Key": token})
                      for i in range(40)]
             return [r.status_code for r in await asyncio.gather(*calls)]
         finally:
@@ -124,7 +128,7 @@ def test_redis_limits_hold_exactly_under_concurrency(library: Library, tmp_path:
                 await c.aclose()
 
     statuses = asyncio.run(burst())
-    assert statuses.count(422) == 7
+    assert statuses.count(415) == 7
     assert statuses.count(429) == 33
 
 
@@ -136,10 +140,10 @@ def test_memory_limits_exact_under_concurrency(library: Library, tmp_path: Path)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://t") as c:
             return [r.status_code for r in await asyncio.gather(
-                *[c.post(URL, json={}) for _ in range(30)])]
+                *[c.post(URL, files=NOT_MEDIA) for _ in range(30)])]
 
     statuses = asyncio.run(burst())
-    assert statuses.count(422) == 5 and statuses.count(429) == 25
+    assert statuses.count(415) == 5 and statuses.count(429) == 25
 
 
 def test_redis_down_is_503_not_500(library: Library, tmp_path: Path) -> None:
@@ -148,7 +152,7 @@ def test_redis_down_is_503_not_500(library: Library, tmp_path: Path) -> None:
     settings = base_settings(library, tmp_path,
                              rate_limit_storage=f"redis://127.0.0.1:{free_port()}/0")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        r = client.post(URL, json={})
+        r = client.post(URL, files=NOT_MEDIA)
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "rate_limit_unavailable"
         assert client.get("/readyz").status_code == 503
@@ -165,3 +169,45 @@ def test_rate_limited_counter(make_client: Callable[..., TestClient], tmp_path: 
     _try(client, headers=headers)
     text = client.get("/metrics").text
     assert f'citywok_rate_limited_total{{tier="{tier}"}}' in text
+
+
+# -- refused requests (issue 8, item 10) and IPv6 (item 19) -----------------------------
+
+
+def test_refused_requests_do_not_use_up_the_quota(make_client: Callable[..., TestClient],
+                                                  ) -> None:
+    """Issue 8, item 10: 7 refused links once left 3 of 10 identifications."""
+    client = make_client(anonymous_rate_limit="10/hour", refused_rate_limit="8/hour")
+    refused = [client.post(URL, json={"url": f"https://refused.example/{n}"}).status_code
+               for n in range(7)]
+    assert refused == [422] * 7
+    counted = _try(client)
+    assert counted.status_code == 415, counted.text
+    assert counted.headers["ratelimit-remaining"] == "9"
+    assert client.post(URL, data={"nothing": "here"}).status_code == 422  # the 8th refusal
+    # Refusals have their own limit: past it, the address is refused until it moves on.
+    r = client.post(URL, json={"url": "https://refused.example/9"})
+    assert r.status_code == 429 and "refused requests" in r.json()["error"]["message"]
+    assert int(r.headers["retry-after"]) > 0
+
+
+def test_a_spent_quota_refuses_before_the_body_is_read(
+        make_client: Callable[..., TestClient]) -> None:
+    client = make_client(anonymous_rate_limit="1/hour")
+    assert _try(client).status_code == 415
+    r = client.post(URL, json={"url": "https://refused.example/x"})
+    assert r.status_code == 429 and r.headers["ratelimit-remaining"] == "0"
+
+
+def test_ipv6_clients_are_counted_per_64(library: Library, tmp_path: Path) -> None:
+    from citywok.web.ratelimit import RateLimiter
+
+    limiter = RateLimiter(base_settings(library, tmp_path, anonymous_rate_limit="2/hour"))
+
+    async def hits() -> list[bool]:
+        return [(await limiter.hit(key=None, ip=ip)).allowed for ip in (
+            "2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2::1",  # one /64
+            "2001:db8:1:3::1",  # the next /64
+            "::ffff:192.0.2.1", "192.0.2.1", "192.0.2.1")]  # IPv4-mapped is the IPv4 one
+
+    assert asyncio.run(hits()) == [True, True, False, True, True, True, False]

@@ -51,3 +51,23 @@ def test_api_never_answers_5xx(api_schema: Any, path: str, method: str) -> None:
             assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
 
     check()
+
+
+def test_schema_documents_errors_and_the_identify_body() -> None:
+    """Issue 8, item 19: every operation lists the errors the guard layer answers with
+    (400, 414, 431) in the error body's shape; identify says "file or url, not both"."""
+    schema = create_app(Settings()).openapi()
+    error_ref = "#/components/schemas/ErrorBody"
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            for status in ("400", "414", "431"):
+                content = op["responses"][status]["content"]["application/json"]
+                assert content["schema"]["$ref"] == error_ref, (method, path, status)
+            if "422" in op["responses"]:
+                content = op["responses"]["422"]["content"]["application/json"]
+                assert content["schema"]["$ref"] == error_ref, (method, path)
+    identify = schema["paths"]["/api/v1/identify"]["post"]
+    assert "422" in identify["responses"] and "413" in identify["responses"]
+    form = identify["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["oneOf"] == [{"required": ["file"]}, {"required": ["url"]}]
+    assert "not both" in form["description"] and "not both" in identify["description"]

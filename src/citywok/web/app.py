@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from citywok.errors import CityWokError
 from citywok.web import sentry
 from citywok.web.core.config import Settings, load_settings
-from citywok.web.errors import install_handlers
+from citywok.web.errors import GUARD_RESPONSES, INVALID_RESPONSE, install_handlers
 from citywok.web.routes import (
     admin,
     episodes,
@@ -144,9 +144,13 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.start()
         try:
-            await run_in_threadpool(services.index.get)
+            loaded = await run_in_threadpool(services.index.get)
         except CityWokError as exc:
-            log.warning("index not loaded at startup: %s", exc.message)
+            log.warning("index not loaded at startup: %s", exc.message,
+                        extra={"index": str(settings.index)})
+        else:
+            log.info("index loaded", extra={"index": str(loaded.path),
+                                            "episodes": len(loaded.episodes)})
         yield
         services.close()
 
@@ -158,17 +162,17 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=GUARD_RESPONSES)
     api.include_router(identify.router)
     api.include_router(timeline.router)
-    api.include_router(episodes.router)
-    api.include_router(admin.router)
-    api.include_router(usage.router)
+    api.include_router(episodes.router, responses=INVALID_RESPONSE)
+    api.include_router(admin.router, responses=INVALID_RESPONSE)
+    api.include_router(usage.router, responses=INVALID_RESPONSE)
     api.include_router(me.router)
-    api.include_router(shares.router)
+    api.include_router(shares.router, responses=INVALID_RESPONSE)
     api.include_router(listen.router)
     app.include_router(api)
-    app.include_router(health.router)
+    app.include_router(health.router, responses=GUARD_RESPONSES)
     install_handlers(app)
 
     page, docs_csp = _docs_page()

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -20,8 +22,23 @@ keys_app = typer.Typer(help="Create, list and revoke API keys of the web service
                        rich_markup_mode=None,
                        no_args_is_help=True, add_completion=False)
 
+def exit_code_for(exc: errors.CityWokError) -> int:
+    # Imported when used: citywok.cli imports this module to register its commands.
+    from citywok.cli import exit_code_for as main_table
+
+    return main_table(exc)
+
+
+def _index_path(value: str) -> Path:
+    from citywok.cli import parse_index_path
+
+    return parse_index_path(value)
+
+
 IndexOpt = Annotated[Path | None, typer.Option(
-    "--index", "-i", help="Index directory [default: $CITYWOK_INDEX].", show_default=False)]
+    "--index", "-i", parser=_index_path, metavar="<path>",
+    help="Index directory [default: $CITYWOK_INDEX, else the per-user data dir, as for "
+    "'citywok index'].", show_default=False)]
 KeysDbOpt = Annotated[Path | None, typer.Option(
     "--keys-db", help="Key database [default: $CITYWOK_KEYS_DB or keys.sqlite in the index].",
     show_default=False)]
@@ -32,7 +49,7 @@ def _settings(**overrides: object) -> Settings:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except errors.ConfigError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(78) from None
+        raise typer.Exit(exit_code_for(exc)) from None
 
 
 def _store(index: Path | None, keys_db: Path | None) -> KeyStore:
@@ -58,7 +75,7 @@ def keys_create(
         made = _store(index, keys_db).create(name, admin=admin, rate_limit=limit)
     except errors.ConfigError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(78) from None
+        raise typer.Exit(exit_code_for(exc)) from None
     if as_json:
         typer.echo(json.dumps({"key_id": made.key.key_id, "name": name, "admin": admin,
                                "rate_limit": limit, "token": made.token}))
@@ -122,21 +139,27 @@ def serve(
     _sync_snapshots(settings)
     # Workers rebuild the settings from the environment: pass the options along.
     os.environ["CITYWOK_INDEX"] = str(settings.index)
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="citywok-metrics-")
     if settings.workers > 1 and settings.rate_limit_storage.startswith("memory"):
         typer.echo("warning: with several workers and memory:// rate limits each worker "
                    "counts alone; set CITYWOK_RATE_LIMIT_STORAGE=redis://...", err=True)
-    uvicorn.run(
-        "citywok.web.app:create_app_from_env", factory=True,
-        host=settings.host, port=settings.port, workers=settings.workers,
-        proxy_headers=False, server_header=False, date_header=True,
-        log_config=None, access_log=False, timeout_graceful_shutdown=10,
-        h11_max_incomplete_event_size=settings.max_header_bytes + 8192,
-        limit_concurrency=None,
-        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
-        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
-    )
+    with contextlib.ExitStack() as cleanup:
+        if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # The workers' metrics files live as long as this process, not longer.
+            metrics_dir = cleanup.enter_context(tempfile.TemporaryDirectory(
+                prefix="citywok-metrics-", ignore_cleanup_errors=True))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "citywok.web.app:create_app_from_env", factory=True,
+            host=settings.host, port=settings.port, workers=settings.workers,
+            proxy_headers=False, server_header=False, date_header=True,
+            log_config=None, access_log=False, timeout_graceful_shutdown=10,
+            h11_max_incomplete_event_size=settings.max_header_bytes + 8192,
+            http="citywok.web.protocol:HeaderDeadlineH11Protocol",
+            timeout_keep_alive=math.ceil(settings.request_header_timeout_s),
+            limit_concurrency=None,
+            ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+            ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        )
 
 
 def usage(
@@ -190,7 +213,7 @@ def _sync_snapshots(settings: Settings) -> None:
         first = snapshots.start(settings, store)
     except errors.CityWokError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(69) from None
+        raise typer.Exit(exit_code_for(exc)) from None
     if first is not None:
         typer.echo(f"serving snapshot {first.snapshot_id} from {settings.snapshot_url}",
                    err=True)

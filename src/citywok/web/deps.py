@@ -1,14 +1,17 @@
 """FastAPI dependencies as ``Annotated`` aliases: ``ServicesDep``, ``IndexDep``,
-``ApiKeyDep``, ``AdminKeyDep``, ``QuotaDep``."""
+``ApiKeyDep``, ``AdminKeyDep``, ``BudgetDep``."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from citywok.errors import RateLimitedError
 from citywok.index import Index
 from citywok.web import metrics
 from citywok.web.errors import ApiError
@@ -38,6 +41,7 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False,
 
 
 async def get_api_key(
+    request: Request,
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
@@ -46,8 +50,27 @@ async def get_api_key(
     token = header or (bearer.credentials if bearer is not None else None)
     if not token:
         return None
+    return await verify_api_key(services, token, client_ip(request,
+                                                           services.trusted_proxies))
+
+
+async def verify_api_key(services: Services, token: str, ip: str) -> ApiKey:
+    """The active key ``token`` belongs to; a wrong one is a 401 that comes slower with
+    each wrong key from ``ip``, and past the limit every key from there is a 429. (Also
+    for the WebSocket, which cannot use the dependency.)"""
+    left = await services.limiter.auth_failures_left(ip)
+    if not left.allowed:
+        # Too many wrong keys from here: no key is even looked at (a right one neither, or
+        # guessing would go on, answered 429 instead of 401).
+        raise RateLimitedError(
+            f"too many wrong API keys from this address ({left.limit} per "
+            f"{left.window_s} s)", retry_after_s=max(1.0, left.reset_s))
     key = await run_in_threadpool(services.keys.verify, token)
     if key is None:
+        failures = await services.limiter.hit_auth_failure(ip)
+        used = failures.limit - failures.remaining
+        # Slower with each wrong key; asleep on the event loop, holding no thread.
+        await asyncio.sleep(services.settings.auth_failure_delay_s * min(max(used, 1), 10))
         raise ApiError(401, "invalid_api_key", "the API key is unknown or revoked",
                        headers={"WWW-Authenticate": "Bearer"})
     return key
@@ -68,16 +91,56 @@ def require_admin(key: ApiKeyDep) -> ApiKey:
 AdminKeyDep = Annotated[ApiKey, Depends(require_admin)]
 
 
-async def count_identification(request: Request, services: ServicesDep,
-                               key: ApiKeyDep) -> Quota:
-    """Count one identification against the caller's tier; 429 past the limit."""
-    ip = client_ip(request, services.trusted_proxies)
-    quota = await services.limiter.hit(key=key, ip=ip)
-    request.state.ratelimit_headers = quota.headers()
-    if not quota.allowed:
-        metrics.RATE_LIMITED.labels("key" if key else "anonymous").inc()
-        raise RateLimiter.refusal(quota, keyed=key is not None)
-    return quota
+@dataclass
+class Budget:
+    """The caller's rate limits for one identification request.
+
+    Taken before the body is read (a spent quota answers 429 at once); the route then
+    calls :meth:`spend` once the request is understood and accepted, or :meth:`refused`
+    when it is malformed or refused, which counts against a separate limit only.
+    """
+
+    request: Request
+    limiter: RateLimiter
+    key: ApiKey | None
+    ip: str
+
+    async def check(self) -> None:
+        quota = await self.limiter.peek(key=self.key, ip=self.ip)
+        self.request.state.ratelimit_headers = quota.headers()
+        if not quota.allowed:
+            self._refuse(quota)
+        refusals = await self.limiter.refusals_left(key=self.key, ip=self.ip)
+        if not refusals.allowed:
+            metrics.RATE_LIMITED.labels("refused").inc()
+            raise RateLimitedError(
+                f"too many refused requests for this {'key' if self.key else 'address'} "
+                f"({refusals.limit} per {refusals.window_s} s); check the requests sent",
+                retry_after_s=max(1.0, refusals.reset_s))
+
+    async def spend(self) -> Quota:
+        """Count one identification; 429 past the limit."""
+        quota = await self.limiter.hit(key=self.key, ip=self.ip)
+        self.request.state.ratelimit_headers = quota.headers()
+        if not quota.allowed:
+            self._refuse(quota)
+        return quota
+
+    async def refused(self) -> None:
+        """Count one request refused before any work was done for it."""
+        await self.limiter.hit_refusal(key=self.key, ip=self.ip)
+
+    def _refuse(self, quota: Quota) -> None:
+        metrics.RATE_LIMITED.labels("key" if self.key else "anonymous").inc()
+        raise RateLimiter.refusal(quota, keyed=self.key is not None)
 
 
-QuotaDep = Annotated[Quota, Depends(count_identification)]
+async def get_budget(request: Request, services: ServicesDep, key: ApiKeyDep) -> Budget:
+    """The caller's budget, checked (not spent): 429 when nothing is left."""
+    budget = Budget(request=request, limiter=services.limiter, key=key,
+                    ip=client_ip(request, services.trusted_proxies))
+    await budget.check()
+    return budget
+
+
+BudgetDep = Annotated[Budget, Depends(get_budget)]

@@ -70,6 +70,20 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+#: What the guard layer (citywok.web.security) may answer to any request, for the OpenAPI
+#: document of every operation.
+GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": why} for status, why in (
+        (400, "Malformed request (a bad Content-Length, malformed or too deeply nested JSON)"),
+        (414, "Request target (path and query) too long"),
+        (431, "Request headers too large"),
+    )
+}
+#: Invalid parameters or body, in the error body's shape (FastAPI's default says otherwise).
+INVALID_RESPONSE: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "Invalid parameters or body"}}
+
+
 class ApiError(StarletteHTTPException):
     """An error of the web layer itself (auth, limits, malformed requests)."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from citywok.errors import MediaTooLongError, NotMediaError
+from citywok.decode import probe
+from citywok.errors import MediaError, MediaTooLongError, NotMediaError
 from citywok.index import Index
 from citywok.pipeline import identify_file_steps
 from citywok.result import IdentifyResult, Progress
@@ -87,29 +87,18 @@ def probe_media(path: Path, *, timeout_s: float, max_duration_s: float,
     Messages start with ``name:`` when given (the uploaded file's own name).
     """
     said = f"{name}: " if name else ""
-    cmd = ["ffprobe", "-v", "error", "-protocol_whitelist", "file",
-           "-format_whitelist", ",".join(ALLOWED_DEMUXERS),
-           "-show_entries", "format=format_name,duration:stream=codec_type", "-of", "json",
-           str(path)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired:
-        raise NotMediaError(f"{said}the file could not be examined in time") from None
-    except FileNotFoundError:
+        info = probe(path, timeout_s=timeout_s, formats=ALLOWED_DEMUXERS)
+    except NotMediaError as exc:
+        why = ("the file could not be examined in time" if "examined" in exc.message
+               else "not a supported media file with an audio stream")
+        raise NotMediaError(f"{said}{why}") from None
+    except MediaError:
         raise NotMediaError("ffprobe is not installed on the server") from None
-    try:
-        info = json.loads(proc.stdout or b"{}")
-    except ValueError:
-        info = {}
-    streams = info.get("streams") or []
-    if proc.returncode != 0 or not any(s.get("codec_type") == "audio" for s in streams):
+    if info.audio_streams == 0:
         raise NotMediaError(f"{said}not a supported media file with an audio stream")
-    try:
-        duration = float((info.get("format") or {}).get("duration") or 0.0)
-    except ValueError:
-        duration = 0.0
-    if duration > max_duration_s:
-        raise MediaTooLongError(f"{said}the clip lasts {duration:.0f} s; at most "
+    if info.duration_s is not None and info.duration_s > max_duration_s:
+        raise MediaTooLongError(f"{said}the clip lasts {info.duration_s:.0f} s; at most "
                                 f"{max_duration_s:g} s are accepted")
 
 

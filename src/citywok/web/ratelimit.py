@@ -1,13 +1,17 @@
 """Rate limits of identifications, with the ``limits`` library.
 
-Two tiers: anonymous clients are counted per IP, keyed clients per key (with the key's own
-limit when it has one). The moving-window strategy is exact: with Redis its check-and-add
-is one Lua script, so several workers or hosts sharing one Redis never let more through
-than the limit.
+Two tiers: anonymous clients are counted per IP (per /64 for IPv6, the block one host
+usually holds), keyed clients per key (with the key's own limit when it has one). Requests
+refused before any work (a link not allowed, a malformed body) are counted apart, against
+their own limit, so they never use up the identification quota; wrong API keys are counted
+per IP too, to slow down and then stop guessing. The moving-window strategy is exact: with
+Redis its check-and-add is one Lua script, so several workers or hosts sharing one Redis
+never let more through than the limit.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -48,8 +52,22 @@ def storage_url(settings: Settings) -> str:
     return url if url.startswith("async+") else f"async+{url}"
 
 
+def address_key(ip: str) -> str:
+    """What one client address is counted as: an IPv4 address (IPv4-mapped IPv6 ones
+    too), or the /64 of an IPv6 address (a host gets a whole /64 to pick from)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
 class RateLimiter:
-    """Counts identifications per client; one per app (per worker)."""
+    """Counts identifications, refusals and wrong keys per client; one per app."""
 
     def __init__(self, settings: Settings) -> None:
         url = storage_url(settings)
@@ -62,18 +80,26 @@ class RateLimiter:
         self.strategy = MovingWindowRateLimiter(storage)
         self.anonymous = parse(settings.anonymous_rate_limit)
         self.keyed = parse(settings.key_rate_limit)
+        self.refused = parse(settings.refused_rate_limit)
+        self.auth_failures = parse(settings.auth_failure_rate_limit)
 
     def item_for(self, key: ApiKey | None) -> RateLimitItem:
         if key is None:
             return self.anonymous
         return parse(key.rate_limit) if key.rate_limit else self.keyed
 
-    async def hit(self, *, key: ApiKey | None, ip: str) -> Quota:
-        """Count one identification; ``allowed`` is false past the limit."""
-        item = self.item_for(key)
-        ident = ("key", key.key_id) if key is not None else ("ip", ip)
+    @staticmethod
+    def _client(key: ApiKey | None, ip: str) -> tuple[str, str]:
+        return ("key", key.key_id) if key is not None else ("ip", address_key(ip))
+
+    async def _count(self, item: RateLimitItem, ident: tuple[str, ...], *,
+                     add: bool) -> Quota:
+        """Add one to a window (``add``) or only read whether one more would fit."""
         try:
-            allowed = await self.strategy.hit(item, *ident)
+            if add:
+                allowed = await self.strategy.hit(item, *ident)
+            else:
+                allowed = await self.strategy.test(item, *ident)
             stats = await self.strategy.get_window_stats(item, *ident)
         except Exception as exc:
             if isinstance(exc, self.storage.base_exceptions):
@@ -84,20 +110,29 @@ class RateLimiter:
                      reset_s=max(0.0, stats.reset_time - time.time()),
                      window_s=item.get_expiry())
 
+    async def hit(self, *, key: ApiKey | None, ip: str) -> Quota:
+        """Count one identification; ``allowed`` is false past the limit."""
+        return await self._count(self.item_for(key), self._client(key, ip), add=True)
+
     async def peek(self, *, key: ApiKey | None, ip: str) -> Quota:
-        """The client's window as it stands, without counting anything (``/api/v1/me``)."""
-        item = self.item_for(key)
-        ident = ("key", key.key_id) if key is not None else ("ip", ip)
-        try:
-            stats = await self.strategy.get_window_stats(item, *ident)
-        except Exception as exc:
-            if isinstance(exc, self.storage.base_exceptions):
-                raise ApiError(503, "rate_limit_unavailable",
-                               "the rate-limit store is unavailable; try again later") from None
-            raise
-        return Quota(allowed=stats.remaining > 0, limit=item.amount, remaining=stats.remaining,
-                     reset_s=max(0.0, stats.reset_time - time.time()),
-                     window_s=item.get_expiry())
+        """Whether one more identification would be allowed (nothing is counted)."""
+        return await self._count(self.item_for(key), self._client(key, ip), add=False)
+
+    async def refusals_left(self, *, key: ApiKey | None, ip: str) -> Quota:
+        return await self._count(self.refused, ("refused", *self._client(key, ip)),
+                                 add=False)
+
+    async def hit_refusal(self, *, key: ApiKey | None, ip: str) -> Quota:
+        """Count one request refused before any work."""
+        return await self._count(self.refused, ("refused", *self._client(key, ip)),
+                                 add=True)
+
+    async def auth_failures_left(self, ip: str) -> Quota:
+        return await self._count(self.auth_failures, ("badkey", address_key(ip)), add=False)
+
+    async def hit_auth_failure(self, ip: str) -> Quota:
+        """Count one wrong API key from ``ip``."""
+        return await self._count(self.auth_failures, ("badkey", address_key(ip)), add=True)
 
     @staticmethod
     def refusal(quota: Quota, *, keyed: bool) -> RateLimitedError:

@@ -134,6 +134,8 @@ class IndexSummaryOut(BaseModel):
     updated: list[str]
     skipped: list[str]
     failed: list[dict[str, str]]
+    left_out: list[dict[str, str]] = Field(
+        default_factory=list, description="Files found that are not media, each with why.")
     audio_s: float
     elapsed_s: float
     episodes: int

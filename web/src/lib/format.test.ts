@@ -5,9 +5,18 @@ import { ambiguityReason, changeNote, confidenceWords, episodeCode, episodeLabel
 describe("format", () => {
   it("writes timestamps as mm:ss, and h:mm:ss past an hour", () => {
     expect(timestamp(0)).toBe("00:00");
-    expect(timestamp(12.9)).toBe("00:12");
+    expect(timestamp(12.4)).toBe("00:12");
     expect(timestamp(83.4)).toBe("01:23");
     expect(timestamp(3723)).toBe("1:02:03");
+  });
+
+  it("rounds once, then carries (as citywok.display.clock does)", () => {
+    expect(timestamp(599.99)).toBe("10:00");
+    expect(timestamp(59.5)).toBe("01:00");
+    expect(timestamp(3599.5)).toBe("1:00:00");
+    expect(timestamp(12.9)).toBe("00:13");
+    expect(timestamp(-2)).toBe("00:00");
+    expect(timestamp(Number.NaN)).toBe("?");
   });
 
   it("writes SxxEyy with what is known", () => {

@@ -2,14 +2,19 @@
 
 import type { Candidate, SharedMaterial } from "../api/types";
 
-/** 83.4 → "1:23"; 3723 → "1:02:03". */
+/**
+ * 83.4 → "01:23"; 3723 → "1:02:03"; 599.99 → "10:00". Rounded once, half up, to whole
+ * seconds, and only then split (never "09:60" or "09:59"): the rule of the CLI's
+ * `citywok.display.clock`. Negative times read as zero; a time that is not a number as "?".
+ */
 export function timestamp(seconds: number): string {
-  const total = Math.max(0, Math.floor(seconds));
+  if (!Number.isFinite(seconds)) return "?";
+  const total = Math.floor(Math.max(0, seconds) + 0.5);
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
   const s = total % 60;
-  const ss = String(s).padStart(2, "0");
-  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${String(m).padStart(2, "0")}:${ss}`;
+  const mmss = `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+  return h > 0 ? `${h}:${mmss}` : mmss;
 }
 
 /** "S01E02", "E02" or "" when the numbers are unknown. */

@@ -15,6 +15,7 @@ from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from citywok.defaults import DEFAULT_INDEX_TEXT, MAX_CLIP_DURATION_S, default_index_dir
 from citywok.errors import ConfigError
 from citywok.web.fetch import DownloadLimits, LinkPolicy
 
@@ -43,8 +44,9 @@ class Settings(BaseSettings):
                                       validate_default=True)
 
     # -- index and storage --------------------------------------------------------------
-    index: Path = Field(default=Path("index"), description="Index directory the service answers "
-                        "from (opened read-only and memory-mapped; shared by all workers).")
+    index: Path = Field(default_factory=default_index_dir, description="Index directory the "
+                        "service answers from (opened read-only and memory-mapped; shared by "
+                        "all workers); the same default as 'citywok index'.")
     keys_db: Path | None = Field(
         default=None, description="SQLite file holding the hashed API keys and usage "
         "figures when no CITYWOK_DATABASE_URL is set [default: keys.sqlite inside the index "
@@ -99,8 +101,8 @@ class Settings(BaseSettings):
     # -- identification -------------------------------------------------------------------
     max_upload_bytes: int = Field(default=50_000_000, ge=1, description="Largest upload accepted; "
                                   "enforced while the body streams in.")
-    max_clip_duration_s: float = Field(default=600.0, gt=0, description="Longest clip (upload or "
-                                       "download) that is decoded.")
+    max_clip_duration_s: float = Field(default=MAX_CLIP_DURATION_S, gt=0, description="Longest "
+                                       "clip (upload or download) that is decoded.")
     decode_timeout_s: float = Field(
         default=60.0, gt=0, description="Longest time decoding one clip "
                                     "may take.")
@@ -188,6 +190,16 @@ class Settings(BaseSettings):
     key_rate_limit: str = Field(
         default="100/hour", description="Identifications allowed per API key "
                                 "unless the key has its own limit.")
+    refused_rate_limit: str = Field(
+        default="60/hour", description="Refused or malformed identification requests "
+        "(a link not allowed, a bad body) allowed per client IP or key; they are counted "
+        "here, not against the identification limits.")
+    auth_failure_rate_limit: str = Field(
+        default="20/hour", description="Wrong API keys allowed per client IP; past it, every "
+        "request with a key from that address is refused (429) until the window moves.")
+    auth_failure_delay_s: float = Field(
+        default=1.0, ge=0, le=30, description="Wait before answering a wrong API key, times "
+        "the wrong keys that address sent in the window (at most 10 times).")
     rate_limit_storage: str = Field(
         default="memory://", description="Where rate-limit counters live: "
                                     "memory:// (one process) or redis://host:port/db (shared).")
@@ -196,6 +208,10 @@ class Settings(BaseSettings):
         "X-Forwarded-For is believed; empty means the socket address is the client.")
 
     # -- request hygiene ------------------------------------------------------------------
+    request_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest a connection may take to send a request's "
+        "headers, from connecting or from the previous response; slow or idle connections "
+        "are closed then.")
     max_url_length: int = Field(default=2048, ge=64, description="Longest request target (path and "
                                 "query) accepted.")
     max_header_bytes: int = Field(
@@ -234,6 +250,14 @@ class Settings(BaseSettings):
                               max_duration_s=self.timeline_max_duration_s,
                               timeout_s=self.timeline_timeout_s)
 
+    @field_validator("index", mode="before")
+    @classmethod
+    def _index(cls, value: object) -> object:
+        # CITYWOK_INDEX= (empty) means "not set", as for the CLI, never the current folder.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return default_index_dir()
+        return value
+
     @field_validator("library_roots", "allowed_hosts", "allowed_ports", "trusted_proxies",
                      "cors_origins", mode="before")
     @classmethod
@@ -245,7 +269,8 @@ class Settings(BaseSettings):
     def _hosts(cls, value: list[str]) -> list[str]:
         return [h.strip().lower().rstrip(".") for h in value if h.strip()]
 
-    @field_validator("anonymous_rate_limit", "key_rate_limit")
+    @field_validator("anonymous_rate_limit", "key_rate_limit", "refused_rate_limit",
+                     "auth_failure_rate_limit")
     @classmethod
     def _limit(cls, value: str) -> str:
         try:
@@ -312,6 +337,8 @@ def settings_reference() -> str:
     for name, f in Settings.model_fields.items():
         default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
         shown = ",".join(str(v) for v in default) if isinstance(default, list) else default
+        if f.default_factory is default_index_dir:  # differs per user and OS
+            shown = DEFAULT_INDEX_TEXT
         rows.append(f"| `CITYWOK_{name.upper()}` | `{shown}` | {f.description} |")
     return "\n".join(rows) + "\n"
 

@@ -72,6 +72,7 @@ async def index_folder(request: Request, services: ServicesDep) -> IndexSummaryO
         added=list(summary.added), updated=list(summary.updated),
         skipped=list(summary.skipped),
         failed=[{"file": f, "error": m} for f, m in summary.failed],
+        left_out=[{"file": f, "reason": why} for f, why in summary.left_out],
         audio_s=round(summary.audio_s, 1), elapsed_s=round(summary.elapsed_s, 2),
         episodes=episodes)
 

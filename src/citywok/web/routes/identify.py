@@ -26,7 +26,7 @@ from starlette.datastructures import UploadFile
 from citywok.errors import EmptyMediaError
 from citywok.web import jobs, usage
 from citywok.web.answers import publish
-from citywok.web.deps import IndexDep, QuotaDep, ServicesDep
+from citywok.web.deps import BudgetDep, IndexDep, ServicesDep
 from citywok.web.errors import ApiError, ErrorBody, describe, error_body
 from citywok.web.fetch import check_link, resolve_checked
 from citywok.web.schemas import IdentifyLinkIn, IdentifyOut
@@ -37,6 +37,8 @@ router = APIRouter(tags=["identify"])
 
 _FORM_SCHEMA = {
     "type": "object",
+    "description": "Send `file` or `url`, not both.",
+    "oneOf": [{"required": ["file"]}, {"required": ["url"]}],
     "properties": {
         "file": {"type": "string", "format": "binary",
                  "description": "The clip (any container ffmpeg reads with an audio stream)."},
@@ -53,10 +55,12 @@ _EVENTS_DOC = (
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": why} for status, why in (
         (400, "Malformed request"), (401, "Unknown or revoked API key"),
-        (413, "Upload, download or clip too large or too long"),
+        (413, "Upload, download, body or clip too large or too long"),
         (415, "Not a media file with audio, or an unsupported body type"),
-        (422, "Invalid request, unusable audio, or a refused link"),
-        (429, "Rate limit reached (see Retry-After)"),
+        (422, "Invalid request (both or neither of file and url), unusable audio, or a "
+              "refused link"),
+        (429, "Rate limit reached, too many refused requests or wrong keys (see "
+              "Retry-After)"),
         (502, "The link could not be downloaded"), (503, "No index loaded"),
     )
 }
@@ -178,19 +182,26 @@ async def identify(
     request: Request,
     services: ServicesDep,
     index: IndexDep,
-    quota: QuotaDep,
+    budget: BudgetDep,
     stream: Annotated[bool, Query(description="Answer with Server-Sent Events.")] = False,
 ) -> Response:
-    """Identify an uploaded clip (multipart `file`) or a link (`url`).
+    """Identify an uploaded clip (multipart `file`) or a link (`url`), not both.
 
-    Counts against the caller's rate limit (per IP without a key, per key with one).
+    Counts against the caller's rate limit (per IP without a key, per key with one); a
+    request refused before any work (a link not allowed, a malformed body) counts against
+    a separate limit of refusals instead.
     """
     settings = services.settings
     if settings.temp_dir is not None:
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="citywok-", dir=settings.temp_dir))
     try:
-        source, body_stream = await _parse(request, services, workdir)
+        try:
+            source, body_stream = await _parse(request, services, workdir)
+        except Exception:
+            await budget.refused()
+            raise
+        await budget.spend()
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -47,7 +47,8 @@ from citywok.pipeline import identify_samples
 from citywok.result import IdentifyResult, Status
 from citywok.web import metrics
 from citywok.web.answers import publish
-from citywok.web.errors import ApiError, describe, error_body
+from citywok.web.deps import verify_api_key
+from citywok.web.errors import describe, error_body
 from citywok.web.following import FollowEnd, follow
 from citywok.web.live_audio import LiveAudio
 from citywok.web.ratelimit import RateLimiter
@@ -111,10 +112,9 @@ async def listen(ws: WebSocket) -> None:
     try:
         token = ws.headers.get("x-api-key") or ws.headers.get("authorization", "").removeprefix(
             "Bearer ").strip() or None
-        key = await run_in_threadpool(services.keys.verify, token) if token else None
-        if token and key is None:
-            raise ApiError(401, "invalid_api_key", "the API key is unknown or revoked")
-        quota = await services.limiter.hit(key=key, ip=client_ip(ws, services.trusted_proxies))
+        ip = client_ip(ws, services.trusted_proxies)
+        key = await verify_api_key(services, token, ip) if token else None
+        quota = await services.limiter.hit(key=key, ip=ip)
         if not quota.allowed:
             metrics.RATE_LIMITED.labels("key" if key else "anonymous").inc()
             raise RateLimiter.refusal(quota, keyed=key is not None)

@@ -26,7 +26,7 @@ from starlette.datastructures import UploadFile
 
 from citywok.errors import EmptyMediaError
 from citywok.web import jobs
-from citywok.web.deps import IndexDep, QuotaDep, ServicesDep
+from citywok.web.deps import BudgetDep, IndexDep, ServicesDep
 from citywok.web.errors import ApiError, ErrorBody, describe, error_body
 from citywok.web.fetch import check_link, resolve_checked
 from citywok.web.schemas import CandidateOut
@@ -177,14 +177,15 @@ async def timeline(
     request: Request,
     services: ServicesDep,
     index: IndexDep,
-    quota: QuotaDep,
+    budget: BudgetDep,
     stream: Annotated[bool, Query(description="Answer with Server-Sent Events.")] = False,
 ) -> Response:
     """The timeline of a long input (multipart `file`) or a link (`url`): every segment,
     with the episode it comes from (identify's `match` shape, `offset_s` where the segment
     starts in the episode), `ambiguous` for shared material, `unknown` for the rest.
 
-    Counts as one identification against the caller's rate limit. Limits:
+    Counts as one identification against the caller's rate limit (a request refused
+    before any work counts against the limit of refusals instead). Limits:
     `CITYWOK_TIMELINE_MAX_UPLOAD_BYTES`, `CITYWOK_TIMELINE_MAX_DURATION_S`,
     `CITYWOK_TIMELINE_TIMEOUT_S`.
     """
@@ -193,7 +194,12 @@ async def timeline(
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="citywok-tl-", dir=settings.temp_dir))
     try:
-        source, body_stream = await _parse(request, services, workdir)
+        try:
+            source, body_stream = await _parse(request, services, workdir)
+        except Exception:
+            await budget.refused()
+            raise
+        await budget.spend()
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

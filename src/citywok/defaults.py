@@ -1,0 +1,17 @@
+"""Defaults every shell shares (the CLI, the web service's settings), declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+#: Longest clip the CLI and the web service decode by default, in seconds.
+MAX_CLIP_DURATION_S = 600.0
+#: How the default index reads in help texts and docs (the real path depends on the OS).
+DEFAULT_INDEX_TEXT = "the per-user data dir (~/.local/share/citywok/index on Linux)"
+
+
+def default_index_dir() -> Path:
+    """The index ``citywok index``, ``identify`` and ``serve`` use unless told otherwise."""
+    return Path(user_data_dir("citywok")) / "index"
