@@ -1,6 +1,14 @@
 # What CityWok needs from the machine, and how to tell whether it is there. Sourced by
 # scripts/setup, scripts/build-web and scripts/test-web (tests/test_scripts.py tests it).
 
+# Node.js installed from PyPI into the project's .venv (scripts/setup does that where the
+# system's packages are too old) is found like any other.
+_citywok_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if [ -x "$_citywok_root/.venv/bin/node" ]; then
+  PATH="$_citywok_root/.venv/bin:$PATH"
+  export PATH
+fi
+
 # The major number of a version as apt, node or a package.json writes it
 # ("v20.20.2", "18.20.4+dfsg-1", "1:12.22.9~dfsg"); 0 for none.
 version_major() {
