@@ -22,7 +22,7 @@ A hash is first *mixed* (multiplied by an odd constant, modulo 2**32) so that ro
 evenly however skewed the hashes are; its top ``dir_bits`` pick the row and its low
 byte is stored beside each posting, so a lookup reads its row and keeps the postings
 whose byte matches (all but 1 in 256 of the others go without touching the peaks). The
-directory's width follows the segment's size (about four postings per row): a small
+directory's width follows the segment's size (four to eight postings per row): a small
 segment does not pay for a table sized for a thousand hours.
 
 The SHA-256 of the whole file is recorded in the catalogue when the segment is
@@ -85,8 +85,9 @@ def row_and_check(hashes: npt.NDArray[np.uint32], dir_bits: int
 
 
 def dir_bits_for(n_postings: int) -> int:
-    """Directory width for a segment of ``n_postings``: about four postings per row."""
-    want = int(np.ceil(np.log2(max(n_postings, 1) / 4.0))) if n_postings > 4 else 0
+    """Directory width for a segment of ``n_postings``: four to eight postings per row
+    (a row costs 4 bytes, a posting 5; the check byte keeps the reading cheap)."""
+    want = int(np.floor(np.log2(max(n_postings, 1) / 4.0))) if n_postings > 4 else 0
     return int(min(MAX_DIR_BITS, max(MIN_DIR_BITS, want)))
 
 
