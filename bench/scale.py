@@ -33,6 +33,7 @@ from bench.distortions import Overlays, distortions
 from bench.scoring import OFFSET_TOL_S, percentile
 from bench.synthetic import library_peaks, synthetic_copy
 from citywok.decode import decode
+from citywok.errors import CityWokError
 from citywok.index import Index
 from citywok.params import MatchParams
 from citywok.pipeline import drive, index_paths
@@ -47,18 +48,24 @@ def log(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS since it started its program (``VmHWM``; unlike
+    ``ru_maxrss`` it does not count what the parent held when it forked us)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def run_stage(args: list[str]) -> tuple[dict[str, Any], float]:
-    """Run ``python -m bench.scale --stage ...`` and return its JSON and its peak RSS (MB)."""
+    """Run ``python -m bench.scale --stage ...``; return its JSON and its peak RSS (MB)."""
     env = {**os.environ, **{v: "1" for v in THREAD_VARS}}
-    p = subprocess.Popen([sys.executable, "-m", "bench.scale", *args], env=env,
-                         stdout=subprocess.PIPE)
-    assert p.stdout is not None
-    out = p.stdout.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
+    p = subprocess.run([sys.executable, "-m", "bench.scale", *args], env=env,
+                       stdout=subprocess.PIPE, check=False)
     if p.returncode != 0:
-        raise SystemExit(f"stage {' '.join(args[:2])} failed ({p.returncode})")
-    return json.loads(out), usage.ru_maxrss / 1024
+        raise SystemExit(f"stage {' '.join(args[-2:])} failed ({p.returncode})")
+    out = json.loads(p.stdout)
+    return out, float(out.pop("peak_rss_mb"))
 
 
 # -- stages (each in its own process) ------------------------------------------------------
@@ -90,6 +97,20 @@ def stage_grow(corpus_dir: Path, work: Path, upto: int, batch_copies: int, seed:
         added_h = 0.0
         compactions = 0
         copy = have + 1
+        compact_error: str | None = None
+
+        def compact() -> None:
+            # The store may refuse to merge past what one segment can hold; the index is
+            # then left with several segments, and the report says why.
+            nonlocal compactions, compact_error
+            if compact_error is None:
+                try:
+                    idx.compact()
+                    compactions += 1
+                except (ValueError, CityWokError) as exc:
+                    compact_error = f"{type(exc).__name__}: {exc}"
+                    log(f"  compaction refused: {compact_error}")
+
         while copy < upto:
             batch = []
             for c in range(copy, min(upto, copy + batch_copies)):
@@ -98,14 +119,14 @@ def stage_grow(corpus_dir: Path, work: Path, upto: int, batch_copies: int, seed:
             added_h += sum(it.episode.duration_s for it in batch) / 3600
             copy += batch_copies
             if len(idx.segments) > MAX_SEGMENTS:
-                idx.compact()
-                compactions += 1
+                compact()
             log(f"  {synthetic_count(idx) // n_real + 1}x: {len(idx.segments)} segments")
-        idx.compact()
+        compact()
         wall = time.perf_counter() - t
         stats = idx.stats()
     return {"hours": stats.hours, "added_hours": added_h, "wall_s": wall,
-            "hours_per_s": added_h / wall if wall else None, "compactions": compactions + 1,
+            "hours_per_s": added_h / wall if wall else None, "compactions": compactions,
+            "compact_error": compact_error,
             "segments": stats.segments, "index_bytes": stats.index_bytes,
             "index_mb_per_hour": stats.index_bytes / 1e6 / stats.hours, "peaks": stats.peaks,
             "hashes": stats.hashes}
@@ -155,7 +176,7 @@ def stage_query(work: Path, threshold: float | None) -> dict[str, Any]:
 
 
 def make_clips(corpus_dir: Path, work: Path, names: list[str], n: int, n_out: int,
-               seed: int) -> None:
+               seed: int) -> dict[str, Any]:
     """The clips every size is asked: ``n`` places x each distortion, and ``n_out`` clean
     5 s clips of the held-out outside audio (the split of ``bench.run``)."""
     corpus = load_corpus(corpus_dir)
@@ -189,6 +210,7 @@ def make_clips(corpus_dir: Path, work: Path, names: list[str], n: int, n_out: in
     savez: Any = np.savez  # its stubs take **arrays for keyword options
     savez(work / "clips.npz", **arrays)
     (work / "clips.json").write_text(json.dumps(meta))
+    return {"clips": len(meta)}
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -210,7 +232,9 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {s['scale']}x | {q['hours']:.0f} | {q['index_bytes'] / 1e6:.0f} | "
             f"{q['index_bytes'] / 1e6 / q['hours']:.2f} | {q['p50_ms']:.1f} | {q['p99_ms']:.1f} | "
             f"{s['query_rss_mb']:.0f} | "
-            + (f"{s['build_rss_mb']:.0f}" if "build_rss_mb" in s else "") + " | "
+            + (f"{s['build_rss_mb']:.0f}" if "build_rss_mb" in s else
+               f"{r['ingest_rss_mb']:.0f} (ingest)" if s["scale"] == 1 and "ingest_rss_mb" in r
+               else "") + " | "
             + (f"{speed:.1f}" if speed else "") + " | " + " | ".join(hits)
             + f" | {q['outside']['false_hits']}/{q['outside']['clips']} |")
     lines += ["", "p50/p99: every clip (library and outside), decoded, one core. Build h/s: "
@@ -218,6 +242,11 @@ def markdown(r: dict[str, Any]) -> str:
               + (f"Real ingest at 1x: {r['ingest']['x_realtime']:.0f}x real time "
                  f"({r['ingest']['hours']:.2f} h in {r['ingest']['wall_s']:.1f} s, RSS "
                  f"{r['ingest_rss_mb']:.0f} MB)." if "ingest" in r else ""), ""]
+    for s in r["sizes"]:
+        error = s.get("build", {}).get("compact_error")
+        if error:
+            lines.append(f"- {s['scale']}x: the store could not compact ({error}); queried "
+                         f"with {s['query']['segments']} segments.")
     for s in r["sizes"]:
         q = s["query"]
         per = ", ".join(f"{d} p50 {v['p50_ms']:.1f} / p99 {v['p99_ms']:.1f} ms"
@@ -242,18 +271,22 @@ def main() -> int:
     ap.add_argument("--threshold", type=float, help=f"MatchParams.{engine.THRESHOLD_FIELD} "
                     "(default: the engine's)")
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--stage", choices=("ingest", "grow", "query"), help=argparse.SUPPRESS)
+    ap.add_argument("--stage", choices=("ingest", "clips", "grow", "query"),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--upto", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.stage == "ingest":
-        print(json.dumps(stage_ingest(args.corpus, args.work)))
-        return 0
-    if args.stage == "grow":
-        print(json.dumps(stage_grow(args.corpus, args.work, args.upto, args.batch_copies,
-                                    args.seed)))
-        return 0
-    if args.stage == "query":
-        print(json.dumps(stage_query(args.work, args.threshold)))
+    if args.stage is not None:
+        if args.stage == "ingest":
+            result = stage_ingest(args.corpus, args.work)
+        elif args.stage == "clips":
+            result = make_clips(args.corpus, args.work, args.distortions.split(","),
+                                args.clips, args.outside, args.seed)
+        elif args.stage == "grow":
+            result = stage_grow(args.corpus, args.work, args.upto, args.batch_copies,
+                                args.seed)
+        else:
+            result = stage_query(args.work, args.threshold)
+        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
         return 0
 
     from bench.run import engine_commit, machine
@@ -270,8 +303,8 @@ def main() -> int:
             log("1x: ingest of the real library ...")
             report["ingest"], report["ingest_rss_mb"] = run_stage([*common, "--stage", "ingest"])
         if not (work / "clips.npz").is_file():
-            make_clips(args.corpus, work, report["distortions"], args.clips, args.outside,
-                       args.seed)
+            run_stage([*common, "--stage", "clips", "--clips", str(args.clips), "--outside",
+                       str(args.outside), "--distortions", args.distortions])
         with Index.open(work / "index") as idx:
             n_real = sum(e.show != "Synthetic" for e in idx.episodes.values())
             current = synthetic_count(idx) // n_real + 1
@@ -280,7 +313,7 @@ def main() -> int:
                 log(f"{n}x: skipped (the index at {work} is already {current}x)")
                 continue
             size: dict[str, Any] = {"scale": n}
-            if n > current or n == 1:
+            if n > current:
                 log(f"{n}x: building ...")
                 size["build"], size["build_rss_mb"] = run_stage(
                     [*common, "--stage", "grow", "--upto", str(n),
