@@ -107,12 +107,11 @@ def identify_path(path: Path, index: Index, mp: MatchParams) -> Answer:
     return answer(res, (time.perf_counter() - t) * 1000)
 
 
-def raw_best_score(samples: np.ndarray, index: Index, mp: MatchParams) -> float | None:
-    """The best candidate's score with the threshold out of the way (``None``: the
-    engine found no candidate at all). The engine does not report it on ``no_match``
-    answers, so this is a second identification."""
-    res = identify_samples(samples, index, match_params=with_threshold(mp, OPEN))
-    return res.match.score if res.match is not None else None
+def raw_best(samples: np.ndarray, index: Index, mp: MatchParams) -> Answer:
+    """The answer with the threshold out of the way: its best candidate's score is the
+    raw score (``None``: the engine found no candidate at all). The engine does not
+    report it on ``no_match`` answers, so this is a second identification."""
+    return identify(samples, index, with_threshold(mp, OPEN))
 
 
 @contextmanager

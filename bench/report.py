@@ -139,6 +139,12 @@ def outside_md(r: dict[str, Any]) -> list[str]:
         f"(engine default {c['engine_value']:g}). Used for every other clip in this report: "
         f"**{c['used']}** ({c['threshold_field']} = {c['used_value']:g}; needed score {th}; "
         f"engine default would need {eth}).", "",
+        "The calibration clips with the highest raw scores (correlation: of the clip's "
+        "waveform with the place they would name; ≥ 0.95 is the same recording):", "",
+        "| clip | variant | would name | raw score | correlation |", "|---|---|---|---:|---:|",
+        *[f"| {t['source']} {t['start_s']:.1f} s +{t['length_s']:g} s | {t['distortion']} | "
+          f"{t['named']} at {t['at_s']:.1f} s | {t['score']} | {t['correlation']} |"
+          for t in c.get("top_calibration_clips", [])], "",
         "| part | clips | `no_match` | answered, other audio (false hits) | answered, "
         "identical audio | answered at the engine's default threshold |",
         "|---|---:|---:|---:|---:|---:|",

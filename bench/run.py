@@ -144,6 +144,7 @@ class Bench:
         self.dists = {d.name: d for d in dists}
         self.seed = seed
         self.records: list[Record] = []
+        self.raw_answers: list[engine.Answer] = []
 
     def ask(self, y: Audio, mp: MatchParams, **fields: Any) -> Record:
         a = engine.identify(y, self.index, mp)
@@ -177,7 +178,29 @@ class Bench:
 
     def raw_scores(self, clips: list[tuple[dict[str, Any], Audio, Audio]], mp: MatchParams
                    ) -> list[float | None]:
-        return [engine.raw_best_score(y, self.index, mp) for _, _, y in clips]
+        self.raw_answers = [engine.raw_best(y, self.index, mp) for _, _, y in clips]
+        return [a.score for a in self.raw_answers]
+
+    def top_raw(self, clips: list[tuple[dict[str, Any], Audio, Audio]], per_length: int
+                ) -> list[dict[str, Any]]:
+        """The clips with the highest raw scores (of the last :meth:`raw_scores`), each
+        checked for identical audio at the place it would name."""
+        out = []
+        for length in LENGTHS:
+            ranked = sorted((i for i, (m, _, _) in enumerate(clips)
+                             if m["length_s"] == length and self.raw_answers[i].score is not None),
+                            key=lambda i: -(self.raw_answers[i].score or 0.0))
+            for i in ranked[:per_length]:
+                meta, x, _ = clips[i]
+                a = self.raw_answers[i]
+                assert a.episode_file is not None and a.offset_s is not None
+                ref = to_8k(cut(self.corpus.library / a.episode_file, max(0.0, a.offset_s - 0.5),
+                                length * 1.4 + 1.0))
+                out.append({**{k: meta[k] for k in ("source", "start_s", "length_s",
+                                                     "distortion")},
+                            "score": a.score, "named": a.episode_file, "at_s": a.offset_s,
+                            "correlation": round(waveform_correlation(to_8k(x), ref), 3)})
+        return out
 
     def outside(self, clips: list[tuple[dict[str, Any], Audio, Audio]],
                 raws: list[float | None], mp: MatchParams) -> None:
@@ -408,6 +431,7 @@ def main() -> int:
             needed = {length: (best[length] + args.margin * abs(best[length])
                                if length in best else 0.0) for length in LENGTHS}
             cal_mp = engine.calibrated(engine_mp, needed)
+            top = bench.top_raw(cal, 3)
             mp = cal_mp if args.threshold == "calibrated" else engine_mp
             report["calibration"] = {
                 "split_seed": args.seed,
@@ -416,6 +440,7 @@ def main() -> int:
                 "margin": args.margin,
                 "threshold_field": engine.THRESHOLD_FIELD,
                 "best_calibration_score": {length_key(k): v for k, v in best.items()},
+                "top_calibration_clips": top,
                 "needed": {length_key(k): v for k, v in needed.items()},
                 "calibrated_value": engine.threshold_value(cal_mp),
                 "engine_value": engine.threshold_value(engine_mp),
