@@ -2,11 +2,13 @@
 
     .venv/bin/python -m bench.mutation [--minutes 20] [--children 1]
 
-Runs mutmut over ``match.py`` (everything) and ``pipeline.decide`` with only the unit
-tests meant to guard them (``tests/test_match*.py``, ``tests/test_pipeline.py``), in a
-scratch copy of ``src/`` and ``tests/`` (mutmut writes a ``mutants/`` folder beside its
-config; the checkout stays clean), stops after ``--minutes``, and prints every
-surviving mutant with its diff: a change to the decision that no test notices.
+Runs mutmut over ``match.py`` (every function), ``pipeline.decide`` and
+``pipeline.match_clip`` with only the unit tests meant to guard them
+(``tests/test_match*.py``, ``tests/test_pipeline.py``), in a scratch copy of ``src/``
+and ``tests/`` (mutmut writes a ``mutants/`` folder beside its config; the checkout stays
+clean), stops after ``--minutes``, and prints every surviving mutant with its diff: a
+change to the decision that no test notices. Each mutant reruns the tests that reach
+the mutated function, fixtures included: a few seconds each.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: What is mutated (files) and which of their mutants run (mutmut's names, globs).
 FILES = ("src/citywok/match.py", "src/citywok/pipeline.py")
-MUTANTS = ("citywok.match.*", "citywok.pipeline.x_decide*")
+#: Decision first: decide() (runner-up penalty, min_votes, ambiguity), match_clip() (the
+#: plausibility filter, early stop), then the matcher's verification (the chance term),
+#: place keeping, confidence, and the rest of match.py.
+MUTANTS = ("citywok.pipeline.x_decide*", "citywok.pipeline.x_match_clip*",
+           "citywok.match.x__verify*", "citywok.match.x_best_per_place*",
+           "citywok.match.x_confidence*", "citywok.match.x_match_peaks*",
+           "citywok.match.x__distinct_places*", "citywok.match.x__refine*",
+           "citywok.match.x__collect*")
 TESTS = ("tests/test_match*.py", "tests/test_pipeline.py")
 
 
@@ -33,7 +42,7 @@ def main() -> int:
     ap.add_argument("--children", type=int, default=1, help="mutants tested in parallel")
     ap.add_argument("--keep", type=Path, help="leave the scratch copy here (to browse it)")
     ap.add_argument("mutants", nargs="*", default=list(MUTANTS),
-                    help="mutmut mutant-name globs (default: match.*, pipeline.decide)")
+                    help="mutmut mutant-name globs (default: decide, match_clip, match.py)")
     args = ap.parse_args()
     mutmut = Path(sys.executable).parent / "mutmut"
     if not mutmut.exists():
