@@ -210,22 +210,31 @@ def reliability_md(r: dict[str, Any]) -> list[str]:
     rel = r.get("reliability")
     if not rel:
         return []
-    lines = ["## Reliability of answers by score", "",
-             "Answered clips (library clips under every distortion, and outside clips, which "
-             "are always wrong): right / answered per bin of the best candidate's score.", "",
-             "| score | 3 s | 5 s | 10 s | all |", "|---|---:|---:|---:|---:|"]
 
     def cell(b: dict[str, Any]) -> str:
         return f"{b['right']}/{b['answered']} ({pct(b['share_right'])})" if b["answered"] else ""
 
-    for i, b in enumerate(rel["all"]):
-        label = f"{b['lo']:g}-{b['hi']:g}" if b["hi"] is not None else f"≥ {b['lo']:g}"
-        row = [cell(rel["by_length"][k][i]) if k in rel["by_length"] else ""
-               for k in ("3s", "5s", "10s")]
-        if b["answered"]:
-            lines.append(f"| {label} | " + " | ".join(row) + f" | {cell(b)} |")
-    lines.append("")
-    return lines
+    def table(sec: dict[str, Any]) -> list[str]:
+        lines = ["| score | 3 s | 5 s | 10 s | all | of which outside |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        for i, b in enumerate(sec["all"]):
+            label = f"{b['lo']:g} to {b['hi']:g}" if b["hi"] is not None else f"≥ {b['lo']:g}"
+            row = [cell(sec["by_length"][k][i]) if k in sec["by_length"] else ""
+                   for k in ("3s", "5s", "10s")]
+            if b["answered"]:
+                lines.append(f"| {label} | " + " | ".join(row) + f" | {cell(b)} | "
+                             f"{b['outside']} |")
+        return lines
+
+    none = rel["raw"]["no_candidate"]
+    return ["## Reliability by score", "",
+            "Right / clips per bin of the best candidate's score (right: the right episode "
+            "and start within 1 s; outside clips are always wrong). With the threshold out "
+            "of the way (every library clip under every distortion, every outside clip):", "",
+            *table(rel["raw"]), "",
+            f"No candidate at all: {none['library']} library clips, {none['outside']} "
+            "outside clips. The answers actually given at the threshold used:", "",
+            *table(rel["answered"]), ""]
 
 
 def latency_md(r: dict[str, Any]) -> list[str]:

@@ -93,8 +93,9 @@ def bench_ingest(files: list[Path], index_dir: Path) -> dict[str, Any]:
     t1, c1 = time.perf_counter(), cpu_s()
     with Index.open(index_dir, writable=True) as idx:
         summary = drive(index_paths(idx, files))
-        stats = idx.stats()
     ingest_wall, ingest_cpu = time.perf_counter() - t1, cpu_s() - c1
+    with Index.open(index_dir) as idx:  # sizes as a reader sees them, the writer closed
+        stats = idx.stats()
     audio_s = summary.audio_s
     return {
         "audio_h": audio_s / 3600,
@@ -237,7 +238,13 @@ class Bench:
                                    right=False)
                     right = (rec.episode_file == e.file and rec.offset_s is not None
                              and abs(rec.offset_s - start) <= OFFSET_TOL_S)
-                    self.records[-1] = replace(rec, right=right)
+                    # The same clip with the threshold out of the way: how reliable each
+                    # score is, below the threshold too (not timed).
+                    raw = engine.raw_best(y, self.index, mp)
+                    raw_right = (raw.episode_file == e.file and raw.offset_s is not None
+                                 and abs(raw.offset_s - start) <= OFFSET_TOL_S)
+                    self.records[-1] = replace(rec, right=right, raw_score=raw.score,
+                                               raw_right=raw_right)
                     hits += int(rec.status == "match" and right)
                 log(f"{name:30s} {length:g}s hit {hits}/{len(bases)}")
 

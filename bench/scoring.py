@@ -18,7 +18,8 @@ from bench.corpus import SR, Audio
 #: A hit: the right episode, the clip's start within this many seconds.
 OFFSET_TOL_S = 1.0
 #: Reliability bins of the best candidate's score (lower edges; the last is open).
-SCORE_EDGES = (0.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0, 50.0, 100.0)
+SCORE_EDGES = (-100.0, 0.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 15.0, 20.0,
+               30.0, 50.0)
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,10 @@ class Record:
     #: Whether the best candidate is right (library and straddling clips: the episode
     #: and the start within ``OFFSET_TOL_S``; outside clips: never).
     right: bool | None = None
-    #: Outside clips: the best score with the threshold out of the way.
+    #: The best score with the threshold out of the way (outside and library clips), and
+    #: whether that best candidate is right (library clips).
     raw_score: float | None = None
+    raw_right: bool | None = None
     #: Outside clips answered: whether the clip's waveform correlates with the place named.
     identical_audio: bool | None = None
     correlation: float | None = None
@@ -182,36 +185,47 @@ def shared_table(records: Sequence[Record]) -> dict[str, Any]:
     return {"by_material": out, "total": total, "straddling": straddle}
 
 
+def _bins(rs: Sequence[Record], edges: Sequence[float], *, raw: bool) -> list[dict[str, Any]]:
+    out = []
+    for i, lo in enumerate(edges):
+        hi = edges[i + 1] if i + 1 < len(edges) else None
+        sel = [r for r in rs if (s := r.raw_score if raw else r.score) is not None
+               and s >= lo and (hi is None or s < hi)]
+        right = sum(bool(r.raw_right if raw else r.right) and r.kind != "outside" for r in sel)
+        out.append({"lo": lo, "hi": hi, "answered": len(sel), "right": right,
+                    "share_right": share(right, len(sel)),
+                    "outside": sum(r.kind == "outside" for r in sel)})
+    return out
+
+
 def reliability(records: Sequence[Record], edges: Sequence[float] = SCORE_EDGES
                 ) -> dict[str, Any]:
-    """For answered clips (library clips under every distortion, and outside clips):
-    how many had a right best candidate, per bin of its score, per length and in all.
-    Outside answers count as wrong, identical audio included (the clip is not from the
-    library)."""
-    answered = [r for r in records if r.kind in ("library", "outside") and r.answered
-                and r.score is not None]
+    """How often the best candidate is right, per bin of its score, per length and in
+    all: for the answers given (``answered``), and for every clip with the threshold out
+    of the way (``raw``: library clips under every distortion and outside clips, below
+    the threshold too: the curve a confidence mapping is read from). Outside clips always
+    count as wrong, identical audio included (the clip is not from the library)."""
+    pool = [r for r in records if r.kind in ("library", "outside")]
+    answered = [r for r in pool if r.answered and r.score is not None]
+    raw = [r for r in pool if r.raw_score is not None]
 
-    def bins(rs: list[Record]) -> list[dict[str, Any]]:
-        out = []
-        for i, lo in enumerate(edges):
-            hi = edges[i + 1] if i + 1 < len(edges) else None
-            sel = [r for r in rs if r.score is not None and r.score >= lo
-                   and (hi is None or r.score < hi)]
-            right = sum(bool(r.right) for r in sel)
-            out.append({"lo": lo, "hi": hi, "answered": len(sel), "right": right,
-                        "share_right": share(right, len(sel)),
-                        "outside": sum(r.kind == "outside" for r in sel)})
-        return out
+    def section(rs: list[Record], is_raw: bool) -> dict[str, Any]:
+        by_len = group_by(rs, lambda r: length_key(r.length_s))
+        return {"all": _bins(rs, edges, raw=is_raw),
+                "by_length": {k: _bins(v, edges, raw=is_raw) for k, v in sorted(by_len.items())}}
 
-    by_len = group_by(answered, lambda r: length_key(r.length_s))
     return {
         "edges": list(edges),
         "score": "the best candidate's score (Candidate.score)",
         "right": "library clip: the right episode and start within 1 s; outside: never",
-        "all": bins(answered),
-        "by_length": {k: bins(v) for k, v in sorted(by_len.items())},
-        "by_status": {s: bins([r for r in answered if r.status == s])
-                      for s in ("match", "ambiguous")},
+        "answered": {**section(answered, False),
+                     "by_status": {s: _bins([r for r in answered if r.status == s], edges,
+                                            raw=False) for s in ("match", "ambiguous")}},
+        "raw": {**section(raw, True),
+                "no_candidate": {"library": sum(r.raw_score is None for r in pool
+                                                if r.kind == "library"),
+                                 "outside": sum(r.raw_score is None for r in pool
+                                                if r.kind == "outside")}},
     }
 
 
