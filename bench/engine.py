@@ -1,8 +1,8 @@
 """Everything the bench assumes about the engine's decision, in one place.
 
 The engine answers ``no_match`` when its best candidate's score is below a threshold
-that depends on the clip's length. Today that threshold is
-``MatchParams.evidence_needed(clip_s)``, scaled by the field ``MatchParams.min_evidence``.
+that may depend on the clip's length. Today that threshold is
+``MatchParams.score_needed(clip_s)``, set by the field ``MatchParams.min_score``.
 When the engine changes how it decides, change :data:`THRESHOLD_FIELD` and
 :func:`threshold` here; the bench calibrates whatever they say.
 """
@@ -25,14 +25,14 @@ from citywok.pipeline import identify_file, identify_samples
 from citywok.result import IdentifyResult, Status
 
 #: The ``MatchParams`` field that sets the decision threshold (monotone: larger, stricter).
-THRESHOLD_FIELD = "min_evidence"
+THRESHOLD_FIELD = "min_score"
 #: A value of that field that lets every candidate through: the raw best score shows.
 OPEN = -1e9
 
 
 def threshold(mp: MatchParams, clip_s: float) -> float:
     """The score a clip of ``clip_s`` seconds needs to be answered under ``mp``."""
-    return mp.evidence_needed(clip_s)
+    return mp.score_needed(clip_s)
 
 
 def threshold_value(mp: MatchParams) -> float:
