@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.mutation [--minutes 20] [--children 1]
 
 Runs mutmut over ``match.py`` (every function), ``pipeline.decide`` and
-``pipeline.match_clip`` with only the unit tests meant to guard them
-(``tests/test_match*.py``, ``tests/test_pipeline.py``), in a scratch copy of ``src/``
+``pipeline.match_clip``, and the sketch's agreement and score, with only the unit tests
+meant to guard them (``tests/test_match*.py``, ``test_decide*.py``, ``test_sketch*.py``,
+``test_pipeline.py``), in a scratch copy of ``src/``
 and ``tests/`` (mutmut writes a ``mutants/`` folder beside its config; the checkout stays
 clean), stops after ``--minutes``, and prints every surviving mutant with its diff: a
 change to the decision that no test notices. Each mutant reruns the tests that reach
@@ -24,16 +25,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What is mutated (files) and which of their mutants run (mutmut's names, globs).
-FILES = ("src/citywok/match.py", "src/citywok/pipeline.py")
-#: Decision first: decide() (runner-up penalty, min_votes, ambiguity), match_clip() (the
-#: plausibility filter, early stop), then the matcher's verification (the chance term),
-#: place keeping, confidence, and the rest of match.py.
+FILES = ("src/citywok/match.py", "src/citywok/pipeline.py", "src/citywok/sketch.py")
+#: Decision first: decide() (threshold, runner-up, ambiguity), match_clip() (the
+#: plausibility filter, early stop), the verification and its chance term (match.verify,
+#: sketch.agreement/score), place keeping, then the rest of the matcher.
 MUTANTS = ("citywok.pipeline.x_decide*", "citywok.pipeline.x_match_clip*",
-           "citywok.match.x__verify*", "citywok.match.x_best_per_place*",
-           "citywok.match.x_confidence*", "citywok.match.x_match_peaks*",
+           "citywok.match.x_verify*", "citywok.sketch.x_agreement*", "citywok.sketch.x_score*",
+           "citywok.match.x_best_per_place*", "citywok.match.x_find_places*",
            "citywok.match.x__distinct_places*", "citywok.match.x__refine*",
-           "citywok.match.x__collect*")
-TESTS = ("tests/test_match*.py", "tests/test_pipeline.py")
+           "citywok.match.x_plan_reads*", "citywok.match.x_read_postings*",
+           "citywok.match.x__collect*", "citywok.match.x__median*")
+TESTS = ("tests/test_match*.py", "tests/test_decide*.py", "tests/test_sketch*.py",
+         "tests/test_pipeline.py")
 
 
 def main() -> int:
@@ -42,7 +45,8 @@ def main() -> int:
     ap.add_argument("--children", type=int, default=1, help="mutants tested in parallel")
     ap.add_argument("--keep", type=Path, help="leave the scratch copy here (to browse it)")
     ap.add_argument("mutants", nargs="*", default=list(MUTANTS),
-                    help="mutmut mutant-name globs (default: decide, match_clip, match.py)")
+                    help="mutmut mutant-name globs (default: decide, match_clip, match.py, "
+                         "sketch scoring)")
     args = ap.parse_args()
     mutmut = Path(sys.executable).parent / "mutmut"
     if not mutmut.exists():
