@@ -1,4 +1,12 @@
-"""Benchmark on a real-recording corpus: accuracy per distortion, speed, size."""
+"""Benchmark on a real-recording corpus: accuracy per distortion, false hits on held-out
+outside audio with a threshold calibrated apart, shared material, reliability, latency of
+every kind of query, ingest speed and index size.
+
+    .venv/bin/python -m bench.run ../shared/corpus --out bench/out [--clips 40]
+
+The scale benchmark is a separate command (``bench/scale.py``), the mutation test
+another (``bench/mutation.sh``). See bench/README.md.
+"""
 
 from __future__ import annotations
 
@@ -12,139 +20,50 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+import zlib
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from scipy.signal import fftconvolve, resample_poly
 
+from bench import engine
+from bench.corpus import (
+    LENGTHS,
+    MAX_SPEED,
+    SR,
+    SR_IN,
+    Audio,
+    Corpus,
+    Places,
+    cut,
+    load_corpus,
+    split_outside,
+    to_8k,
+)
+from bench.distortions import OUTSIDE_VARIANTS, Distortion, Overlays, distortions, in_band_snr_db
+from bench.report import write_report
+from bench.scoring import (
+    IDENTICAL,
+    OFFSET_TOL_S,
+    Record,
+    hits_table,
+    latency_table,
+    length_key,
+    outside_table,
+    reliability,
+    shared_table,
+    waveform_correlation,
+)
 from citywok.decode import decode
-from citywok.index import Index, NewEpisode
+from citywok.fingerprint import fingerprint_file
+from citywok.index import Index
 from citywok.params import MatchParams
-from citywok.peaks import Peaks
-from citywok.pipeline import drive, identify_file, identify_samples, index_paths
-from citywok.result import Status
-
-Audio = npt.NDArray[np.float32]
-SR_IN = 16000  # clips are cut and distorted at this rate, then brought to 8 kHz
-SR = 8000
-LENGTHS = (3.0, 5.0, 10.0)
+from citywok.pipeline import drive, index_paths
 
 
-def ffmpeg_filter(x: Audio, filt: str | None, *, codec: list[str] | None = None,
-                  fmt: str = "wav") -> Audio:
-    """Run ``x`` (16 kHz) through an ffmpeg filter and/or a lossy codec; return 8 kHz."""
-    base = ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(SR_IN), "-ac", "1",
-            "-i", "pipe:0"]
-    if codec:
-        enc = subprocess.run(base + (["-af", filt] if filt else []) + codec + ["-f", fmt,
-                             "pipe:1"], input=x.tobytes(), capture_output=True, check=True)
-        dec = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", "pipe:0", "-ac", "1",
-                              "-ar", str(SR), "-f", "f32le", "pipe:1"], input=enc.stdout,
-                             capture_output=True, check=True)
-        return np.frombuffer(dec.stdout, np.float32).copy()
-    out = subprocess.run(base + (["-af", filt] if filt else []) + ["-ar", str(SR), "-f",
-                         "f32le", "pipe:1"], input=x.tobytes(), capture_output=True, check=True)
-    return np.frombuffer(out.stdout, np.float32).copy()
-
-
-def to_8k(x: Audio) -> Audio:
-    return np.asarray(resample_poly(x, 1, 2), dtype=np.float32)
-
-
-def mix(x: Audio, other: Audio, snr_db: float) -> Audio:
-    px = float(np.mean(x**2)) + 1e-12
-    po = float(np.mean(other**2)) + 1e-12
-    return np.asarray(x + other * np.sqrt(px / po / 10 ** (snr_db / 10)), dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class Distortion:
-    name: str
-    #: Clip speed relative to the episode: the clip covers ``length * speed`` of episode.
-    speed: float
-    apply: Callable[[Audio, np.random.Generator], Audio]
-
-
-def distortions(music: list[Audio], voices: list[Audio]) -> list[Distortion]:
-    def other(pool: list[Audio], n: int, rng: np.random.Generator) -> Audio:
-        src = pool[int(rng.integers(len(pool)))]
-        s = int(rng.integers(0, len(src) - n))
-        return src[s : s + n]
-
-    def reverb(x: Audio, rng: np.random.Generator) -> Audio:
-        n = int(0.6 * SR_IN)
-        ir = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.1 * SR_IN))
-        ir[0] = 1.0 / 0.35
-        y = fftconvolve(x, ir * 0.35)[: len(x)]
-        return to_8k((y / (np.abs(y).max() + 1e-9) * 0.5).astype(np.float32))
-
-    def rs(s: float) -> str:
-        return f"asetrate={round(SR_IN * s)},aresample={SR_IN}"
-
-    d = [
-        Distortion("clean", 1.0, lambda x, r: to_8k(x)),
-        Distortion("mp3_32k", 1.0, lambda x, r: ffmpeg_filter(
-            x, None, codec=["-c:a", "libmp3lame", "-b:a", "32k"], fmt="mp3")),
-        Distortion("opus_16k", 1.0, lambda x, r: ffmpeg_filter(
-            x, None, codec=["-c:a", "libopus", "-b:a", "16k"], fmt="ogg")),
-        Distortion("noise_10db", 1.0, lambda x, r: to_8k(
-            mix(x, r.standard_normal(len(x)).astype(np.float32), 10))),
-        Distortion("noise_0db", 1.0, lambda x, r: to_8k(
-            mix(x, r.standard_normal(len(x)).astype(np.float32), 0))),
-        Distortion("music_0db", 1.0, lambda x, r: to_8k(mix(x, other(music, len(x), r), 0))),
-        Distortion("voice_0db", 1.0, lambda x, r: to_8k(mix(x, other(voices, len(x), r), 0))),
-        Distortion("phone", 1.0, lambda x, r: ffmpeg_filter(
-            x, "highpass=f=300:poles=2,highpass=f=300:poles=2,lowpass=f=3400:poles=2,"
-               "lowpass=f=3400:poles=2")),
-        Distortion("reverb", 1.0, reverb),
-        Distortion("level_-20db", 1.0, lambda x, r: to_8k((x * 0.1).astype(np.float32))),
-    ]
-    def through(filt: str) -> Callable[[Audio, np.random.Generator], Audio]:
-        return lambda x, r: ffmpeg_filter(x, filt)
-
-    for s in (0.75, 0.8, 0.9, 1.1, 1.2, 1.3):
-        d.append(Distortion(f"speed_{s:g}", s, through(rs(s))))
-    for s in (0.8, 0.9, 1.1, 1.25):
-        d.append(Distortion(f"tempo_{s:g}", s, through(f"atempo={s}")))
-    for st in (-3, -1.5, 1.5, 3):
-        d.append(Distortion(f"pitch_{st:+g}", 1.0,
-                            through(f"rubberband=pitch={2 ** (st / 12):.6f}")))
-    return d
-
-
-def cut(path: Path, start_s: float, length_s: float) -> Audio:
-    """``length_s`` seconds of ``path`` from ``start_s`` at 16 kHz mono (native decode)."""
-    out = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{start_s:.3f}", "-t",
-         f"{length_s:.3f}", "-i", str(path), "-vn", "-ac", "1", "-ar", str(SR_IN), "-f",
-         "f32le", "pipe:1"], capture_output=True, check=True)
-    return np.frombuffer(out.stdout, np.float32).copy()
-
-
-def identical_audio(clip: Audio, ref: Audio, *, window_s: float = 0.5,
-                    threshold: float = 0.95) -> bool:
-    """Whether some ``window_s`` of ``clip`` correlates >= ``threshold`` with ``ref`` at
-    some lag (both at 8 kHz): the same recording, not a look-alike."""
-    w = int(window_s * SR)
-    for start in range(0, max(1, len(clip) - w), w // 2):
-        x = clip[start : start + w]
-        ex = float(np.dot(x, x))
-        if len(x) < w or ex < 1e-6:
-            continue
-        corr = np.correlate(ref, x, mode="valid")
-        energy = np.convolve(ref**2, np.ones(w, dtype=np.float32), mode="valid")
-        score = corr / np.sqrt(ex * energy + 1e-12)
-        if score.size and float(score.max()) >= threshold:
-            return True
-    return False
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
+def log(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
 
 
 def cpu_s() -> float:
@@ -153,31 +72,39 @@ def cpu_s() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def seeded(*parts: float | str) -> np.random.Generator:
+    """A generator that depends only on ``parts``: a cell's clips and distortions stay
+    the same whichever other cells run."""
+    return np.random.default_rng([zlib.crc32(str(p).encode()) for p in parts])
+
+
+# -- ingest -----------------------------------------------------------------------------
+
+
 def bench_ingest(files: list[Path], index_dir: Path) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    c0 = cpu_s()
+    """ffmpeg alone decoding every episode (one process at a time, one thread), then
+    CityWok indexing the same files, in the same run."""
+    t0, c0 = time.perf_counter(), cpu_s()
     for f in files:
         subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(f),
                         "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SR), "-f", "f32le",
                         "-y", "/dev/null"], check=True)
-    ffmpeg_wall = time.perf_counter() - t0
-    ffmpeg_cpu = cpu_s() - c0
-    t1 = time.perf_counter()
-    c1 = cpu_s()
+    ffmpeg_wall, ffmpeg_cpu = time.perf_counter() - t0, cpu_s() - c0
+    t1, c1 = time.perf_counter(), cpu_s()
     with Index.open(index_dir, writable=True) as idx:
         summary = drive(index_paths(idx, files))
+    ingest_wall, ingest_cpu = time.perf_counter() - t1, cpu_s() - c1
+    with Index.open(index_dir) as idx:  # sizes as a reader sees them, the writer closed
         stats = idx.stats()
-    ingest_wall = time.perf_counter() - t1
-    ingest_cpu = cpu_s() - c1
     audio_s = summary.audio_s
     return {
         "audio_h": audio_s / 3600,
         "ffmpeg_decode_s": ffmpeg_wall,
         "ffmpeg_x_realtime": audio_s / ffmpeg_wall,
+        "ffmpeg_x_realtime_per_core": audio_s / ffmpeg_cpu,
         "ingest_s": ingest_wall,
         "ingest_x_realtime": audio_s / ingest_wall,
         "ingest_x_realtime_per_core": audio_s / ingest_cpu,
-        "ffmpeg_x_realtime_per_core": audio_s / ffmpeg_cpu,
         "ingest_over_ffmpeg": ingest_wall / ffmpeg_wall,
         "index_bytes": stats.index_bytes,
         "index_mb_per_hour": stats.index_bytes / 1e6 / (audio_s / 3600),
@@ -186,317 +113,396 @@ def bench_ingest(files: list[Path], index_dir: Path) -> dict[str, Any]:
     }
 
 
-def bench_fingerprint(samples: list[Audio], index: Index) -> dict[str, Any]:
-    """Fingerprinting alone (peaks and hashes) of decoded audio, fed in 8 s chunks
-    through the same streaming path as ingest."""
-    from citywok.hashes.triplet import reference_hashes as episode_hashes
-    from citywok.peaks import PeakStream
-
-    params = index.params
-    chunk = 8 * SR
+def bench_fingerprint(files: list[Path], index: Index, work: Path) -> dict[str, Any]:
+    """Fingerprinting alone: the ingest job on episodes already decoded to 8 kHz WAV
+    (reading PCM is next to free), CPU time of this process only."""
+    wavs = []
+    for f in files:
+        wav = work / f"{f.stem}.wav"
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(f), "-vn", "-ac",
+                        "1", "-ar", str(index.params.sample_rate_hz), str(wav)], check=True)
+        wavs.append(wav)
     t0 = time.process_time()
-    for x in samples:
-        stream = PeakStream(params=params, peak_params=params.index_peaks)
-        parts = [stream.feed(x[i : i + chunk]) for i in range(0, len(x), chunk)]
-        parts.append(stream.finish())
-        episode_hashes(Peaks.concat(parts), params)
+    audio_s = sum(fingerprint_file(w, index.params).duration_s for w in wavs)
     cpu = time.process_time() - t0
-    audio_s = sum(len(x) for x in samples) / SR
-    return {"fingerprint_x_realtime_per_core": audio_s / cpu, "fingerprint_cpu_s": cpu}
+    for w in wavs:
+        w.unlink()
+    return {"fingerprint_x_realtime_per_core": audio_s / cpu, "fingerprint_cpu_s": cpu,
+            "audio_s": audio_s}
 
 
-def synthetic_copies(index: Index, copies: int, seed: int = 5) -> list[NewEpisode]:
-    """Peaks that look like the library's but match nothing: 30 s blocks from random
-    episodes, time-reversed and pitch-mirrored."""
-    rng = np.random.default_rng(seed)
-    sources: list[Peaks] = []
-    for seg in index.segments:
-        for local in range(len(seg.episode_keys)):
-            sources.append(seg.episode_peaks(local))
-    block = int(30 / index.params.frame_s)
-    items: list[NewEpisode] = []
-    eps = list(index.episodes.values())
-    for c in range(copies):
-        for e_no, (src, ep) in enumerate(zip(sources, eps, strict=True)):
-            frames, pitches = [], []
-            total = int(src.frame[-1]) + 1
-            pos = 0
-            while pos < total:
-                donor = sources[int(rng.integers(len(sources)))]
-                start = int(rng.integers(0, max(1, int(donor.frame[-1]) - block)))
-                sel = (donor.frame >= start) & (donor.frame < start + block)
-                f = (start + block - 1 - donor.frame[sel]) + pos
-                p = (np.float32(75.0) - donor.pitch[sel]) if rng.random() < 0.5 else \
-                    donor.pitch[sel] + np.float32(rng.uniform(-0.5, 0.5))
-                frames.append(f)
-                pitches.append(p)
-                pos += block
-            fr = np.concatenate(frames).astype(np.int32)
-            pi = np.concatenate(pitches).astype(np.float32)
-            order = np.lexsort((pi, fr))
-            items.append(NewEpisode(
-                episode=replace(ep, episode_id=f"synthetic-{c}-{e_no}", show="Synthetic",
-                                content_hash=f"synthetic-{c}-{e_no}"),
-                peaks=Peaks(fr[order], pi[order]), file_size=0, file_mtime_ns=0))
-    return items
+# -- the clips ---------------------------------------------------------------------------
 
 
-def log(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
+class Bench:
+    """One run: the corpus, the index, the overlays, and the records made so far."""
+
+    def __init__(self, corpus: Corpus, index: Index, overlays: Overlays,
+                 dists: list[Distortion], seed: int) -> None:
+        self.corpus = corpus
+        self.index = index
+        self.overlays = overlays
+        self.dists = {d.name: d for d in dists}
+        self.seed = seed
+        self.records: list[Record] = []
+        self.raw_answers: list[engine.Answer] = []
+
+    def ask(self, y: Audio, mp: MatchParams, **fields: Any) -> Record:
+        a = engine.identify(y, self.index, mp)
+        rec = Record(status=a.status.value, elapsed_ms=a.elapsed_ms, episode_file=a.episode_file,
+                     offset_s=a.offset_s, score=a.score, candidate_files=a.candidate_files,
+                     **fields)
+        self.records.append(rec)
+        return rec
+
+    # Outside audio ---------------------------------------------------------------------
+
+    def outside_clips(self, files: tuple[Path, ...], n: int, part: str
+                      ) -> list[tuple[dict[str, Any], Audio, Audio]]:
+        """``n`` clips of ``files`` (3/5/10 s in turn, each variant in turn), as
+        (description, the clean 16 kHz cut, what the engine is given)."""
+        rng = seeded(self.seed, "outside", part)
+        audio = {f: decode(f, sample_rate_hz=SR_IN) for f in files}
+        weights = np.array([len(a) for a in audio.values()], dtype=np.float64)
+        out = []
+        for i in range(n):
+            length = LENGTHS[i % len(LENGTHS)]
+            variant = OUTSIDE_VARIANTS[(i // len(LENGTHS)) % len(OUTSIDE_VARIANTS)]
+            f = files[int(rng.choice(len(files), p=weights / weights.sum()))]
+            a = audio[f]
+            s = int(rng.integers(0, len(a) - int(length * SR_IN)))
+            x = a[s : s + int(length * SR_IN)]
+            y = self.dists[variant].apply(x, rng)
+            out.append(({"source": f.name, "start_s": s / SR_IN, "length_s": length,
+                         "distortion": variant, "part": part}, x, y))
+        return out
+
+    def raw_scores(self, clips: list[tuple[dict[str, Any], Audio, Audio]], mp: MatchParams
+                   ) -> list[float | None]:
+        self.raw_answers = [engine.raw_best(y, self.index, mp) for _, _, y in clips]
+        return [a.score for a in self.raw_answers]
+
+    def top_raw(self, clips: list[tuple[dict[str, Any], Audio, Audio]], per_length: int
+                ) -> list[dict[str, Any]]:
+        """The clips with the highest raw scores (of the last :meth:`raw_scores`), each
+        checked for identical audio at the place it would name."""
+        out = []
+        for length in LENGTHS:
+            ranked = sorted((i for i, (m, _, _) in enumerate(clips)
+                             if m["length_s"] == length and self.raw_answers[i].score is not None),
+                            key=lambda i: -(self.raw_answers[i].score or 0.0))
+            for i in ranked[:per_length]:
+                meta, x, _ = clips[i]
+                a = self.raw_answers[i]
+                assert a.episode_file is not None and a.offset_s is not None
+                ref = to_8k(cut(self.corpus.library / a.episode_file, max(0.0, a.offset_s - 0.5),
+                                length * 1.4 + 1.0))
+                out.append({**{k: meta[k] for k in ("source", "start_s", "length_s",
+                                                     "distortion")},
+                            "score": a.score, "named": a.episode_file, "at_s": a.offset_s,
+                            "correlation": round(waveform_correlation(to_8k(x), ref), 3)})
+        return out
+
+    def outside(self, clips: list[tuple[dict[str, Any], Audio, Audio]],
+                raws: list[float | None], mp: MatchParams) -> None:
+        """Identify each clip; an answer is checked against the raw audio of the place
+        it names (a waveform match means the same recording is in both), and counted
+        either way."""
+        for (meta, x, y), raw in zip(clips, raws, strict=True):
+            rec = self.ask(y, mp, kind="outside", group="outside", raw_score=raw, **meta)
+            if rec.answered and rec.episode_file is not None and rec.offset_s is not None:
+                ref = to_8k(cut(self.corpus.library / rec.episode_file,
+                                max(0.0, rec.offset_s - 0.5), meta["length_s"] * 1.4 + 1.0))
+                corr = waveform_correlation(to_8k(x), ref)
+                self.records[-1] = replace(rec, correlation=round(corr, 3),
+                                            identical_audio=corr >= IDENTICAL)
+                log(f"outside {meta['part']} {meta['source']} {meta['start_s']:.1f}s "
+                    f"{meta['length_s']:g}s {meta['distortion']} -> {rec.episode_file} "
+                    f"{rec.offset_s:.1f}s score {rec.score} corr {corr:.2f}")
+
+    # Library clips ----------------------------------------------------------------------
+
+    def library(self, names: list[str], mp: MatchParams, clips: dict[float, int]) -> None:
+        for length in LENGTHS:
+            places = Places(self.corpus, seeded(self.seed, "places", length))
+            bases = [(e, s, cut(self.corpus.library / e.file, s, length * MAX_SPEED))
+                     for e, s in (places(length) for _ in range(clips[length]))]
+            for name in names:
+                d = self.dists[name]
+                rng = seeded(self.seed, "distort", length, name)
+                hits = 0
+                for e, start, base in bases:
+                    y = d.apply(base[: int(length * d.speed * SR_IN)], rng)
+                    rec = self.ask(y, mp, kind="library", distortion=name, group=d.group,
+                                   length_s=length, source=e.file, start_s=start,
+                                   right=False)
+                    right = (rec.episode_file == e.file and rec.offset_s is not None
+                             and abs(rec.offset_s - start) <= OFFSET_TOL_S)
+                    # The same clip with the threshold out of the way: how reliable each
+                    # score is, below the threshold too (not timed).
+                    raw = engine.raw_best(y, self.index, mp)
+                    raw_right = (raw.episode_file == e.file and raw.offset_s is not None
+                                 and abs(raw.offset_s - start) <= OFFSET_TOL_S)
+                    self.records[-1] = replace(rec, right=right, raw_score=raw.score,
+                                               raw_right=raw_right)
+                    hits += int(rec.status == "match" and right)
+                log(f"{name:30s} {length:g}s hit {hits}/{len(bases)}")
+
+    # Shared material ---------------------------------------------------------------------
+
+    def shared(self, mp: MatchParams, per_copy: int) -> dict[str, int]:
+        """Clips wholly inside each copy of the intro, outro and cues (3 and 5 s), and
+        clips half inside, half in the episode's own audio around them."""
+        rng = seeded(self.seed, "shared")
+        silent = 0
+        quiet = 10 ** (-50 / 20)
+        for e in self.corpus.episodes:
+            path = self.corpus.library / e.file
+            for span in e.shared:
+                holders = self.corpus.holders(span.name)
+                for length in (3.0, 5.0):
+                    for _ in range(per_copy):
+                        if span.end_s - span.start_s < length + 0.5:
+                            continue
+                        start = float(rng.uniform(span.start_s + 0.1, span.end_s - length - 0.1))
+                        y = to_8k(cut(path, start, length))
+                        if float(np.sqrt(np.mean(y**2))) < quiet:
+                            silent += 1  # the theme's silent stretches identify nothing
+                            continue
+                        rec = self.ask(y, mp, kind="shared", distortion="clean", group="shared",
+                                       length_s=length, source=e.file, start_s=start,
+                                       shared=span.name)
+                        self.records[-1] = replace(
+                            rec, right=rec.episode_file in holders,
+                            all_listed=holders <= set(rec.candidate_files))
+                    # Half shared, half the episode's own: must name this episode.
+                    own_after = span.name != "outro"
+                    start = span.end_s - length / 2 if own_after else span.start_s - length / 2
+                    own = (span.end_s, span.end_s + length / 2) if own_after else \
+                        (start, span.start_s)
+                    if start < 0 or own[1] > e.duration_s or any(
+                            o is not span and o.start_s < own[1] and o.end_s > own[0]
+                            for o in e.shared):
+                        continue
+                    y = to_8k(cut(path, start, length))
+                    own_part = y[int((own[0] - start) * SR) : int((own[1] - start) * SR)]
+                    if len(own_part) == 0 or float(np.sqrt(np.mean(own_part**2))) < quiet:
+                        silent += 1
+                        continue
+                    rec = self.ask(y, mp, kind="straddle", distortion="clean", group="straddle",
+                                   length_s=length, source=e.file, start_s=start,
+                                   shared=span.name)
+                    self.records[-1] = replace(
+                        rec, right=rec.episode_file == e.file and rec.offset_s is not None
+                        and abs(rec.offset_s - start) <= OFFSET_TOL_S)
+        return {"silent_skipped": silent}
+
+    # File to answer -----------------------------------------------------------------------
+
+    def files(self, mp: MatchParams, n: int, outside: tuple[Path, ...], work: Path) -> None:
+        """5 s MP3 files (64 kb/s) cut from the library and from held-out outside audio,
+        identified from the file: decoding included."""
+        places = Places(self.corpus, seeded(self.seed, "files"))
+        rng = seeded(self.seed, "files-outside")
+        clip = work / "clip.mp3"
+        jobs: list[tuple[str, Path, float]] = []
+        for _ in range(n):
+            e, s = places(5.0)
+            jobs.append(("library", self.corpus.library / e.file, s))
+        for _ in range(n):
+            f = outside[int(rng.integers(len(outside)))]
+            dur = len(decode(f, sample_rate_hz=SR)) / SR
+            jobs.append(("outside", f, float(rng.uniform(0, dur - 5.5))))
+        for part, src, start in jobs:
+            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{start:.3f}",
+                            "-t", "5", "-i", str(src), "-vn", "-c:a", "libmp3lame", "-b:a",
+                            "64k", str(clip)], check=True)
+            a = engine.identify_path(clip, self.index, mp)
+            self.records.append(Record(
+                kind="file", distortion="mp3_64k_file", group="file", length_s=5.0,
+                source=src.name, start_s=start, status=a.status.value,
+                elapsed_ms=a.elapsed_ms, episode_file=a.episode_file, offset_s=a.offset_s,
+                score=a.score, part=part,
+                right=part == "library" and a.episode_file == src.name
+                and a.offset_s is not None and abs(a.offset_s - start) <= OFFSET_TOL_S))
+
+
+def snr_audit(corpus: Corpus, dists: list[Distortion], overlays: Overlays,
+              band_hz: tuple[float, float], seed: int, n: int = 20) -> dict[str, Any]:
+    """The SNR each mixing row really gives inside the analysed band, on ``n`` 5 s clips."""
+    places = Places(corpus, seeded(seed, "snr"))
+    bases = [cut(corpus.library / e.file, s, 5.0) for e, s in (places(5.0) for _ in range(n))]
+    out: dict[str, Any] = {}
+    for d in dists:
+        if d.mix is None:
+            continue
+        rng = seeded(seed, "snr", d.name)
+        vals = [in_band_snr_db(x, d.mix, rng, overlays, band_hz) for x in bases]
+        out[d.name] = {"kind": d.mix.kind, "nominal_db": d.mix.snr_db, "band": d.mix.band,
+                       "measured_over": d.mix.describe(band_hz),
+                       "in_band_db_mean": float(np.mean(vals)),
+                       "in_band_db_min": float(np.min(vals)),
+                       "in_band_db_max": float(np.max(vals))}
+    return out
+
+
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores, {mem:.0f} GiB, {platform.processor() or platform.machine()}"
+            f", Python {platform.python_version()}")
+
+
+def engine_commit() -> str:
+    try:
+        return subprocess.run(["git", "log", "-1", "--format=%h %s"], capture_output=True,
+                              text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--out", type=Path, default=Path("bench/out"))
-    ap.add_argument("--clips", type=int, default=60, help="clips per distortion and length")
-    ap.add_argument("--outside", type=int, default=600, help="clips of outside audio")
-    ap.add_argument("--scale", type=int, default=10, help="library scale for the growth run")
+    ap.add_argument("--clips", type=int, default=40, help="clips a cell at 3 and 5 s")
+    ap.add_argument("--clips-10s", type=int, default=20, help="clips a cell at 10 s")
+    ap.add_argument("--calibration", type=int, default=600,
+                    help="clips of the calibration part of the outside audio")
+    ap.add_argument("--held-out", type=int, default=1000,
+                    help="clips of the held-out part of the outside audio")
+    ap.add_argument("--margin", type=float, default=0.10,
+                    help="threshold = (1 + margin) x the best calibration score, per length")
+    ap.add_argument("--threshold", choices=("calibrated", "engine"), default="calibrated",
+                    help="score every other clip with the calibrated threshold or the "
+                         "engine's own")
+    ap.add_argument("--shared-per-copy", type=int, default=2,
+                    help="clips per copy of shared material and per length")
+    ap.add_argument("--file-clips", type=int, default=40,
+                    help="5 s MP3 files identified from disk, each of library and outside")
     ap.add_argument("--only", default="", help="comma-separated distortion names")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated sections to leave out: ingest,library,shared,files")
+    ap.add_argument("--index", type=Path, help="use (or build once) this index; ingest "
+                    "is then not measured when it already exists")
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
-    corpus: Path = args.corpus
-    manifest = json.loads((corpus / "manifest.json").read_text())
-    lib_files = sorted((corpus / "library").iterdir())
+    started = time.perf_counter()
+    skip = set(filter(None, args.skip.split(",")))
+    corpus = load_corpus(args.corpus)
+    lib_files = sorted(corpus.library.iterdir())
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="citywok-bench-"))
-    report: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} cores, "
-                   f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
-                   f"{platform.processor() or platform.machine()}, Python "
-                   f"{platform.python_version()}",
-    }
+    report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+                              "engine": engine_commit(), "seed": args.seed}
     try:
-        log("ingest ...")
-        report["ingest"] = bench_ingest(lib_files, work / "index")
-        log(json.dumps(report["ingest"], indent=1))
-        index = Index.open(work / "index")
-        by_name = {Path(e.source_path).name: k for k, e in index.episodes.items()}
-        decoded = [decode(f, sample_rate_hz=SR) for f in lib_files[:3]]
-        report["fingerprint"] = bench_fingerprint(decoded, index)
-        log(json.dumps(report["fingerprint"]))
-        del decoded
+        index_dir = args.index or work / "index"
+        if (index_dir / "catalog.sqlite").is_file():
+            log(f"using the index at {index_dir} (ingest not measured)")
+        elif "ingest" in skip:
+            with Index.open(index_dir, writable=True) as idx:
+                drive(index_paths(idx, lib_files))
+        else:
+            log("ingest ...")
+            report["ingest"] = bench_ingest(lib_files, index_dir)
+            log(json.dumps(report["ingest"]))
+        index = Index.open(index_dir)
+        if "ingest" not in skip:
+            report["fingerprint"] = bench_fingerprint(lib_files[:3], index, work)
+            log(json.dumps(report["fingerprint"]))
 
-        outside = sorted((corpus / "outside").iterdir())
-        out_audio = {f.name: decode(f, sample_rate_hz=SR_IN) for f in outside}
-        music = [a for n, a in out_audio.items() if n.startswith("music")]
-        voices = [a for n, a in out_audio.items() if n.startswith("speech")]
-        dists = distortions(music, voices)
-        if args.only:
-            wanted = set(args.only.split(","))
-            dists = [d for d in dists if d.name in wanted]
-        mp = MatchParams()
+        band_hz = (index.params.fmin_hz, index.params.fmax_hz)
+        out_audio = {f.name: decode(f, sample_rate_hz=SR_IN) for f in corpus.outside}
+        overlays = Overlays([a for n, a in out_audio.items() if n.startswith("music")],
+                            [a for n, a in out_audio.items() if n.startswith("speech")])
+        all_dists = distortions(overlays, band_hz)
+        wanted = set(args.only.split(",")) if args.only else {d.name for d in all_dists}
+        unknown = wanted - {d.name for d in all_dists}
+        if unknown:
+            raise SystemExit(f"unknown distortions: {', '.join(sorted(unknown))}")
+        names = [d.name for d in all_dists if d.name in wanted]
+        bench = Bench(corpus, index, overlays, all_dists, args.seed)
 
-        episodes = manifest["episodes"]
-        shared = {e["file"]: [(s["start_s"], s["end_s"], s["kind"], s.get("cue_id"))
-                              for s in e["segments"] if s["kind"] != "scene"]
-                  for e in episodes}
-        rng = np.random.default_rng(args.seed)
+        # Calibration: the outside audio is split by file; the threshold is derived from
+        # the calibration part alone, then held-out clips are scored with it.
+        cal_files, held_files = split_outside(corpus.outside, seed=args.seed)
+        engine_mp = MatchParams()
+        with engine.one_core() as core:
+            log(f"timing on CPU {core}; calibration on {[f.name for f in cal_files]}")
+            cal = bench.outside_clips(cal_files, args.calibration, "calibration")
+            cal_raw = bench.raw_scores(cal, engine_mp)
+            best: dict[float, float] = {}
+            for (meta, _, _), raw in zip(cal, cal_raw, strict=True):
+                if raw is not None:
+                    best[meta["length_s"]] = max(best.get(meta["length_s"], raw), raw)
+            needed = {length: (best[length] + args.margin * abs(best[length])
+                               if length in best else 0.0) for length in LENGTHS}
+            cal_mp = engine.calibrated(engine_mp, needed)
+            top = bench.top_raw(cal, 3)
+            mp = cal_mp if args.threshold == "calibrated" else engine_mp
+            report["calibration"] = {
+                "split_seed": args.seed,
+                "calibration_files": [f.name for f in cal_files],
+                "held_out_files": [f.name for f in held_files],
+                "margin": args.margin,
+                "threshold_field": engine.THRESHOLD_FIELD,
+                "best_calibration_score": {length_key(k): v for k, v in best.items()},
+                "top_calibration_clips": top,
+                "needed": {length_key(k): v for k, v in needed.items()},
+                "calibrated_value": engine.threshold_value(cal_mp),
+                "engine_value": engine.threshold_value(engine_mp),
+                "used": args.threshold,
+                "used_value": engine.threshold_value(mp),
+                "thresholds": {length_key(k): engine.threshold(mp, k) for k in LENGTHS},
+                "engine_thresholds": {length_key(k): engine.threshold(engine_mp, k)
+                                      for k in LENGTHS},
+            }
+            log(json.dumps(report["calibration"]))
+            bench.outside(cal, cal_raw, mp)
+            held = bench.outside_clips(held_files, args.held_out, "held_out")
+            bench.outside(held, bench.raw_scores(held, engine_mp), mp)
+            del cal, held
 
-        def place(length: float, max_speed: float = 1.35) -> tuple[dict[str, Any], float]:
-            while True:
-                e = episodes[int(rng.integers(len(episodes)))]
-                span = length * max_speed
-                start = float(rng.uniform(0.5, e["duration_s"] - span - 0.5))
-                if all(start + span < a or start > b for a, b, _, _ in shared[e["file"]]):
-                    return e, start
-
-        results: dict[str, dict[str, float]] = {}
-        latency_match: list[float] = []
-        for length in LENGTHS:
-            places = [place(length) for _ in range(args.clips)]
-            bases = [(e, s, cut(corpus / "library" / e["file"], s, length * 1.35))
-                     for e, s in places]
-            for d in dists:
-                ok = 0
-                drng = np.random.default_rng(args.seed + int(length))
-                for e, start, base in bases:
-                    x = base[: int(length * d.speed * SR_IN)]
-                    y = d.apply(x, drng)
-                    t = time.perf_counter()
-                    res = identify_samples(y, index, match_params=mp)
-                    dt = (time.perf_counter() - t) * 1000
-                    if length == 5.0 and d.name == "clean":
-                        latency_match.append(dt)
-                    m = res.match
-                    ok += int(res.status is Status.MATCH and m is not None
-                              and m.episode.episode_id
-                              == index.episodes[by_name[e["file"]]].episode_id
-                              and abs(m.offset_s - start) <= 1.0)
-                results.setdefault(d.name, {})[f"{length:g}s"] = ok / len(bases)
-                log(f"{d.name:12s} {length:g}s hit {ok}/{len(bases)}")
-        report["hits"] = results
-
-        # False hits on audio outside the library. An answer is checked against the raw
-        # audio: a 0.5 s stretch of the clip that correlates >= 0.95 with the episode at
-        # the place named means the same recording is in both (the corpus's own check
-        # only looks for shared stretches of 3 s or more), and is reported apart.
-        false_hits = 0
-        shared_audio = 0
-        n_out = 0
-        orng = np.random.default_rng(args.seed + 7)
-        names = list(out_audio)
-        for i in range(args.outside):
-            length = LENGTHS[i % 3]
-            a = out_audio[names[int(orng.integers(len(names)))]]
-            s = int(orng.integers(0, len(a) - int(length * SR_IN)))
-            x = a[s : s + int(length * SR_IN)]
-            y = to_8k(x) if i % 2 == 0 else ffmpeg_filter(
-                x, None, codec=["-c:a", "libmp3lame", "-b:a", "32k"], fmt="mp3")
-            res = identify_samples(y, index, match_params=mp)
-            n_out += 1
-            if res.status is Status.NO_MATCH or res.match is None:
-                continue
-            m = res.match
-            ref = to_8k(cut(Path(m.episode.source_path), max(0.0, m.offset_s - 0.5),
-                            length * 1.4 + 1.0))
-            if identical_audio(to_8k(x), ref):
-                shared_audio += 1
-                log(f"outside clip {i} shares audio with {m.episode.episode_id} at "
-                    f"{m.offset_s:.1f} s")
-            else:
-                false_hits += 1
-                log(f"false hit: outside clip {i} -> {m.episode.episode_id} {m.offset_s:.1f} s")
-        report["outside"] = {"clips": n_out, "false_hits": false_hits,
-                             "identical_audio": shared_audio}
-        log(report["outside"])
-
-        # Shared material.
-        amb = wrong = n_sh = silent = 0
-        kinds: dict[str, list[int]] = {}
-        for e in episodes:
-            for a, b, kind, cue in shared[e["file"]]:
-                for length in (3.0, 5.0):
-                    if b - a < length + 0.5:
-                        continue
-                    start = float(rng.uniform(a + 0.1, b - length - 0.1))
-                    y = to_8k(cut(corpus / "library" / e["file"], start, length))
-                    if float(np.sqrt(np.mean(y**2))) < 10 ** (-50 / 20):
-                        silent += 1  # the theme's silent stretches identify nothing
-                        continue
-                    res = identify_samples(y, index, match_params=mp)
-                    n_sh += 1
-                    is_amb = res.status is Status.AMBIGUOUS
-                    amb += int(is_amb)
-                    if res.status is Status.MATCH and res.match is not None:
-                        wrong += int(res.match.episode.episode_id
-                                     != index.episodes[by_name[e["file"]]].episode_id)
-                    kinds.setdefault(cue or kind, []).append(int(is_amb))
-        report["shared"] = {"clips": n_sh, "silent_skipped": silent,
-                            "ambiguous": amb / max(1, n_sh),
-                            "single_wrong_episode": wrong,
-                            "ambiguous_by_kind": {k: sum(v) / len(v) for k, v in kinds.items()}}
-        log(report["shared"])
-
-        # Latency with decoding, from files.
-        lat_file: list[float] = []
-        for e, start in [place(5.0) for _ in range(40)]:
-            clip = work / "clip.mp3"
-            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{start:.3f}",
-                            "-t", "5", "-i", str(corpus / "library" / e["file"]), "-vn",
-                            "-c:a", "libmp3lame", "-b:a", "64k", str(clip)], check=True)
-            t = time.perf_counter()
-            identify_file(clip, index, match_params=mp)
-            lat_file.append((time.perf_counter() - t) * 1000)
-        report["latency_ms"] = {
-            "match_p50": percentile(latency_match, 50), "match_p95": percentile(latency_match, 95),
-            "file_p50": percentile(lat_file, 50), "file_p95": percentile(lat_file, 95),
-        }
-        log(report["latency_ms"])
+            if "library" not in skip:
+                bench.library(names, mp, {3.0: args.clips, 5.0: args.clips,
+                                          10.0: args.clips_10s})
+            if "shared" not in skip:
+                report["shared_skipped"] = bench.shared(mp, args.shared_per_copy)
+        if "files" not in skip:
+            bench.files(mp, args.file_clips, held_files, work)
+        report["snr"] = snr_audit(corpus, all_dists, overlays, band_hz, args.seed)
         index.close()
 
-        if args.scale > 1:
-            log(f"scale x{args.scale} ...")
-            big = work / "index-big"
-            shutil.copytree(work / "index", big)
-            (big / "LOCK").unlink(missing_ok=True)
-            with Index.open(big, writable=True) as w:
-                w.add(synthetic_copies(w, args.scale - 1))
-                bstats = w.stats()
-            bidx = Index.open(big)
-            lat: list[float] = []
-            hits = 0
-            for e, start in [place(5.0) for _ in range(60)]:
-                y = to_8k(cut(corpus / "library" / e["file"], start, 5.0))
-                t = time.perf_counter()
-                res = identify_samples(y, bidx, match_params=mp)
-                lat.append((time.perf_counter() - t) * 1000)
-                hits += int(res.match is not None and Path(res.match.episode.source_path).name
-                            == e["file"] and abs(res.match.offset_s - start) <= 1)
-            fh = 0
-            for i in range(150):
-                a = out_audio[names[i % len(names)]]
-                s = int(orng.integers(0, len(a) - 5 * SR_IN))
-                res = identify_samples(to_8k(a[s : s + 5 * SR_IN]), bidx, match_params=mp)
-                fh += int(res.status is not Status.NO_MATCH)
-            report["scale"] = {"factor": args.scale, "hours": bstats.hours,
-                               "index_mb": bstats.index_bytes / 1e6,
-                               "match_p50_ms": percentile(lat, 50),
-                               "match_p95_ms": percentile(lat, 95),
-                               "clean_5s_hits": hits / 60, "outside_false_hits": fh,
-                               "outside_clips": 150}
-            log(report["scale"])
-            bidx.close()
+        recs = bench.records
+        report["hits"] = hits_table(recs, [d.name for d in all_dists])
+        report["distortions"] = {d.name: {"group": d.group, "speed": d.speed,
+                                          "mix": asdict(d.mix) if d.mix else None}
+                                 for d in all_dists if d.name in wanted}
+        report["outside"] = outside_table(recs, report["calibration"]["thresholds"])
+        for part in ("calibration", "held_out"):
+            rs = [r for r in recs if r.kind == "outside" and r.part == part]
+            report["outside"][part]["answered_at_engine_threshold"] = sum(
+                r.raw_score is not None and r.raw_score >= engine.threshold(engine_mp, r.length_s)
+                for r in rs)
+        report["shared"] = shared_table(recs)
+        report["reliability"] = reliability(recs)
+        report["latency"] = latency_table(recs)
+        report["latency"]["decoded_clips_pinned_to_one_core"] = True
         report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        report["wall_s"] = time.perf_counter() - started
+        report["setup"] = {"clips": args.clips, "clips_10s": args.clips_10s,
+                           "calibration_clips": args.calibration,
+                           "held_out_clips": args.held_out,
+                           "shared_per_copy": args.shared_per_copy,
+                           "file_clips": args.file_clips, "only": args.only,
+                           "skip": sorted(skip), "band_hz": band_hz}
+        with (args.out / "records.jsonl").open("w") as fh:
+            for r in recs:
+                fh.write(json.dumps(asdict(r)) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    (args.out / "report.json").write_text(json.dumps(report, indent=1))
-    (args.out / "report.md").write_text(markdown(report))
-    print(markdown(report))
+    print(write_report(report, args.out))
     return 0
-
-
-def markdown(r: dict[str, Any]) -> str:
-    lines = [f"Measured {r['date']} on {r['machine']}.", ""]
-    hits = r.get("hits", {})
-    if hits:
-        lines += ["| distortion | 3 s | 5 s | 10 s |", "|---|---:|---:|---:|"]
-        for name, row in hits.items():
-            cells = [f"{100 * row.get(k, float('nan')):.0f}%" for k in ("3s", "5s", "10s")]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines.append("")
-    if "outside" in r:
-        o = r["outside"]
-        lines.append(f"- False hits: **{o['false_hits']} / {o['clips']}** clips of audio "
-                     "outside the library (3/5/10 s, clean and MP3 32k); a further "
-                     f"{o.get('identical_audio', 0)} answers named a place whose waveform "
-                     "matches the clip's (correlation >= 0.95): the same recording is in "
-                     "both.")
-    if "shared" in r:
-        s = r["shared"]
-        kinds = ", ".join(f"{k} {100 * v:.0f}%" for k, v in s["ambiguous_by_kind"].items())
-        lines.append(f"- Shared material: {100 * s['ambiguous']:.0f}% of {s['clips']} clips "
-                     f"`ambiguous` ({kinds}); single wrong episode: {s['single_wrong_episode']}"
-                     f"; {s.get('silent_skipped', 0)} clips below -50 dBFS skipped.")
-    if "latency_ms" in r:
-        lt = r["latency_ms"]
-        lines.append(f"- Query latency, decoded 5 s clip, 1 core: p50 {lt['match_p50']:.1f} ms, "
-                     f"p95 {lt['match_p95']:.1f} ms; from an MP3 file (decode included): "
-                     f"p50 {lt['file_p50']:.1f} ms, p95 {lt['file_p95']:.1f} ms.")
-    if "ingest" in r:
-        i = r["ingest"]
-        lines.append(f"- Ingest of {i['audio_h']:.2f} h: {i['ingest_s']:.1f} s "
-                     f"({i['ingest_x_realtime']:.0f}x real time, "
-                     f"{i['ingest_x_realtime_per_core']:.0f}x per core) vs ffmpeg decode alone "
-                     f"{i['ffmpeg_decode_s']:.1f} s ({i['ffmpeg_x_realtime']:.0f}x): ratio "
-                     f"**{i['ingest_over_ffmpeg']:.2f}**.")
-        lines.append(f"- Index: {i['index_bytes'] / 1e6:.2f} MB, "
-                     f"**{i['index_mb_per_hour']:.2f} MB per hour** "
-                     f"({i['peaks']} peaks, {i['hashes']} hashes).")
-    if "fingerprint" in r:
-        lines.append(f"- Fingerprinting decoded audio: "
-                     f"{r['fingerprint']['fingerprint_x_realtime_per_core']:.0f}x real time "
-                     "per core.")
-    if "scale" in r:
-        s = r["scale"]
-        lines.append(f"- At {s['factor']}x the library ({s['hours']:.0f} h, {s['index_mb']:.0f} "
-                     f"MB, synthetic): match p50 {s['match_p50_ms']:.1f} ms, p95 "
-                     f"{s['match_p95_ms']:.1f} ms; clean 5 s hits {100 * s['clean_5s_hits']:.0f}%; "
-                     f"false hits {s['outside_false_hits']} / {s['outside_clips']}.")
-    if "peak_rss_mb" in r:
-        lines.append(f"- Peak RSS: {r['peak_rss_mb']:.0f} MB.")
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

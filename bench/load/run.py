@@ -3,8 +3,11 @@
 Starts ``citywok serve`` with several workers on loopback (sharing a Redis for rate
 limits when ``redis-server`` is installed), then:
 
-1. throughput: ``--concurrency`` clients upload a 5 s clip in a loop for ``--duration`` s;
-   prints identifications/s, p50/p95/p99 latency, error rate and RSS per worker;
+1. throughput: ``--concurrency`` clients upload 5 s clips in a loop for ``--duration`` s,
+   taking in turn a clean clip, a distorted one (1.2x fast, noise, MP3 32k) and one of
+   audio that is not in the library (answered ``no_match``); prints identifications/s,
+   p50/p95/p99 latency of all and of each kind, answers as expected, error rate and RSS
+   per worker;
 2. limits: bursts of concurrent requests against a key limited to ``--key-limit`` and the
    anonymous tier limited to ``--anon-limit``; exactly that many must get through.
 
@@ -31,7 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from citywok.demo import RATE_HZ, encode, make_library
+from citywok.demo import RATE_HZ, encode, make_library, melody
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
 from citywok.web.keys import KeyStore
@@ -73,23 +76,38 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def throughput(url: str, clip: bytes, token: str, concurrency: int,
+#: Kinds of clip in the mix: name -> the status a right answer has.
+EXPECTED = {"match": "match", "distorted": "match", "no_match": "no_match"}
+
+
+def latency_ms(values: list[float]) -> dict[str, float]:
+    return {f"p{q}_ms": round(percentile(values, q) * 1000, 1) for q in (50, 95, 99)}
+
+
+async def throughput(url: str, clips: dict[str, bytes], token: str, concurrency: int,
                      duration_s: float) -> dict[str, Any]:
-    latencies: list[float] = []
+    """Clients send the kinds of ``clips`` in turn; every answered request is timed."""
+    latencies: dict[str, list[float]] = {k: [] for k in clips}
+    as_expected: dict[str, int] = {k: 0 for k in clips}
     statuses: dict[int, int] = {}
     errors = 0
+    sent = 0
+    kinds = list(clips)
     deadline = time.monotonic() + duration_s
 
     async def loop(client: httpx.AsyncClient) -> None:
-        nonlocal errors
+        nonlocal errors, sent
         while time.monotonic() < deadline:
+            kind = kinds[sent % len(kinds)]
+            sent += 1
             t0 = time.perf_counter()
             try:
-                r = await client.post(URL, files={"file": ("clip.mp3", clip)},
+                r = await client.post(URL, files={"file": ("clip.mp3", clips[kind])},
                                       headers={"X-API-Key": token})
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                if r.status_code == 200 and r.json().get("status") == "match":
-                    latencies.append(time.perf_counter() - t0)
+                if r.status_code == 200:
+                    latencies[kind].append(time.perf_counter() - t0)
+                    as_expected[kind] += int(r.json().get("status") == EXPECTED[kind])
                 else:
                     errors += 1
             except httpx.HTTPError:
@@ -100,13 +118,14 @@ async def throughput(url: str, clip: bytes, token: str, concurrency: int,
                                  limits=httpx.Limits(max_connections=concurrency)) as client:
         await asyncio.gather(*[loop(client) for _ in range(concurrency)])
     elapsed = time.monotonic() - started
-    total = len(latencies) + errors
+    answered = sum(len(v) for v in latencies.values())
+    total = answered + errors
     return {
-        "requests": total, "identified": len(latencies), "elapsed_s": round(elapsed, 2),
-        "identifications_per_s": round(len(latencies) / elapsed, 2),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
-        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
-        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "requests": total, "identified": answered, "elapsed_s": round(elapsed, 2),
+        "identifications_per_s": round(answered / elapsed, 2),
+        **latency_ms([x for v in latencies.values() for x in v]),
+        "by_kind": {k: {"answered": len(latencies[k]), "as_expected": as_expected[k],
+                        **latency_ms(latencies[k])} for k in clips},
         "error_rate": round(errors / total, 4) if total else 0.0,
         "statuses": statuses,
     }
@@ -145,9 +164,20 @@ def main() -> None:
             drive(index_paths(idx, [lib]))
         truth = json.loads((lib / "truth.json").read_text())
         raw = np.load(lib / truth[1]["raw"])
-        clip_path = encode(raw[int(20 * RATE_HZ): int(25 * RATE_HZ)], work / "clip.mp3",
-                           audio_args=("-c:a", "libmp3lame", "-b:a", "64k"))
-        clip = clip_path.read_bytes()
+        clip = encode(raw[int(20 * RATE_HZ): int(25 * RATE_HZ)], work / "clip.mp3",
+                      audio_args=("-c:a", "libmp3lame", "-b:a", "64k")).read_bytes()
+        # 6 s played 1.2x fast (5 s), white noise at 10 dB, MP3 32k.
+        other = np.load(lib / truth[-1]["raw"])[int(30 * RATE_HZ): int(36 * RATE_HZ)]
+        noise = np.random.default_rng(3).standard_normal(len(other)).astype(np.float32)
+        noisy = other + noise * np.float32(np.sqrt(np.mean(other**2) / 10))
+        distorted = encode(noisy.astype(np.float32), work / "distorted.mp3",
+                           audio_args=("-c:a", "libmp3lame", "-b:a", "32k"),
+                           filters=f"asetrate={int(RATE_HZ * 1.2)},aresample={RATE_HZ}")
+        # Audio the library does not hold: a melody of its own.
+        unknown = encode(melody(np.random.default_rng(99), 5.0), work / "unknown.mp3",
+                         audio_args=("-c:a", "libmp3lame", "-b:a", "64k"))
+        mix = {"match": clip, "distorted": distorted.read_bytes(),
+               "no_match": unknown.read_bytes()}
 
         env = {**os.environ, "CITYWOK_INDEX": str(work / "index"),
                "CITYWOK_TEMP_DIR": str(work / "tmp"),
@@ -190,8 +220,8 @@ def main() -> None:
             time.sleep(0.2)
         time.sleep(1.0)  # let every worker come up
 
-        asyncio.run(throughput(url, clip, big, 2, 3.0))  # warm-up
-        figures = asyncio.run(throughput(url, clip, big, args.concurrency, args.duration))
+        asyncio.run(throughput(url, mix, big, 2, 3.0))  # warm-up
+        figures = asyncio.run(throughput(url, mix, big, args.concurrency, args.duration))
         workers = children(server.pid)
         figures["rss_mb_per_worker"] = sorted(round(rss_mb(p), 1) for p in workers)
         figures["rss_mb_master"] = round(rss_mb(server.pid), 1)
@@ -212,10 +242,14 @@ def main() -> None:
                             "duration_s": args.duration, "episodes": args.episodes,
                             "episode_s": 60, "clip_s": 5, "cpus": os.cpu_count()}
         print(f"workers {args.workers}, concurrency {args.concurrency}, "
-              f"{args.duration:g} s, index of {args.episodes} x 60 s episodes, 5 s MP3 clip")
+              f"{args.duration:g} s, index of {args.episodes} x 60 s episodes, 5 s MP3 clips "
+              "in turn: clean, distorted, not in the library")
         print(f"identifications/s  {figures['identifications_per_s']}")
         print(f"latency p50/p95/p99  {figures['p50_ms']} / {figures['p95_ms']} / "
               f"{figures['p99_ms']} ms")
+        for kind, k in figures["by_kind"].items():
+            print(f"  {kind:9s} p50/p95/p99  {k['p50_ms']} / {k['p95_ms']} / {k['p99_ms']} ms"
+                  f"  as expected {k['as_expected']}/{k['answered']}")
         print(f"error rate  {figures['error_rate']:.2%}  ({figures['statuses']})")
         print(f"RSS per worker  {figures['rss_mb_per_worker']} MB "
               f"(master {figures['rss_mb_master']} MB)")

@@ -1,0 +1,209 @@
+"""What a re-upload does to a clip: codecs, noise, overlays, reverb, speed, tempo, pitch.
+
+Every distortion takes a clip at 16 kHz and returns what the engine is given: 8 kHz.
+
+Signal-to-noise ratios are stated with the band they are measured over (:class:`Mix`):
+
+* ``full16k``: both powers over the whole 0-8 kHz band at 16 kHz, mixed there, then
+  resampled (the bench's first rows). White noise puts half its power above 4 kHz,
+  where resampling drops it and the engine never looks, so "0 dB" is several dB easier
+  in the analysed band (the report measures by how much).
+* ``band``: the clip is first brought to 8 kHz, the noise or overlay made at 8 kHz, and
+  both powers are measured inside the analysed band (150-3400 Hz by default) before
+  mixing: the SNR the engine actually faces.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+from bench.corpus import SR, SR_IN, Audio, to_8k
+
+Transform = Callable[[Audio, np.random.Generator], Audio]
+
+MP3_32K = ("-c:a", "libmp3lame", "-b:a", "32k")
+OPUS_16K = ("-c:a", "libopus", "-b:a", "16k")
+AAC_64K = ("-c:a", "aac", "-b:a", "64k")
+PHONE = ("highpass=f=300:poles=2,highpass=f=300:poles=2,lowpass=f=3400:poles=2,"
+         "lowpass=f=3400:poles=2")
+
+
+def ffmpeg(x: Audio, filt: str | None = None, *, codec: Sequence[str] = (),
+           fmt: str = "wav", rate_in: int = SR_IN, rate_out: int = SR) -> Audio:
+    """Run ``x`` through an ffmpeg filter and/or a lossy codec (encode, then decode)."""
+    base = ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(rate_in), "-ac",
+            "1", "-i", "pipe:0", *(["-af", filt] if filt else [])]
+    data = x.astype(np.float32).tobytes()
+    if codec:
+        enc = subprocess.run([*base, *codec, "-f", fmt, "pipe:1"], input=data,
+                             capture_output=True, check=True)
+        data = enc.stdout
+        base = ["ffmpeg", "-nostdin", "-v", "error", "-i", "pipe:0", "-ac", "1"]
+    out = subprocess.run([*base, "-ar", str(rate_out), "-f", "f32le", "pipe:1"], input=data,
+                         capture_output=True, check=True)
+    return np.frombuffer(out.stdout, np.float32).copy()
+
+
+def codec(args: Sequence[str], fmt: str) -> Transform:
+    return lambda x, r: ffmpeg(x, codec=args, fmt=fmt)
+
+
+def band_power(x: Audio, *, rate_hz: int, band_hz: tuple[float, float]) -> float:
+    """Mean power of ``x`` inside ``band_hz`` (Parseval over the FFT bins in the band)."""
+    spec = np.fft.rfft(x.astype(np.float64))
+    f = np.fft.rfftfreq(len(x), 1.0 / rate_hz)
+    sel = (f >= band_hz[0]) & (f <= band_hz[1])
+    return float(2.0 * np.sum(np.abs(spec[sel]) ** 2) / len(x) ** 2) + 1e-20
+
+
+def white(n: int, rng: np.random.Generator) -> Audio:
+    return rng.standard_normal(n).astype(np.float32)
+
+
+def pink(n: int, rng: np.random.Generator) -> Audio:
+    """Noise whose power falls 3 dB per octave (1/f), by shaping white noise's spectrum."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(len(spec), dtype=np.float64)
+    f[0] = 1.0
+    y = np.fft.irfft(spec / np.sqrt(f), n)
+    return (y / (np.std(y) + 1e-12)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Mix:
+    """An additive distortion: what is added, at which SNR, measured over which band."""
+
+    #: ``white``, ``pink``, ``music`` or ``voice``.
+    kind: str
+    snr_db: float
+    #: ``full16k`` or ``band`` (see the module docstring).
+    band: str
+
+    def describe(self, band_hz: tuple[float, float]) -> str:
+        if self.band == "full16k":
+            return "0-8000 Hz at 16 kHz, mixed before resampling"
+        return f"{band_hz[0]:g}-{band_hz[1]:g} Hz at 8 kHz, mixed after resampling"
+
+
+class Overlays:
+    """Sources of music and voice to lay over clips (outside audio at 16 kHz)."""
+
+    def __init__(self, music: list[Audio], voices: list[Audio]) -> None:
+        self.pools = {"music": music, "voice": voices}
+
+    def take(self, kind: str, n: int, rng: np.random.Generator) -> Audio:
+        pool = self.pools[kind]
+        src = pool[int(rng.integers(len(pool)))]
+        s = int(rng.integers(0, len(src) - n))
+        return src[s : s + n]
+
+
+def mix_parts(x: Audio, mix: Mix, rng: np.random.Generator, overlays: Overlays,
+              band_hz: tuple[float, float]) -> tuple[Audio, Audio]:
+    """The clip and the scaled addition, both at 8 kHz (their sum is the distorted clip)."""
+    if mix.band == "full16k":
+        other = (white(len(x), rng) if mix.kind == "white" else pink(len(x), rng)
+                 if mix.kind == "pink" else overlays.take(mix.kind, len(x), rng))
+        px = float(np.mean(x.astype(np.float64) ** 2)) + 1e-20
+        po = float(np.mean(other.astype(np.float64) ** 2)) + 1e-20
+        scaled = (other * np.sqrt(px / po / 10 ** (mix.snr_db / 10))).astype(np.float32)
+        return to_8k(x), to_8k(scaled)
+    y = to_8k(x)
+    if mix.kind in ("white", "pink"):
+        other = white(len(y), rng) if mix.kind == "white" else pink(len(y), rng)
+    else:
+        other = to_8k(overlays.take(mix.kind, len(x), rng))[: len(y)]
+    py = band_power(y, rate_hz=SR, band_hz=band_hz)
+    po = band_power(other, rate_hz=SR, band_hz=band_hz)
+    return y, (other * np.sqrt(py / po / 10 ** (mix.snr_db / 10))).astype(np.float32)
+
+
+def in_band_snr_db(x: Audio, mix: Mix, rng: np.random.Generator, overlays: Overlays,
+                   band_hz: tuple[float, float]) -> float:
+    """The SNR a mix really gives inside the analysed band, measured on its two parts."""
+    y, n = mix_parts(x, mix, rng, overlays, band_hz)
+    return 10 * float(np.log10(band_power(y, rate_hz=SR, band_hz=band_hz)
+                               / band_power(n, rate_hz=SR, band_hz=band_hz)))
+
+
+@dataclass(frozen=True)
+class Distortion:
+    name: str
+    #: Latency and summary group: ``clean``, ``codec``, ``noise``, ``overlay``, ``room``,
+    #: ``speed``, ``tempo``, ``pitch``, ``combination``.
+    group: str
+    #: Clip speed relative to the episode: the clip covers ``length * speed`` of episode.
+    speed: float
+    apply: Transform
+    mix: Mix | None = None
+
+
+def speed_filter(s: float) -> str:
+    """Resampled speed change (pitch follows), as a player or an editor does it."""
+    return f"asetrate={round(SR_IN * s)},aresample={SR_IN}"
+
+
+def distortions(overlays: Overlays, band_hz: tuple[float, float]) -> list[Distortion]:
+    def mixed(name: str, group: str, mix: Mix) -> Distortion:
+        def apply(x: Audio, r: np.random.Generator) -> Audio:
+            y, n = mix_parts(x, mix, r, overlays, band_hz)
+            return (y + n).astype(np.float32)
+        return Distortion(name, group, 1.0, apply, mix)
+
+    def reverb(x: Audio, rng: np.random.Generator) -> Audio:
+        n = int(0.6 * SR_IN)
+        ir = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.1 * SR_IN))
+        ir[0] = 1.0 / 0.35
+        y = fftconvolve(x, ir * 0.35)[: len(x)]
+        return to_8k((y / (np.abs(y).max() + 1e-9) * 0.5).astype(np.float32))
+
+    def through(filt: str) -> Transform:
+        return lambda x, r: ffmpeg(x, filt)
+
+    def combination(x: Audio, rng: np.random.Generator) -> Audio:
+        # 1.2x fast, then music laid over at 10 dB (full band, as an editor mixes it),
+        # then AAC 64 kb/s as a platform re-encodes it.
+        fast = ffmpeg(x, speed_filter(1.2), rate_out=SR_IN)
+        music = overlays.take("music", len(fast), rng)
+        px = float(np.mean(fast.astype(np.float64) ** 2)) + 1e-20
+        pm = float(np.mean(music.astype(np.float64) ** 2)) + 1e-20
+        y = (fast + music * np.sqrt(px / pm / 10)).astype(np.float32)
+        return ffmpeg(y, codec=AAC_64K, fmt="adts")
+
+    d = [
+        Distortion("clean", "clean", 1.0, lambda x, r: to_8k(x)),
+        Distortion("mp3_32k", "codec", 1.0, codec(MP3_32K, "mp3")),
+        Distortion("opus_16k", "codec", 1.0, codec(OPUS_16K, "ogg")),
+        Distortion("aac_64k", "codec", 1.0, codec(AAC_64K, "adts")),
+        Distortion("phone", "codec", 1.0, through(PHONE)),
+        Distortion("level_-20db", "codec", 1.0, lambda x, r: to_8k((x * 0.1).astype(np.float32))),
+        mixed("white_10db_full16k", "noise", Mix("white", 10, "full16k")),
+        mixed("white_0db_full16k", "noise", Mix("white", 0, "full16k")),
+        mixed("white_10db_band", "noise", Mix("white", 10, "band")),
+        mixed("white_0db_band", "noise", Mix("white", 0, "band")),
+        mixed("pink_10db_band", "noise", Mix("pink", 10, "band")),
+        mixed("pink_0db_band", "noise", Mix("pink", 0, "band")),
+        mixed("music_0db_full16k", "overlay", Mix("music", 0, "full16k")),
+        mixed("music_0db_band", "overlay", Mix("music", 0, "band")),
+        mixed("voice_0db_full16k", "overlay", Mix("voice", 0, "full16k")),
+        mixed("voice_0db_band", "overlay", Mix("voice", 0, "band")),
+        Distortion("reverb", "room", 1.0, reverb),
+    ]
+    for s in (0.75, 0.8, 0.9, 1.1, 1.2, 1.3):
+        d.append(Distortion(f"speed_{s:g}", "speed", s, through(speed_filter(s))))
+    for s in (0.8, 0.9, 1.1, 1.25):
+        d.append(Distortion(f"tempo_{s:g}", "tempo", s, through(f"atempo={s}")))
+    for st in (-3, -1.5, 1.5, 3):
+        d.append(Distortion(f"pitch_{st:+g}", "pitch", 1.0,
+                            through(f"rubberband=pitch={2 ** (st / 12):.6f}")))
+    d.append(Distortion("speed_1.2+music_10db+aac_64k", "combination", 1.2, combination))
+    return d
+
+
+#: What outside clips go through (cycled): the ways a real no-match query arrives.
+OUTSIDE_VARIANTS = ("clean", "mp3_32k", "opus_16k", "aac_64k", "level_-20db", "phone")

@@ -1,0 +1,126 @@
+"""Everything the bench assumes about the engine's decision, in one place.
+
+The engine answers ``no_match`` when its best candidate's score is below a threshold
+that may depend on the clip's length. Today that threshold is
+``MatchParams.score_needed(clip_s)``, set by the field ``MatchParams.min_score``.
+When the engine changes how it decides, change :data:`THRESHOLD_FIELD` and
+:func:`threshold` here; the bench calibrates whatever they say.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from citywok.index import Index
+from citywok.params import MatchParams
+from citywok.pipeline import identify_file, identify_samples
+from citywok.result import IdentifyResult, Status
+
+#: The ``MatchParams`` field that sets the decision threshold (monotone: larger, stricter).
+THRESHOLD_FIELD = "min_score"
+#: A value of that field that lets every candidate through: the raw best score shows.
+OPEN = -1e9
+
+
+def threshold(mp: MatchParams, clip_s: float) -> float:
+    """The score a clip of ``clip_s`` seconds needs to be answered under ``mp``."""
+    return mp.score_needed(clip_s)
+
+
+def threshold_value(mp: MatchParams) -> float:
+    return float(getattr(mp, THRESHOLD_FIELD))
+
+
+def with_threshold(mp: MatchParams, value: float) -> MatchParams:
+    changes: dict[str, Any] = {THRESHOLD_FIELD: value}
+    return replace(mp, **changes)
+
+
+def calibrated(mp: MatchParams, needed: Mapping[float, float]) -> MatchParams:
+    """``mp`` with the smallest threshold field value at which a clip of every length
+    ``L`` in ``needed`` needs at least ``needed[L]``: found by bisection, so any monotone
+    :func:`threshold` works."""
+    def enough(v: float) -> bool:
+        return all(threshold(with_threshold(mp, v), length) >= score
+                   for length, score in needed.items())
+
+    lo, hi = 0.0, 1.0
+    while not enough(hi):
+        lo, hi = hi, hi * 2
+        if hi > 1e6:
+            raise ValueError(f"no threshold reaches {dict(needed)}")
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if enough(mid) else (mid, hi)
+    return with_threshold(mp, round(hi + 5e-4, 3))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One identification, reduced to what the bench scores."""
+
+    status: Status
+    #: Best candidate (``None`` for ``no_match``).
+    episode_file: str | None
+    episode_id: str | None
+    offset_s: float | None
+    score: float | None
+    speed: float | None
+    #: Files of every candidate shown.
+    candidate_files: tuple[str, ...]
+    elapsed_ms: float
+
+
+def answer(res: IdentifyResult, elapsed_ms: float) -> Answer:
+    m = res.match
+    return Answer(
+        status=res.status,
+        episode_file=Path(m.episode.source_path).name if m else None,
+        episode_id=m.episode.episode_id if m else None,
+        offset_s=m.offset_s if m else None,
+        score=m.score if m else None,
+        speed=m.speed if m else None,
+        candidate_files=tuple(Path(c.episode.source_path).name for c in res.candidates),
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def identify(samples: np.ndarray, index: Index, mp: MatchParams) -> Answer:
+    """Identify decoded audio (8 kHz), timed on the wall clock."""
+    t = time.perf_counter()
+    res = identify_samples(samples, index, match_params=mp)
+    return answer(res, (time.perf_counter() - t) * 1000)
+
+
+def identify_path(path: Path, index: Index, mp: MatchParams) -> Answer:
+    """Identify a file: decoding included, as the CLI and the service do."""
+    t = time.perf_counter()
+    res = identify_file(path, index, match_params=mp)
+    return answer(res, (time.perf_counter() - t) * 1000)
+
+
+def raw_best(samples: np.ndarray, index: Index, mp: MatchParams) -> Answer:
+    """The answer with the threshold out of the way: its best candidate's score is the
+    raw score (``None``: the engine found no candidate at all). The engine does not
+    report it on ``no_match`` answers, so this is a second identification."""
+    return identify(samples, index, with_threshold(mp, OPEN))
+
+
+@contextmanager
+def one_core() -> Iterator[int]:
+    """Pin this process (and the ffmpeg it starts) to one CPU while timing queries."""
+    before = os.sched_getaffinity(0)
+    core = max(before)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield core
+    finally:
+        os.sched_setaffinity(0, before)

@@ -1,0 +1,261 @@
+"""Answers → figures: hits per cell, false hits, shared material, reliability, latency.
+
+Every identification the bench makes becomes one :class:`Record` (written to
+``records.jsonl``); every table in the report is computed from the records alone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bench.corpus import SR, Audio
+
+#: A hit: the right episode, the clip's start within this many seconds.
+OFFSET_TOL_S = 1.0
+#: Reliability bins of the best candidate's score (lower edges; the last is open).
+SCORE_EDGES = (-100.0, 0.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 15.0, 20.0,
+               30.0, 50.0)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One identification and what the bench knows about the clip."""
+
+    #: ``library`` (episode-specific audio), ``outside``, ``shared`` (inside an intro,
+    #: outro or cue), ``straddle`` (half shared, half the episode's own), ``file``.
+    kind: str
+    distortion: str
+    group: str
+    length_s: float
+    source: str
+    start_s: float
+    status: str
+    elapsed_ms: float
+    episode_file: str | None = None
+    offset_s: float | None = None
+    score: float | None = None
+    candidate_files: tuple[str, ...] = ()
+    #: ``calibration`` or ``held_out`` for outside clips; for ``file``: what was cut.
+    part: str = ""
+    #: Whether the best candidate is right (library and straddling clips: the episode
+    #: and the start within ``OFFSET_TOL_S``; outside clips: never).
+    right: bool | None = None
+    #: The best score with the threshold out of the way (outside and library clips), and
+    #: whether that best candidate is right (library clips).
+    raw_score: float | None = None
+    raw_right: bool | None = None
+    #: Outside clips answered: whether the clip's waveform correlates with the place named.
+    identical_audio: bool | None = None
+    correlation: float | None = None
+    #: Shared clips: the material's name and whether every episode holding it was listed.
+    shared: str = ""
+    all_listed: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> bool:
+        return self.status != "no_match"
+
+    @property
+    def hit(self) -> bool:
+        return self.status == "match" and bool(self.right)
+
+
+def waveform_correlation(clip: Audio, ref: Audio, *, window_s: float = 0.5) -> float:
+    """Highest normalised correlation of any ``window_s`` of ``clip`` with ``ref`` at
+    any lag (both at 8 kHz): near 1 means the same recording, not a look-alike."""
+    w = int(window_s * SR)
+    best = 0.0
+    energy = np.convolve(ref.astype(np.float64) ** 2, np.ones(w), mode="valid")
+    for start in range(0, max(1, len(clip) - w), w // 2):
+        x = clip[start : start + w].astype(np.float64)
+        ex = float(np.dot(x, x))
+        if len(x) < w or ex < 1e-6 or len(ref) < w:
+            continue
+        corr = np.correlate(ref.astype(np.float64), x, mode="valid")
+        best = max(best, float(np.max(corr / np.sqrt(ex * energy + 1e-12))))
+    return best
+
+
+#: Correlation from which an answer on outside audio is "identical audio".
+IDENTICAL = 0.95
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if len(values) else None
+
+
+def share(n: int, d: int) -> float | None:
+    return n / d if d else None
+
+
+def length_key(length_s: float) -> str:
+    return f"{length_s:g}s"
+
+
+def group_by(records: Iterable[Record], key: Callable[[Record], Any]) -> dict[Any, list[Record]]:
+    out: dict[Any, list[Record]] = defaultdict(list)
+    for r in records:
+        out[key(r)].append(r)
+    return dict(out)
+
+
+def hits_table(records: Sequence[Record], order: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per distortion and length: hits (right episode, ``match``) over clips."""
+    lib = group_by((r for r in records if r.kind == "library"),
+                   lambda r: (r.distortion, length_key(r.length_s)))
+    table: dict[str, dict[str, Any]] = {}
+    for name in order:
+        row: dict[str, Any] = {}
+        for (d, length), rs in sorted(lib.items()):
+            if d == name:
+                row[length] = {"hits": sum(r.hit for r in rs), "clips": len(rs),
+                               "share": share(sum(r.hit for r in rs), len(rs)),
+                               "wrong_answers": sum(r.answered and not r.right for r in rs),
+                               "ambiguous": sum(r.status == "ambiguous" for r in rs)}
+        if row:
+            table[name] = row
+    return table
+
+
+def outside_table(records: Sequence[Record], thresholds: dict[str, float]
+                  ) -> dict[str, Any]:
+    """False hits on each part of the outside audio, identical audio kept in the count."""
+    out: dict[str, Any] = {}
+    for part in ("calibration", "held_out"):
+        rs = [r for r in records if r.kind == "outside" and r.part == part]
+        by_len: dict[str, Any] = {}
+        for length, group in sorted(group_by(rs, lambda r: length_key(r.length_s)).items()):
+            raws = [r.raw_score for r in group if r.raw_score is not None]
+            by_len[length] = {
+                "clips": len(group),
+                "false_hits": sum(r.answered and not r.identical_audio for r in group),
+                "identical_audio": sum(r.answered and bool(r.identical_audio) for r in group),
+                "max_raw_score": max(raws) if raws else None,
+                "threshold": thresholds.get(length),
+            }
+        out[part] = {
+            "clips": len(rs),
+            "no_match": sum(not r.answered for r in rs),
+            "false_hits": sum(r.answered and not r.identical_audio for r in rs),
+            "identical_audio": sum(r.answered and bool(r.identical_audio) for r in rs),
+            "by_length": by_len,
+            "by_variant": {v: {"clips": len(g), "answered": sum(r.answered for r in g)}
+                           for v, g in sorted(group_by(rs, lambda r: r.distortion).items())},
+            "answered": [{"source": r.source, "start_s": round(r.start_s, 2),
+                          "length_s": r.length_s, "variant": r.distortion,
+                          "named": r.episode_file, "at_s": r.offset_s, "score": r.score,
+                          "correlation": r.correlation,
+                          "identical_audio": r.identical_audio}
+                         for r in rs if r.answered],
+        }
+    return out
+
+
+def shared_table(records: Sequence[Record]) -> dict[str, Any]:
+    rs = [r for r in records if r.kind == "shared"]
+    out: dict[str, Any] = {}
+    for (name, length), group in sorted(group_by(rs, lambda r: (r.shared,
+                                                                 length_key(r.length_s))).items()):
+        out.setdefault(name, {})[length] = {
+            "clips": len(group),
+            "ambiguous": sum(r.status == "ambiguous" for r in group),
+            "all_holders_listed": sum(bool(r.all_listed) for r in group),
+            "single_confident": sum(r.status == "match" for r in group),
+            "no_match": sum(r.status == "no_match" for r in group),
+        }
+    total: dict[str, Any] = {}
+    for length, group in sorted(group_by(rs, lambda r: length_key(r.length_s)).items()):
+        total[length] = {
+            "clips": len(group),
+            "ambiguous": sum(r.status == "ambiguous" for r in group),
+            "ambiguous_share": share(sum(r.status == "ambiguous" for r in group), len(group)),
+            "all_holders_listed": sum(bool(r.all_listed) for r in group),
+            "single_confident": sum(r.status == "match" for r in group),
+        }
+    st = [r for r in records if r.kind == "straddle"]
+    straddle = {length: {"clips": len(g), "named_episode": sum(r.hit for r in g),
+                         "ambiguous": sum(r.status == "ambiguous" for r in g)}
+                for length, g in sorted(group_by(st, lambda r: length_key(r.length_s)).items())}
+    return {"by_material": out, "total": total, "straddling": straddle}
+
+
+def _bins(rs: Sequence[Record], edges: Sequence[float], *, raw: bool) -> list[dict[str, Any]]:
+    out = []
+    for i, lo in enumerate(edges):
+        hi = edges[i + 1] if i + 1 < len(edges) else None
+        sel = [r for r in rs if (s := r.raw_score if raw else r.score) is not None
+               and s >= lo and (hi is None or s < hi)]
+        right = sum(bool(r.raw_right if raw else r.right) and r.kind != "outside" for r in sel)
+        out.append({"lo": lo, "hi": hi, "answered": len(sel), "right": right,
+                    "share_right": share(right, len(sel)),
+                    "outside": sum(r.kind == "outside" for r in sel)})
+    return out
+
+
+def reliability(records: Sequence[Record], edges: Sequence[float] = SCORE_EDGES
+                ) -> dict[str, Any]:
+    """How often the best candidate is right, per bin of its score, per length and in
+    all: for the answers given (``answered``), and for every clip with the threshold out
+    of the way (``raw``: library clips under every distortion and outside clips, below
+    the threshold too: the curve a confidence mapping is read from). Outside clips always
+    count as wrong, identical audio included (the clip is not from the library)."""
+    pool = [r for r in records if r.kind in ("library", "outside")]
+    answered = [r for r in pool if r.answered and r.score is not None]
+    raw = [r for r in pool if r.raw_score is not None]
+
+    def section(rs: list[Record], is_raw: bool) -> dict[str, Any]:
+        by_len = group_by(rs, lambda r: length_key(r.length_s))
+        return {"all": _bins(rs, edges, raw=is_raw),
+                "by_length": {k: _bins(v, edges, raw=is_raw) for k, v in sorted(by_len.items())}}
+
+    return {
+        "edges": list(edges),
+        "score": "the best candidate's score (Candidate.score)",
+        "right": "library clip: the right episode and start within 1 s; outside: never",
+        "answered": {**section(answered, False),
+                     "by_status": {s: _bins([r for r in answered if r.status == s], edges,
+                                            raw=False) for s in ("match", "ambiguous")}},
+        "raw": {**section(raw, True),
+                "no_candidate": {"library": sum(r.raw_score is None for r in pool
+                                                if r.kind == "library"),
+                                 "outside": sum(r.raw_score is None for r in pool
+                                                if r.kind == "outside")}},
+    }
+
+
+def latency_table(records: Sequence[Record]) -> dict[str, Any]:
+    """p50/p99 per group of decoded clips (5 s and all lengths), ``no_match`` answers
+    apart, and file to answer."""
+    decoded = [r for r in records if r.kind != "file"]
+
+    def stats(rs: list[Record]) -> dict[str, Any]:
+        ms = [r.elapsed_ms for r in rs]
+        return {"n": len(ms), "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99),
+                "max_ms": max(ms) if ms else None}
+
+    def group(r: Record) -> str:
+        return r.kind if r.kind in ("outside", "shared", "straddle") else r.group
+
+    groups = group_by(decoded, group)
+    out: dict[str, Any] = {
+        "by_group": {g: {"5s": stats([r for r in rs if r.length_s == 5.0]), "all": stats(rs)}
+                     for g, rs in sorted(groups.items())},
+        "by_status": {s: {"5s": stats([r for r in decoded if r.status == s
+                                        and r.length_s == 5.0]),
+                          "all": stats([r for r in decoded if r.status == s])}
+                      for s in ("match", "ambiguous", "no_match")},
+        "every_decoded_clip": {"5s": stats([r for r in decoded if r.length_s == 5.0]),
+                               "all": stats(decoded)},
+        "file_to_answer": {p: stats(rs) for p, rs in sorted(group_by(
+            (r for r in records if r.kind == "file"), lambda r: r.part).items())},
+    }
+    m = out["by_status"]["match"]["5s"]["p50_ms"]
+    n = out["by_status"]["no_match"]["5s"]["p50_ms"]
+    out["no_match_over_match_p50_5s"] = n / m if m and n else None
+    return out
