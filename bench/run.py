@@ -44,7 +44,6 @@ from bench.corpus import (
 from bench.distortions import OUTSIDE_VARIANTS, Distortion, Overlays, distortions, in_band_snr_db
 from bench.report import write_report
 from bench.scoring import (
-    IDENTICAL,
     OFFSET_TOL_S,
     Record,
     hits_table,
@@ -52,6 +51,7 @@ from bench.scoring import (
     length_key,
     outside_table,
     reliability,
+    same_recording,
     shared_table,
     waveform_correlation,
 )
@@ -182,6 +182,33 @@ class Bench:
         self.raw_answers = [engine.raw_best(y, self.index, mp) for _, _, y in clips]
         return [a.score for a in self.raw_answers]
 
+    def best_chance(self, clips: list[tuple[dict[str, Any], Audio, Audio]],
+                    raws: list[float | None]) -> tuple[dict[float, float],
+                                                        list[dict[str, Any]]]:
+        """Per length, the highest raw score of a clip whose best place does not hold the
+        same recording; and the clips set aside because theirs does."""
+        best: dict[float, float] = {}
+        aside: list[dict[str, Any]] = []
+        for length in LENGTHS:
+            ranked = sorted((i for i, (m, _, _) in enumerate(clips)
+                             if m["length_s"] == length and raws[i] is not None),
+                            key=lambda i: -(raws[i] or 0.0))
+            for i in ranked:
+                meta, x, _ = clips[i]
+                a = self.raw_answers[i]
+                assert a.episode_file is not None and a.offset_s is not None
+                ref = to_8k(cut(self.corpus.library / a.episode_file,
+                                max(0.0, a.offset_s - 0.5), length * 1.4 + 1.0))
+                same, corr = same_recording(to_8k(x), ref)
+                if not same:
+                    best[length] = float(raws[i] or 0.0)
+                    break
+                aside.append({**{k: meta[k] for k in ("source", "start_s", "length_s",
+                                                      "distortion")},
+                              "score": raws[i], "named": a.episode_file, "at_s": a.offset_s,
+                              "correlation": round(corr, 3)})
+        return best, aside
+
     def top_raw(self, clips: list[tuple[dict[str, Any], Audio, Audio]], per_length: int
                 ) -> list[dict[str, Any]]:
         """The clips with the highest raw scores (of the last :meth:`raw_scores`), each
@@ -200,7 +227,8 @@ class Bench:
                 out.append({**{k: meta[k] for k in ("source", "start_s", "length_s",
                                                      "distortion")},
                             "score": a.score, "named": a.episode_file, "at_s": a.offset_s,
-                            "correlation": round(waveform_correlation(to_8k(x), ref), 3)})
+                            "correlation": round(waveform_correlation(to_8k(x), ref), 3),
+                            "same_recording": same_recording(to_8k(x), ref)[0]})
         return out
 
     def outside(self, clips: list[tuple[dict[str, Any], Audio, Audio]],
@@ -213,9 +241,9 @@ class Bench:
             if rec.answered and rec.episode_file is not None and rec.offset_s is not None:
                 ref = to_8k(cut(self.corpus.library / rec.episode_file,
                                 max(0.0, rec.offset_s - 0.5), meta["length_s"] * 1.4 + 1.0))
-                corr = waveform_correlation(to_8k(x), ref)
+                same, corr = same_recording(to_8k(x), ref)
                 self.records[-1] = replace(rec, correlation=round(corr, 3),
-                                            identical_audio=corr >= IDENTICAL)
+                                            identical_audio=same)
                 log(f"outside {meta['part']} {meta['source']} {meta['start_s']:.1f}s "
                     f"{meta['length_s']:g}s {meta['distortion']} -> {rec.episode_file} "
                     f"{rec.offset_s:.1f}s score {rec.score} corr {corr:.2f}")
@@ -431,10 +459,10 @@ def main() -> int:
             log(f"timing on CPU {core}; calibration on {[f.name for f in cal_files]}")
             cal = bench.outside_clips(cal_files, args.calibration, "calibration")
             cal_raw = bench.raw_scores(cal, engine_mp)
-            best: dict[float, float] = {}
-            for (meta, _, _), raw in zip(cal, cal_raw, strict=True):
-                if raw is not None:
-                    best[meta["length_s"]] = max(best.get(meta["length_s"], raw), raw)
+            # The best score of chance, per length: clips whose best place holds the same
+            # recording (a prompt that is in the library too) are not chance; they are
+            # set aside and listed.
+            best, shared_recordings = bench.best_chance(cal, cal_raw)
             needed = {length: (best[length] + args.margin * abs(best[length])
                                if length in best else 0.0) for length in LENGTHS}
             cal_mp = engine.calibrated(engine_mp, needed)
@@ -447,6 +475,7 @@ def main() -> int:
                 "margin": args.margin,
                 "threshold_field": engine.THRESHOLD_FIELD,
                 "best_calibration_score": {length_key(k): v for k, v in best.items()},
+                "set_aside_same_recording": shared_recordings,
                 "top_calibration_clips": top,
                 "needed": {length_key(k): v for k, v in needed.items()},
                 "calibrated_value": engine.threshold_value(cal_mp),

@@ -141,7 +141,7 @@ def test_check_bytes_keep_exactly_the_matching_hashes(
     exact = np.array([by_value[int(v)] == int(look.hashes[w])
                       for w, v in zip(which, values, strict=True)])
     # Others pass when their check byte agrees by chance (1 in 256 per posting of the row).
-    assert exact.mean() > 0.7
+    assert exact.mean() > 0.5
     wanted = set(look.hashes.tolist())
     n_wanted = sum(1 for h in np.concatenate(stored_h).tolist() if h in wanted)
     got = {int(v) for v, ok in zip(values, exact, strict=True) if ok}
