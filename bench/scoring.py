@@ -85,10 +85,11 @@ def waveform_correlation(clip: Audio, ref: Audio, *, window_s: float = 0.5) -> f
 #: Correlation from which one window alone says "the same recording".
 IDENTICAL = 0.95
 #: Correlation that two windows at one alignment must both reach to say it: the library's
-#: dialogue is mixed over music (0-6 dB above it), so a prompt that is also in outside/
-#: correlates only 0.5-0.9 with its copy in an episode, but at one lag throughout.
-SHARED_WINDOWS = 0.5
+#: dialogue is mixed over music, so a prompt that is also in outside/
+#: correlates only 0.3-0.9 with its copy in an episode, but at one lag throughout.
+SHARED_WINDOWS = 0.4
 _LAG_TOL_S = 0.0025
+MAX_DRIFT = 0.03
 
 
 def same_recording(clip: Audio, ref: Audio, *, window_s: float = 0.5) -> tuple[bool, float]:
@@ -100,7 +101,7 @@ def same_recording(clip: Audio, ref: Audio, *, window_s: float = 0.5) -> tuple[b
     if len(ref) < w:
         return False, 0.0
     energy = np.convolve(ref.astype(np.float64) ** 2, np.ones(w), mode="valid")
-    found: list[tuple[float, int]] = []
+    found: list[tuple[float, int, int]] = []
     best = 0.0
     for start in range(0, max(1, len(clip) - w), w // 2):
         x = clip[start : start + w].astype(np.float64)
@@ -112,11 +113,13 @@ def same_recording(clip: Audio, ref: Audio, *, window_s: float = 0.5) -> tuple[b
         lag = int(np.argmax(z))
         best = max(best, float(z[lag]))
         if z[lag] >= SHARED_WINDOWS:
-            found.append((float(z[lag]), lag - start))
+            found.append((float(z[lag]), lag - start, start))
     if best >= IDENTICAL:
         return True, best
-    tol = _LAG_TOL_S * SR
-    agree = any(abs(a[1] - b[1]) <= tol for i, a in enumerate(found) for b in found[i + 1 :])
+    # The copy may play a little faster or slower (a resampled prompt): the alignment may
+    # drift by up to MAX_DRIFT of the distance between the windows.
+    agree = any(abs(a[1] - b[1]) <= _LAG_TOL_S * SR + MAX_DRIFT * abs(a[2] - b[2])
+                for i, a in enumerate(found) for b in found[i + 1 :])
     return agree, best
 
 
