@@ -167,7 +167,7 @@ def _say(event: LiveEvent) -> str | None:
     if isinstance(event, Position):
         return f"{at} {event.match.episode.label}, now at {clock(event.match.offset_s)}"
     if isinstance(event, Lost):
-        why = "paused" if event.reason.value == "pause" else "lost"
+        why = {"pause": "paused", "end": "the episode ended"}.get(event.reason.value, "lost")
         return f"{at} {why} (was at {clock(event.last.offset_s)})"
     return None
 
