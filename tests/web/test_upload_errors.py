@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from citywok.demo import encode
 
 
-def test_an_unusable_upload_is_named_by_its_own_name(client: TestClient, tmp_path: Path) -> None:
+def test_a_silent_upload_is_named_by_its_own_name(client: TestClient, tmp_path: Path) -> None:
     silent = encode(np.zeros(16000 * 3, dtype=np.float32), tmp_path / "x.wav")
     with silent.open("rb") as fh:
         r = client.post("/api/v1/identify",
@@ -22,6 +23,19 @@ def test_an_unusable_upload_is_named_by_its_own_name(client: TestClient, tmp_pat
     message = r.json()["error"]["message"]
     assert "quiet take [tv].wav" in message
     assert "upload.bin" not in message
+
+
+@pytest.mark.parametrize("route", ["identify", "timeline"])
+def test_an_unusable_upload_is_named_by_its_own_name(client: TestClient, tmp_path: Path,
+                                                     route: str) -> None:
+    junk = tmp_path / "x.mp4"
+    junk.write_bytes(b"not media at all" * 100)
+    with junk.open("rb") as fh:
+        r = client.post(f"/api/v1/{route}",
+                        files={"file": ("bad take [tv].mp4", fh, "video/mp4")})
+    assert r.status_code == 415, r.text
+    message = r.json()["error"]["message"]
+    assert message.startswith("bad take [tv].mp4: "), message
 
 
 def test_a_hostile_upload_name_is_reduced_to_a_plain_file_name(client: TestClient,
@@ -64,7 +78,7 @@ def test_too_large_while_streaming_says_the_limit_in_words(
 
 
 def test_upload_name_keeps_the_name_and_drops_what_is_unsafe() -> None:
-    from citywok.web.routes.identify import upload_name
+    from citywok.web.sources import upload_name
 
     assert upload_name("clip [web].mp3") == "clip [web].mp3"
     assert upload_name("C:\\fakepath\\scene.mp4") == "scene.mp4"
