@@ -220,9 +220,10 @@ class LiveTracker:
                 self._next_update_u = now_u + self._update_u
                 events.append(Listening(at_s=now_u * self._fs,
                                         heard_s=(now_u - self._from_u) * self._fs))
-            elif not any(f.in_doubt(now_u) for f in self._group):
+            elif not self._group[0].in_doubt(now_u):
                 # In doubt, the place is only extrapolated from audio that may be gone:
-                # say nothing until the peaks confirm it (or it is lost).
+                # say nothing until the peaks confirm it (or it is lost). (Another place
+                # of an ambiguous group in doubt is one about to drop out of it.)
                 self._next_update_u = now_u + self._update_u
                 lead = self._group[0]
                 events.append(Position(at_s=now_u * self._fs, status=self._status,
