@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from citywok.demo import RATE_HZ
 from citywok.index import Index
 from citywok.live import (
     Change,
@@ -90,6 +91,42 @@ def test_seek_is_lost_then_found_within_5_s(
     assert found.match.episode.episode_id == demo_library.episode_id(1)
     assert abs(found.match.offset_s - (28.0 + found.at_s - seek_s)) < 0.25
     assert found.at_s < change_s
+
+
+def test_no_position_claims_the_old_place_once_the_peaks_say_it_stopped(
+        seek_and_change: tuple[list[LiveEvent], float, float]) -> None:
+    # A peak is final about 1.3 s after it is heard, so for that long the old place is
+    # all there is to say; past it, its evidence turns and it is not claimed again.
+    events, seek_s, _ = seek_and_change
+    found = first_after(events, Found, seek_s)
+    late = [e for e in events if isinstance(e, Position) and seek_s + 1.5 < e.at_s < found.at_s]
+    assert late == []
+
+
+def test_a_change_just_before_the_episode_ends_is_placed_where_it_happened(
+        seek_and_change: tuple[list[LiveEvent], float, float]) -> None:
+    # The seek lands 2 s before the end of episode 2, which is left at change_s: the loss
+    # is that change, not the episode's end that the place would have reached.
+    events, _, change_s = seek_and_change
+    lost = first_after(events, Lost, change_s)
+    assert isinstance(lost, Lost) and lost.reason is LostReason.MISMATCH
+    assert abs(lost.since_s - change_s) < 0.6
+
+
+def test_an_episode_played_to_its_end(demo_library: DemoLibrary, demo_index: Index) -> None:
+    length_s = len(demo_library.raw(1)) / RATE_HZ
+    tail = piece(demo_library, 1, length_s - 14.0, 14.0)
+    events = run(demo_index, np.concatenate([tail, piece(demo_library, 2, 12.0, 5.0)]))
+    end_s = len(tail) / SR
+    places = [e.match for e in events if isinstance(e, Found | Position)]
+    assert places and all(p.offset_s <= length_s for p in places)
+    assert max(p.offset_s for p in places) > length_s - 1.5
+    lost = first_after(events, Lost, 0.0)
+    assert isinstance(lost, Lost) and lost.reason is LostReason.END
+    # Lost at the end itself, not at the episode's last peak before it.
+    assert abs(lost.since_s - end_s) < 0.1
+    assert lost.last.offset_s == pytest.approx(length_s, abs=0.1)
+    assert lost.to_json()["reason"] == "end"
 
 
 def test_change_of_episode_is_found_within_5_s(

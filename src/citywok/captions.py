@@ -84,9 +84,8 @@ def to_chapters(timeline: Timeline) -> str:
     out = []
     long = timeline.duration_s >= 3600
     for seg in timeline.segments:
-        total = int(seg.start_s + 0.5)
-        h, rest = divmod(total, 3600)
-        m, s = divmod(rest, 60)
-        stamp = f"{h}:{m:02d}:{s:02d}" if long else f"{m:02d}:{s:02d}"
+        stamp = clock(seg.start_s)
+        if long and stamp.count(":") == 1:  # one format through a long video's list
+            stamp = f"0:{stamp}"
         out.append(f"{stamp} {describe(seg)}")
     return "\n".join(out) + ("\n" if out else "")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
 
-from citywok.decode import ffmpeg_binary
+from citywok.decode import STDERR_KEEP_BYTES, ffmpeg_binary, read_bounded
 from citywok.errors import MediaError
 
 #: ffmpeg's input format for a microphone, per platform.
@@ -47,6 +48,13 @@ def live_chunks(input_args: list[str], *, sample_rate_hz: int, chunk_s: float = 
            "pipe:1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
+    # Drained as it comes, with a bound: a stream that makes ffmpeg complain for hours
+    # must neither fill memory nor block it on a full pipe (and stop the sound).
+    said: list[bytes] = []
+    stderr = proc.stderr
+    drain = threading.Thread(target=lambda: said.append(
+        read_bounded(stderr, limit=STDERR_KEEP_BYTES)), daemon=True)
+    drain.start()
     want = max(4, int(chunk_s * sample_rate_hz) * 4)
     got_any = False
     pending = b""
@@ -63,13 +71,15 @@ def live_chunks(input_args: list[str], *, sample_rate_hz: int, chunk_s: float = 
             if not data:
                 break
         code = proc.wait()
+        drain.join(timeout=5)  # ffmpeg has gone: its stderr ends at once
         if code != 0 and not got_any:
-            message = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+            message = b"".join(said).decode("utf-8", "replace").strip().splitlines()
             raise MediaError("the audio source could not be opened"
                              + (f" ({message[-1][:160]})" if message else ""))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        drain.join(timeout=5)
         proc.stdout.close()
         proc.stderr.close()

@@ -8,18 +8,23 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from citywok import defaults, errors
+from citywok.cli_common import (
+    IndexOpt,
+    err,
+    out,
+    resolve_index,
+    say,
+)
 from citywok.decode import probe
 from citywok.display import clock
 from citywok.index import Index
@@ -31,22 +36,25 @@ from citywok.store.local import discard_index
 
 if TYPE_CHECKING:
     from citywok.web.core.config import Settings
+    from citywok.web.fetch import DownloadLimits
 
 #: Exit code for each error class (most specific first) and what it means; 0 is success,
 #: 1 anything unexpected, 2 a command used wrongly (unknown option, missing path).
 EXIT_CODES: tuple[tuple[type[errors.CityWokError], int, str], ...] = (
     (errors.IndexingIncompleteError, 3, "some files could not be indexed, the others were"),
-    (errors.IndexNotFoundError, 66, "no index, episode or media found"),  # EX_NOINPUT
-    (errors.EpisodeNotFoundError, 66, "no index, episode or media found"),
-    (errors.NoMediaFoundError, 66, "no index, episode or media found"),
+    (errors.IndexNotFoundError, 66, "no index, episode, key or media found"),  # EX_NOINPUT
+    (errors.EpisodeNotFoundError, 66, "no index, episode, key or media found"),
+    (errors.KeyNotFoundError, 66, "no index, episode, key or media found"),
+    (errors.NoMediaFoundError, 66, "no index, episode, key or media found"),
     (errors.IndexLockedError, 75, "another process is writing the index"),  # EX_TEMPFAIL
     (errors.IndexStoreError, 74, "the index cannot be read or written"),  # EX_IOERR
     (errors.IndexingFailedError, 65, "the input cannot be used"),  # EX_DATAERR
     (errors.MediaError, 65, "the input cannot be used"),
     (errors.LibraryError, 65, "the input cannot be used"),
-    (errors.FetchError, 69, "a link or snapshot could not be fetched"),  # EX_UNAVAILABLE
+    (errors.FetchError, 69, "a link, snapshot or database could not be reached"),  # EX_UNAVAILABLE
     (errors.SnapshotCorruptError, 65, "the input cannot be used"),
-    (errors.SnapshotError, 69, "a link or snapshot could not be fetched"),
+    (errors.SnapshotError, 69, "a link, snapshot or database could not be reached"),
+    (errors.DatabaseUnavailableError, 69, "a link, snapshot or database could not be reached"),
     (errors.ConfigError, 78, "settings that cannot work"),  # EX_CONFIG
 )
 
@@ -67,10 +75,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     epilog=_exit_codes_help(),
 )
-# Markup is off: file names, titles and messages are the user's text, and "[web]" or
-# "[/i]" in them must print as they are (styles are applied with Text, never parsed).
-out = Console(soft_wrap=True, markup=False, highlight=False)
-err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
 def exit_code_for(exc: errors.CityWokError) -> int:
@@ -80,39 +84,10 @@ def exit_code_for(exc: errors.CityWokError) -> int:
     return 1
 
 
-def default_index_dir() -> Path:
-    """$CITYWOK_INDEX, else the per-user data dir: the same default as ``serve``'s."""
-    env = os.environ.get("CITYWOK_INDEX", "").strip()
-    return Path(env) if env else defaults.default_index_dir()
-
-
-def parse_index_path(value: str) -> Path:
-    """``--index`` as given; an empty one is a usage error."""
-    # An empty --index would otherwise become "." and write an index into the current folder.
-    if not value.strip():
-        raise typer.BadParameter("must not be empty (use '.' for the current folder)")
-    return Path(value)
-
-
-IndexOpt = Annotated[
-    Path | None,
-    typer.Option("--index", "-i", parser=parse_index_path, metavar="<path>",
-                 help="Index directory (default: $CITYWOK_INDEX, else the per-user data "
-                 "dir).", show_default=False),
-]
-
-
-def _index_dir(path: Path | None) -> Path:
-    return path if path is not None else default_index_dir()
-
-
-def _say(console: Console, *parts: str | tuple[str, str]) -> None:
-    """Print plain text and (text, style) pieces; nothing in them is parsed as markup."""
-    console.print(Text.assemble(*parts))
-
-
-def _fail(exc: errors.CityWokError) -> typer.Exit:
-    _say(err, ("error:", "red"), f" {exc.message}")
+def fail(exc: errors.CityWokError) -> typer.Exit:
+    """Say what went wrong on stderr; the Exit to raise, with the code from
+    :data:`EXIT_CODES` (every command, those of the other CLI modules too, fails here)."""
+    say(err, ("error:", "red"), f" {exc.message}")
     return typer.Exit(exit_code_for(exc))
 
 
@@ -148,8 +123,8 @@ def index(
             raise errors.NoMediaFoundError(
                 "no media found in " + ", ".join(str(p) for p in paths))
         if rebuild:
-            discard_index(_index_dir(index_dir))
-        with Index.open(_index_dir(index_dir), writable=True) as idx:
+            discard_index(resolve_index(index_dir))
+        with Index.open(resolve_index(index_dir), writable=True) as idx:
             runner = None
             if dask is not None:  # after the lock: a busy index starts no cluster
                 from citywok.ingest.dask import DaskFingerprinter
@@ -171,7 +146,7 @@ def index(
                                             fingerprinter=runner), show)
             stats = idx.stats()
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         out.print_json(json.dumps({
             "added": list(summary.added), "updated": list(summary.updated),
@@ -183,20 +158,20 @@ def index(
         }))
     else:
         speed = summary.audio_s / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-        _say(out, f"added {len(summary.added)}, updated {len(summary.updated)}, "
+        say(out, f"added {len(summary.added)}, updated {len(summary.updated)}, "
                   f"unchanged {len(summary.skipped)}, failed {len(summary.failed)}, "
                   f"left out {len(summary.left_out)} "
                   f"({summary.audio_s / 3600:.2f} h of audio in {summary.elapsed_s:.1f} s, "
                   f"{speed:.0f}x real time)")
         for name, message in summary.failed:
-            _say(out, "  ", ("failed", "red"), f" {name}: {message}")
+            say(out, "  ", ("failed", "red"), f" {name}: {message}")
         _print_left_out(summary.left_out)
-        _say(out, f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
+        say(out, f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
                   f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}")
     if summary.failed:
         indexed = len(summary.added) + len(summary.updated) + len(summary.skipped)
         media = indexed + len(summary.failed)
-        raise _fail(errors.IndexingIncompleteError(
+        raise fail(errors.IndexingIncompleteError(
             f"{len(summary.failed)} of {media} media files could not be indexed") if indexed
             else errors.IndexingFailedError(f"none of the {media} media files could be "
                                             "indexed"))
@@ -204,22 +179,22 @@ def index(
 
 def _print_left_out(left_out: tuple[tuple[str, str], ...]) -> None:
     for name, why in left_out:
-        _say(out, "  ", ("left out", "yellow"), f" {name}: {why}")
+        say(out, "  ", ("left out", "yellow"), f" {name}: {why}")
 
 
 def _print_result(name: str, res: IdentifyResult) -> None:
     if res.status is Status.NO_MATCH or res.match is None:
-        _say(out, f"{name}: ", ("no match", "yellow"), f" ({res.elapsed_ms:.0f} ms)")
+        say(out, f"{name}: ", ("no match", "yellow"), f" ({res.elapsed_ms:.0f} ms)")
         return
     if res.status is Status.AMBIGUOUS:
-        _say(out, f"{name}: ", ("ambiguous", "cyan"),
+        say(out, f"{name}: ", ("ambiguous", "cyan"),
              f": fits {len(res.candidates)} episodes equally (shared material such as an "
              f"intro) ({res.elapsed_ms:.0f} ms)")
         for c in res.candidates:
-            _say(out, f"    {c.episode.label}  at {clock(c.offset_s)}")
+            say(out, f"    {c.episode.label}  at {clock(c.offset_s)}")
         return
     c = res.match
-    _say(out, f"{name}: ", (c.episode.label, "green"),
+    say(out, f"{name}: ", (c.episode.label, "green"),
          f"  at {clock(c.offset_s)}  (confidence {c.confidence:.2f}, speed {c.speed:.2f}x, "
          f"pitch {round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
 
@@ -242,8 +217,10 @@ def link_settings() -> Settings:
     return load_settings()
 
 
-def fetch_link(url: str, workdir: Path, settings: Settings) -> Path:
-    """Download a link's media into ``workdir`` with the web service's checks and limits."""
+def fetch_link(url: str, workdir: Path, settings: Settings, *,
+               limits: DownloadLimits | None = None) -> Path:
+    """Download a link's media into ``workdir`` with the web service's checks and limits
+    (a clip's, unless ``limits`` says otherwise)."""
     from citywok.web.fetch import Downloaded, check_link, download, resolve_checked
 
     policy = settings.link_policy()
@@ -253,7 +230,7 @@ def fetch_link(url: str, workdir: Path, settings: Settings) -> Path:
     async def run() -> Path:
         got: Path | None = None
         async for item in download(link, workdir, policy=policy,
-                                   limits=settings.download_limits()):
+                                   limits=limits or settings.download_limits()):
             if isinstance(item, Downloaded):
                 got = item.path
         if got is None:
@@ -263,7 +240,7 @@ def fetch_link(url: str, workdir: Path, settings: Settings) -> Path:
     return asyncio.run(run())
 
 
-def _is_link(source: str) -> bool:
+def is_link(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
@@ -282,7 +259,7 @@ def _identify_path(path: str | Path, idx: Index, mp: MatchParams, max_s: float,
 
 def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
                   max_s: float) -> IdentifyResult:
-    if not _is_link(source):
+    if not is_link(source):
         return _identify_path(source, idx, mp, max_s)
     assert settings is not None
     with tempfile.TemporaryDirectory(prefix="citywok-link-") as tmp:
@@ -303,10 +280,10 @@ def identify(
 ) -> None:
     """Say which episode each clip comes from, and where in it."""
     try:
-        settings = link_settings() if any(_is_link(f) for f in files) else None
-        idx = Index.open(_index_dir(index_dir))
+        settings = link_settings() if any(is_link(f) for f in files) else None
+        idx = Index.open(resolve_index(index_dir))
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     mp = MatchParams()
     with idx:
         for f in files:
@@ -317,7 +294,7 @@ def identify(
                     print(json.dumps({"file": f, "status": "error", "error": exc.message}),
                           flush=True)
                 else:
-                    _say(err, f"{f}: ", ("error:", "red"), f" {exc.message}")
+                    say(err, f"{f}: ", ("error:", "red"), f" {exc.message}")
                 continue
             if as_json:
                 print(json.dumps(res.to_json(file=f)), flush=True)
@@ -330,10 +307,10 @@ def stats(index_dir: IndexOpt = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Size and contents of the index."""
     try:
-        with Index.open(_index_dir(index_dir)) as idx:
+        with Index.open(resolve_index(index_dir)) as idx:
             s = idx.stats()
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     data = {"episodes": s.episodes, "shows": s.shows, "hours": round(s.hours, 3),
             "peaks": s.peaks, "hashes": s.hashes, "segments": s.segments,
             "index_bytes": s.index_bytes,
@@ -355,13 +332,13 @@ def check(index_dir: IndexOpt = None,
     """Verify every segment of the index (checksums and structure) and say which are
     damaged; exits non-zero when any is."""
     try:
-        with Index.open(_index_dir(index_dir), verify=False) as idx:
+        with Index.open(resolve_index(index_dir), verify=False) as idx:
             damaged = idx.check()
             total = len(idx.catalog.segments())
             names = {r.key: r.episode.episode_id for r in idx.catalog.episodes()}
             lost = sorted(names[k] for d in damaged for k in d.episode_keys if k in names)
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         print(json.dumps({"segments": total, "damaged": [
             {"file": d.file, "reason": d.reason, "episodes": len(d.episode_keys)}
@@ -374,7 +351,7 @@ def check(index_dir: IndexOpt = None,
         err.print(f"episodes that cannot be answered: {', '.join(lost)}", markup=False)
         err.print("rebuild them with `citywok index --rebuild FOLDER`", markup=False)
     if damaged:
-        raise _fail(errors.IndexFormatError(f"{len(damaged)} of {total} segment(s) damaged"))
+        raise fail(errors.IndexFormatError(f"{len(damaged)} of {total} segment(s) damaged"))
 
 
 @app.command("list")
@@ -382,10 +359,10 @@ def list_episodes(index_dir: IndexOpt = None,
                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the indexed episodes."""
     try:
-        with Index.open(_index_dir(index_dir)) as idx:
+        with Index.open(resolve_index(index_dir)) as idx:
             rows = idx.catalog.episodes()
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
         for r in rows:
             e = r.episode
@@ -407,23 +384,23 @@ def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok 
            index_dir: IndexOpt = None) -> None:
     """Remove an episode from the index."""
     try:
-        with Index.open(_index_dir(index_dir), writable=True) as idx:
+        with Index.open(resolve_index(index_dir), writable=True) as idx:
             ep = remove_episode(idx, episode_id)
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
-    _say(out, f"removed {ep.episode_id} ({ep.label})")
+        raise fail(exc) from None
+    say(out, f"removed {ep.episode_id} ({ep.label})")
 
 
 @app.command()
 def compact(index_dir: IndexOpt = None) -> None:
     """Merge index segments and drop the hashes of removed episodes."""
     try:
-        with Index.open(_index_dir(index_dir), writable=True) as idx:
+        with Index.open(resolve_index(index_dir), writable=True) as idx:
             idx.compact()
             s = idx.stats()
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
-    _say(out, f"{s.segments} segment(s), {s.index_bytes / 1e6:.1f} MB")
+        raise fail(exc) from None
+    say(out, f"{s.segments} segment(s), {s.index_bytes / 1e6:.1f} MB")
 
 
 @app.command()
@@ -437,7 +414,7 @@ def demo(
     try:
         run_demo(workdir, lambda line: print(line, flush=True))
     except errors.CityWokError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 from citywok.cli_timeline import register as _register_timeline  # noqa: E402
@@ -450,7 +427,7 @@ def _register_web_stubs(missing: str) -> None:
     whatever the arguments (even ``--help``)."""
 
     def needs_web(ctx: typer.Context) -> None:
-        raise _fail(errors.ConfigError(f"'citywok {ctx.info_name}' needs the web extra "
+        raise fail(errors.ConfigError(f"'citywok {ctx.info_name}' needs the web extra "
                                        f"({missing} is not installed): {WEB_EXTRA}"))
 
     for name, what in (("serve", "Serve the web API"), ("keys", "Manage API keys"),

@@ -12,19 +12,18 @@ import tempfile
 from collections.abc import Generator, Iterator
 from enum import StrEnum
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from citywok import errors
 from citywok.captions import clock, describe, short_label, to_chapters, to_srt, to_vtt
+from citywok.cli_common import IndexOpt, err, out, resolve_index
 from citywok.decode import media_duration_s
 from citywok.index import Index
 from citywok.live import Found, LiveEvent, LiveTracker, Lost, Position
@@ -38,21 +37,11 @@ from citywok.timeline import (
 )
 
 
-# The main CLI imports this module to register its commands, so its helpers are reached
-# at call time (``python -m citywok.cli`` runs it as ``__main__``).
-def _shell() -> ModuleType:
-    from citywok import cli
+def _fail(exc: errors.CityWokError) -> typer.Exit:
+    # Imported when used: citywok.cli imports this module to register its commands.
+    from citywok.cli import fail
 
-    return cli
-
-
-IndexOpt = Annotated[
-    Path | None,
-    typer.Option("--index", "-i", help="Index directory (default: $CITYWOK_INDEX, else the "
-                 "per-user data dir).", show_default=False),
-]
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+    return fail(exc)
 
 
 class Format(StrEnum):
@@ -87,9 +76,9 @@ def _table(name: str, tl: Timeline) -> None:
     matched = sum(s.duration_s for s in tl.segments if s.status is not SegmentStatus.UNKNOWN)
     elapsed_s = max(tl.elapsed_ms / 1000, 1e-9)
     shows = sorted({m.candidate.episode.show for s in tl.segments for m in s.matches})
-    out.print(f"{escape(name)}: {clock(tl.duration_s)}, {len(tl.segments)} segments, "
+    out.print(f"{name}: {clock(tl.duration_s)}, {len(tl.segments)} segments, "
               f"{matched / max(tl.duration_s, 1e-9):.0%} from "
-              f"{escape(', '.join(shows)) or 'the library'} ({elapsed_s:.1f} s, "
+              f"{', '.join(shows) or 'the library'} ({elapsed_s:.1f} s, "
               f"{tl.duration_s / elapsed_s:.0f}x real time)")
     table = Table("from", "to", "status", "episode", "at", "speed", "sure")
     for s in tl.segments:
@@ -100,7 +89,9 @@ def _table(name: str, tl: Timeline) -> None:
         c = m.candidate
         episode = (short_label(c.episode) if s.status is SegmentStatus.MATCH
                    else describe(s).rsplit(" @ ", 1)[0])
-        table.add_row(clock(s.start_s), clock(s.end_s), s.status.value, escape(episode),
+        # Cells of a table are parsed as markup whatever the console: user text goes in
+        # as Text.
+        table.add_row(clock(s.start_s), clock(s.end_s), s.status.value, Text(episode),
                       f"{clock(c.offset_s)}-{clock(m.end_offset_s)}", f"{c.speed:.2f}x",
                       f"{c.confidence:.2f}")
     out.print(table)
@@ -108,7 +99,7 @@ def _table(name: str, tl: Timeline) -> None:
 
 def timeline(
     source: Annotated[str, typer.Argument(help="A long file, or a link (http/https; needs the "
-                                          "web extra).")],
+                                          "links extra).")],
     index_dir: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object: 'segments' with "
                                           "start_s, end_s, status, match.")] = False,
@@ -126,22 +117,26 @@ def timeline(
     chosen = [f for f, on in ((Format.JSON, as_json), (Format.VTT, vtt), (Format.SRT, srt),
                               (Format.CHAPTERS, chapters)) if on]
     if len(chosen) > 1:
-        err.print("error: choose one of --json, --vtt, --srt, --chapters")
-        raise typer.Exit(2)
+        raise typer.BadParameter("choose one of --json, --vtt, --srt, --chapters")
     fmt = chosen[0] if chosen else Format.TABLE
+    from citywok.cli import fetch_link, is_link, link_settings
+
     try:
-        idx = Index.open(_shell()._index_dir(index_dir))
+        settings = link_settings() if is_link(source) else None
+        idx = Index.open(resolve_index(index_dir))
     except errors.CityWokError as exc:
-        raise _shell()._fail(exc) from None
+        raise _fail(exc) from None
     with idx, tempfile.TemporaryDirectory(prefix="citywok-link-") as tmp:
         try:
-            path = (_shell().fetch_link(source, Path(tmp)) if source.startswith(("http://", "https://"))
-                    else Path(source))
+            # A link brings a long input: the web service's timeline limits apply.
+            path = (Path(source) if settings is None else
+                    fetch_link(source, Path(tmp), settings,
+                               limits=settings.timeline_download_limits()))
             steps = timeline_file_steps(path, idx, max_duration_s=max_duration,
                                         total_s=media_duration_s(path))
             tl = _run(steps, show_bar=err.is_terminal)
         except errors.CityWokError as exc:
-            raise _shell()._fail(exc) from None
+            raise _fail(exc) from None
     if fmt is Format.JSON:
         print(json.dumps(tl.to_json(file=source)))
     elif fmt is Format.VTT:
@@ -167,7 +162,7 @@ def _say(event: LiveEvent) -> str | None:
     if isinstance(event, Position):
         return f"{at} {event.match.episode.label}, now at {clock(event.match.offset_s)}"
     if isinstance(event, Lost):
-        why = "paused" if event.reason.value == "pause" else "lost"
+        why = {"pause": "paused", "end": "the episode ended"}.get(event.reason.value, "lost")
         return f"{at} {why} (was at {clock(event.last.offset_s)})"
     return None
 
@@ -194,13 +189,13 @@ def listen(
     from citywok.capture import live_chunks, microphone_input, stdin_input
 
     if source not in (None, "-"):
-        err.print("error: SOURCE is '-' (standard input) or left out (the microphone)")
-        raise typer.Exit(2)
+        raise typer.BadParameter("'-' (standard input) or left out (the microphone)",
+                                 param_hint="SOURCE")
     args = stdin_input() if source == "-" else microphone_input(backend=backend, device=device)
     try:
-        idx = Index.open(_shell()._index_dir(index_dir))
+        idx = Index.open(resolve_index(index_dir))
     except errors.CityWokError as exc:
-        raise _shell()._fail(exc) from None
+        raise _fail(exc) from None
     rate = idx.params.sample_rate_hz
     tracker = LiveTracker(idx)
     if not as_json:
@@ -217,11 +212,11 @@ def listen(
                     if as_json:
                         print(json.dumps(event.to_json()), flush=True)
                     elif (line := _say(event)) is not None:
-                        out.print(escape(line))
+                        out.print(line)
     except KeyboardInterrupt:
         pass
     except errors.CityWokError as exc:
-        raise _shell()._fail(exc) from None
+        raise _fail(exc) from None
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:

@@ -16,6 +16,8 @@
     │   ├── IndexLockedError          another writer holds the index
     │   └── IndexWriteError           the index cannot be written (disk full, read-only)
     ├── EpisodeNotFoundError          no such episode id in the catalogue
+    ├── KeyNotFoundError              no active API key with that id
+    ├── DatabaseUnavailableError      the database of API keys and usage cannot be used
     ├── LibraryError                  a library folder or sidecar CSV is unusable
     │   ├── NoMediaFoundError         nothing under the paths given is media
     │   ├── IndexingFailedError       no media file given could be indexed
@@ -99,6 +101,14 @@ class IndexWriteError(IndexStoreError):
 
 class EpisodeNotFoundError(CityWokError):
     code = "episode_not_found"
+
+
+class KeyNotFoundError(CityWokError):
+    code = "key_not_found"
+
+
+class DatabaseUnavailableError(CityWokError):
+    code = "database_unavailable"
 
 
 class LibraryError(CityWokError):

@@ -278,6 +278,8 @@ class Follower:
         self.cursor_u = start_u
         self.ended = False
         self.end_u = math.inf
+        #: It ended because the input reached the end of its episode.
+        self.episode_over = False
         self._cusum = 0.0
         self._since = start_u
         self._confirm_u = confirm_s / frame_s
@@ -290,6 +292,20 @@ class Follower:
     @property
     def frame_s(self) -> float:
         return self._frame_s
+
+    @property
+    def episode_end_u(self) -> float:
+        """The input frame where the place's episode ends: nothing of it plays after."""
+        return self.place.input_frame(self._verifier.episode_frames(self.place.episode_key))
+
+    def in_doubt(self, now_u: float) -> bool:
+        """Whether the place may have stopped by input frame ``now_u``, which its peaks
+        cannot tell yet: the latest observations lean towards "gone" (half the evidence
+        an alarm needs, or an alarm waiting on its look-ahead), or ``now_u`` is past the
+        end of the episode (nothing of it plays there; the peaks will say whether it
+        played to its end or stopped before)."""
+        return (self._suspect is not None or self._cusum >= ALARM_NATS / 2
+                or now_u >= self.episode_end_u)
 
     def observe(self, peaks: InputPeaks, u_hi: float) -> None:
         """Check the place over ``[cursor_u, u_hi)``, refit its line, run the alarm."""
@@ -315,12 +331,14 @@ class Follower:
             settle = _SETTLE_S / self._frame_s
             if u_hi >= self._suspect + settle + self._confirm_u:
                 self._decide(self._suspect + settle + self._confirm_u)
-        # Past the episode's end nothing can be checked, and nothing plays there either.
-        last = self.place.input_frame(self._verifier.episode_frames(self.place.episode_key))
-        if not self.ended and u_hi >= last + _SETTLE_S / self._frame_s:
+        # Past the episode's end nothing can be checked, and nothing plays there either;
+        # an alarm raised before the end says where it stopped instead.
+        end = self.episode_end_u
+        if not self.ended and u_hi >= end:
+            suspect = self._suspect
+            self.episode_over = suspect is None or suspect >= end
             self.ended = True
-            self.end_u = max(self.start_u, last if self._suspect is None
-                             else min(last, self._suspect))
+            self.end_u = max(self.start_u, end if suspect is None else min(end, suspect))
 
     def stop(self, at_u: float) -> None:
         """The input ends at ``at_u``: decide any pending alarm with what there is."""

@@ -21,11 +21,13 @@ Events (frozen dataclasses, each with ``to_json()`` whose ``"event"`` names it):
   dropout), ``seek`` (the same episode, elsewhere), ``episode`` (another episode) or
   ``resolved`` (an ``ambiguous`` answer narrowed to one episode);
 * :class:`Position` ``position``: the position now, every ``update_every_s`` while a
-  place is followed;
+  place is followed and the latest audio still fits it (while it looks like it stopped,
+  no position is claimed: the peaks that tell come about 1.3 s after the sound);
 * :class:`Lost` ``lost``: the audio stopped fitting the place at ``since_s``;
-  ``reason`` is ``pause`` (the input went quiet) or ``mismatch`` (something else plays:
-  a seek, another episode, audio not in the library; which one is known when the next
-  :class:`Found` comes).
+  ``reason`` is ``pause`` (the input went quiet), ``end`` (the episode played to its
+  end; no position is ever past it) or ``mismatch``
+  (something else plays: a seek, another episode, audio not in the library; which one
+  is known when the next :class:`Found` comes).
 
 After a seek or a change of episode the next :class:`Found` comes once about 3 s of the
 new audio have been heard (``min_search_s``), within 5 s of audio on the benchmark; after
@@ -80,6 +82,8 @@ class LostReason(StrEnum):
     PAUSE = "pause"
     #: Something else plays: a seek, another episode, or audio not in the library.
     MISMATCH = "mismatch"
+    #: The episode played to its end.
+    END = "end"
 
 
 @dataclass(frozen=True)
@@ -212,15 +216,19 @@ class LiveTracker:
             self._look(events)
         now_u = self._now_u()
         if now_u >= self._next_update_u:
-            self._next_update_u = now_u + self._update_u
-            if self._group:
+            if not self._group:
+                self._next_update_u = now_u + self._update_u
+                events.append(Listening(at_s=now_u * self._fs,
+                                        heard_s=(now_u - self._from_u) * self._fs))
+            elif not self._group[0].in_doubt(now_u):
+                # In doubt, the place is only extrapolated from audio that may be gone:
+                # say nothing until the peaks confirm it (or it is lost). (Another place
+                # of an ambiguous group in doubt is one about to drop out of it.)
+                self._next_update_u = now_u + self._update_u
                 lead = self._group[0]
                 events.append(Position(at_s=now_u * self._fs, status=self._status,
                                        match=self._candidate(lead, now_u),
                                        candidates=self._candidates(now_u)))
-            else:
-                events.append(Listening(at_s=now_u * self._fs,
-                                        heard_s=(now_u - self._from_u) * self._fs))
         return events
 
     # -- following --------------------------------------------------------------------
@@ -229,7 +237,8 @@ class LiveTracker:
         return self._recent.end / self._hop
 
     def _follow(self, events: list[LiveEvent]) -> None:
-        ready = min(self._feed.ready_frame, self._now_u())
+        now_u = self._now_u()
+        ready = min(self._feed.ready_frame, now_u)
         for f in self._group:
             f.observe(self._feed.peaks, ready)
         alive = [f for f in self._group if not f.ended]
@@ -237,20 +246,22 @@ class LiveTracker:
             self._group = alive
             if len(alive) == 1 and self._status is Status.AMBIGUOUS:
                 self._status = Status.MATCH
-                now_u = self._now_u()
                 events.append(Found(at_s=now_u * self._fs, status=Status.MATCH,
                                     match=self._candidate(alive[0], now_u), candidates=(),
                                     change=Change.RESOLVED))
         elif not alive:
             last = max(self._group, key=lambda f: f.end_u)
             end_u = last.end_u
-            now_u = self._now_u()
             # Skip the first moments: the change point is only known to a fraction of a
             # second, and the last of the sound before a pause must not hide it.
             quiet = self._recent.rms(int((end_u + _SETTLE_S / self._fs) * self._hop),
                                      self._recent.end)
-            reason = (LostReason.PAUSE if quiet < max(_QUIET_RMS, _QUIET_RATIO * self._level)
-                      else LostReason.MISMATCH)
+            if last.episode_over:
+                reason = LostReason.END
+            elif quiet < max(_QUIET_RMS, _QUIET_RATIO * self._level):
+                reason = LostReason.PAUSE
+            else:
+                reason = LostReason.MISMATCH
             events.append(Lost(at_s=now_u * self._fs, since_s=end_u * self._fs,
                                reason=reason, last=self._candidate(last, end_u)))
             self._gone = _Gone(place=last.place, at_u=end_u, reason=reason)
@@ -321,10 +332,11 @@ class LiveTracker:
         return None
 
     def _start(self, group: list[Follower], status: Status, events: list[LiveEvent]) -> None:
-        group = [f for f in group if not f.ended]
+        now_u = self._now_u()
+        # A place whose episode has ended by now cannot be followed: nothing is found.
+        group = [f for f in group if not f.ended and now_u < f.episode_end_u]
         if not group:
             return
-        now_u = self._now_u()
         lead = group[0]
         change = self._change(lead.place, lead.start_u)
         self._group = group
@@ -357,9 +369,10 @@ class LiveTracker:
         lo = max(f.start_u, f.cursor_u - _CONFIDENCE_S / self._fs)
         evidence = f.obs.evidence(lo, f.cursor_u)
         span_s = max(1.0, (f.cursor_u - lo) * self._fs)
+        episode = self._index.episode(place.episode_key)
         return Candidate(
-            episode=self._index.episode(place.episode_key),
-            offset_s=max(0.0, place.ref_frame(at_u)) * self._fs,
+            episode=episode,
+            offset_s=min(max(0.0, place.ref_frame(at_u) * self._fs), episode.duration_s),
             score=round(evidence, 2),
             confidence=round(confidence(evidence, clip_s=span_s), 4),
             speed=place.time_scale,

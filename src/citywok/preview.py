@@ -12,12 +12,13 @@ a request) and where the result goes; nothing here prints, caches or reads setti
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from citywok.decode import ffmpeg_binary
+from citywok.decode import ffmpeg_binary, input_url
 from citywok.errors import CorruptMediaError, LibraryError
 
 
@@ -52,9 +53,9 @@ class Preview:
 
 def has_video(source: Path, *, timeout_s: float = 20.0) -> bool:
     """Whether ``source`` has a real picture (a video stream that is not cover art)."""
-    cmd = ["ffprobe", "-v", "error", "-protocol_whitelist", "file",
+    cmd = [shutil.which("ffprobe") or "ffprobe", "-v", "error", "-protocol_whitelist", "file",
            "-show_entries", "stream=codec_type:stream_disposition=attached_pic",
-           "-of", "json", str(source)]
+           "-of", "json", input_url(source)]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
         streams = json.loads(proc.stdout or b"{}").get("streams") or []
@@ -85,16 +86,16 @@ def make_preview(source: Path, out: Path, *, kind: PreviewKind, at_s: float,
     if kind is PreviewKind.IMAGE:
         if drawn:
             height = width * 9 // 16
-            cmd += ["-t", "4", "-i", str(source), "-filter_complex",
+            cmd += ["-t", "4", "-i", input_url(source), "-filter_complex",
                     f"[0:a:0]aformat=channel_layouts=mono,showwavespic=s={width}x{height}:"
                     f"colors={WAVE_COLOUR}:scale=sqrt,pad=iw:ih:0:0:color={WAVE_BACKGROUND},"
                     f"format=yuvj420p[v]", "-map", "[v]"]
         else:
-            cmd += ["-i", str(source), "-map", "0:v:0", "-vf",
+            cmd += ["-i", input_url(source), "-map", "0:v:0", "-vf",
                     f"scale={width}:-2:flags=bicubic,format=yuvj420p"]
         cmd += ["-frames:v", "1", "-q:v", "4", "-f", "mjpeg", str(out)]
     else:
-        cmd += ["-t", f"{max(0.5, duration_s):.3f}", "-i", str(source)]
+        cmd += ["-t", f"{max(0.5, duration_s):.3f}", "-i", input_url(source)]
         if drawn:
             height = width * 9 // 16
             cmd += ["-filter_complex",

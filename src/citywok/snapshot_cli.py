@@ -8,12 +8,12 @@ Endpoint and region come from ``--endpoint-url``/``--region`` or the standard
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from citywok import errors
+from citywok.cli_common import IndexOpt, resolve_index
 from citywok.store.snapshot import S3Config, SnapshotStore
 
 snapshot_app = typer.Typer(help="Publish an index to S3-compatible storage (S3, R2, MinIO) "
@@ -27,9 +27,6 @@ EndpointOpt = Annotated[str | None, typer.Option(
 RegionOpt = Annotated[str | None, typer.Option(
     "--region", envvar="AWS_REGION", show_default=False,
     help="Region ('auto' for R2) [default: $AWS_REGION].")]
-IndexOpt = Annotated[Path | None, typer.Option(
-    "--index", "-i", show_default=False,
-    help="Index directory (default: $CITYWOK_INDEX, else the per-user data dir).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
@@ -38,16 +35,9 @@ def _store(url: str, endpoint_url: str | None, region: str | None) -> SnapshotSt
 
 
 def _fail(exc: errors.CityWokError) -> typer.Exit:
-    from citywok.cli import exit_code_for
+    from citywok.cli import fail  # cli imports this module to register it
 
-    typer.echo(f"error: {exc.message}", err=True)
-    return typer.Exit(exit_code_for(exc))
-
-
-def _index(path: Path | None) -> Path:
-    from citywok.cli import default_index_dir
-
-    return path if path is not None else default_index_dir()
+    return fail(exc)
 
 
 @snapshot_app.command("push")
@@ -55,7 +45,7 @@ def push(url: UrlArg, index_dir: IndexOpt = None, endpoint_url: EndpointOpt = No
          region: RegionOpt = None, as_json: JsonOpt = False) -> None:
     """Upload the index as a new snapshot; it becomes current only once complete."""
     try:
-        result = _store(url, endpoint_url, region).push(_index(index_dir))
+        result = _store(url, endpoint_url, region).push(resolve_index(index_dir))
     except errors.CityWokError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -74,7 +64,7 @@ def pull(url: UrlArg, index_dir: IndexOpt = None, endpoint_url: EndpointOpt = No
          keep: Annotated[int, typer.Option(min=1, help="Versions kept on disk.")] = 2,
          ) -> None:
     """Download the current snapshot, verify every checksum, swap it in atomically."""
-    target = _index(index_dir)
+    target = resolve_index(index_dir)
     try:
         result = _store(url, endpoint_url, region).pull(target, keep=keep)
     except errors.CityWokError as exc:

@@ -343,9 +343,7 @@ class _Builder:
                 prev = self._previous
         if prev is not None:
             if self._continues(prev, track):
-                track.start_u = prev.start_u
-                track.prior_found = prev.prior_found + self._found(prev)
-                track.prior_expected = prev.prior_expected + self._expected(prev)
+                self._carry_on(prev, track)
                 self._previous = None
             else:
                 self._bounds(prev, track)
@@ -370,6 +368,13 @@ class _Builder:
                                    track.start_u)
         return gap.evidence >= _GAP_EVIDENCE
 
+    def _carry_on(self, prev: _Track, track: _Track) -> None:
+        """``track`` is ``prev`` carrying on: it starts where ``prev`` did, with its
+        evidence."""
+        track.start_u = prev.start_u
+        track.prior_found = prev.prior_found + self._found(prev)
+        track.prior_expected = prev.prior_expected + self._expected(prev)
+
     def _close(self, track: _Track) -> list[Segment]:
         """A track's followers all stopped: it becomes the previous track."""
         track.settle()
@@ -379,9 +384,7 @@ class _Builder:
         prev = self._previous
         if prev is not None:
             if self._continues(prev, track):
-                track.start_u = prev.start_u
-                track.prior_found = prev.prior_found + self._found(prev)
-                track.prior_expected = prev.prior_expected + self._expected(prev)
+                self._carry_on(prev, track)
             else:
                 self._bounds(prev, track)
                 out += self._seal(prev, next_start_u=track.start_u)

@@ -217,6 +217,9 @@ class Verifier:
         #: episode key -> (reference frames, pitches in semitones), views into the index.
         self._episodes: dict[int, tuple[npt.NDArray[np.int32], npt.NDArray[np.uint16],
                                         float]] = {}
+        #: episode key -> its length in frames, from the catalogue (the decoded length).
+        self._lengths = {key: ep.duration_s / self._frame_s
+                         for key, ep in index.episodes.items()}
         for seg in index.segments:
             for local, key in enumerate(seg.episode_keys):
                 k = int(key)
@@ -227,9 +230,11 @@ class Verifier:
                                      float(seg.pitch_unit))
 
     def episode_frames(self, episode_key: int) -> float:
-        """The reference's length in frames (its last peak)."""
+        """The episode's length in frames: where it ends, not where its last peak is (the
+        last peak can come a second or more before the end)."""
         frames = self._episodes[episode_key][0]
-        return float(frames[-1]) if len(frames) else 0.0
+        last_peak = float(frames[-1]) if len(frames) else 0.0
+        return max(self._lengths.get(episode_key, 0.0), last_peak)
 
     def check(self, place: Place, peaks: InputPeaks, u_lo: float, u_hi: float, *,
               slack: float = 1.0) -> Check:

@@ -56,12 +56,43 @@ def test_timeline_chapters_vtt_and_table(compilation: Path, demo_library: DemoLi
     assert both.returncode == 2
 
 
+def test_timeline_of_a_link_under_the_timeline_limits(compilation: Path,
+                                                      demo_library: DemoLibrary) -> None:
+    import functools
+    import http.server
+    import threading
+
+    pytest.importorskip("yt_dlp", reason="links need the links extra")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(compilation.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        url = f"http://127.0.0.1:{port}/{compilation.name}"
+        # Test-only settings: loopback is refused unless explicitly allowed. A clip's
+        # download cap far below the file: a timeline's own limits are the ones that hold.
+        env = {"CITYWOK_ALLOWED_HOSTS": "127.0.0.1", "CITYWOK_ALLOWED_PORTS": str(port),
+               "CITYWOK_FETCH_ALLOW_LOOPBACK": "true", "CITYWOK_DOWNLOAD_MAX_BYTES": "1000"}
+        proc = run("timeline", url, "--index", str(demo_library.index_dir), "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        tl = json.loads(proc.stdout)
+        assert tl["file"] == url
+        assert [s["status"] for s in tl["segments"]] == ["match", "unknown", "match"]
+        refused = run("timeline", url, "--index", str(demo_library.index_dir))
+        assert refused.returncode == 69 and "Traceback" not in refused.stderr, refused.stderr
+    finally:
+        server.shutdown()
+
+
 def test_timeline_errors_map_to_exit_codes(tmp_path: Path, demo_library: DemoLibrary) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not media at all" * 100)
     proc = run("timeline", str(junk), "--index", str(demo_library.index_dir))
     assert proc.returncode == 65 and "not a media file" in proc.stderr
     assert run("timeline", str(junk), "--index", str(tmp_path / "none")).returncode == 66
+    # An empty --index is misuse, as for every command, never the current folder.
+    assert run("timeline", str(junk), "--index", "").returncode == 2
 
 
 def test_listen_follows_a_stream_on_stdin(compilation: Path, demo_library: DemoLibrary) -> None:

@@ -338,3 +338,13 @@ def test_listening_counts_against_the_limit(video_library: VideoLibrary,
             msg = ws.receive_json()
         assert msg["type"] == "error" and msg["status"] == 429, msg
         assert msg["error"]["code"] == "rate_limited" and msg["retry_after_s"] > 0
+
+
+def test_the_share_text_reads_the_one_clock() -> None:
+    from citywok.web.routes.shares import describe_answer
+
+    title, text = describe_answer({"status": "match", "match": {
+        "show": "Demo Show", "season": 1, "episode": 2, "title": "Forest Orange",
+        "offset_s": 599.99, "episode_duration_s": 1799.6}})
+    assert title == "Demo Show S01E02: Forest Orange"
+    assert "at 10:00 of 30:00." in text  # rounded once, as the page and the CLI show it

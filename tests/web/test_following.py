@@ -80,7 +80,8 @@ def server(library: Library, tmp_path_factory: pytest.TempPathFactory,
            ) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("follow")
     srv = start_server(library, tmp, env={"CITYWOK_ANONYMOUS_RATE_LIMIT": "5/hour",
-                                          "CITYWOK_SHARES_DB": str(tmp / "shares.sqlite")})
+                                          "CITYWOK_SHARES_DB": str(tmp / "shares.sqlite"),
+                                          "CITYWOK_LISTEN_FOLLOW_MAX_SESSIONS": "1"})
     yield srv
     stop_server(srv)
 
@@ -191,6 +192,44 @@ def test_stop_ends_following_and_it_all_counted_once(session: Session) -> None:
     assert end["type"] == "follow_ended" and end["reason"] == "stopped"
     assert end["heard_s"] >= sum(n for _, _, n in PLAYED) - 1.0
     assert session.before - session.after == 1
+
+
+def test_a_worker_follows_at_most_its_sessions_at_once(server: LiveServer, library: Library,
+                                                      tmp_path: Path) -> None:
+    """CITYWOK_LISTEN_FOLLOW_MAX_SESSIONS=1 here: while one session follows, the next gets
+    its answer without following (and is told why); once the first ends, the slot is free."""
+    from websockets.sync.client import connect
+
+    chunks = _chunks(_webm(library.raw[2][int(10 * RATE_HZ): int(15 * RATE_HZ)],
+                           tmp_path / "c.webm"), 5.0)
+    url = server.url.replace("http", "ws") + "/api/v1/listen"
+
+    def answer(ws: Any) -> dict[str, Any]:
+        ws.send(json.dumps({"type": "start", "follow": True}))
+        for chunk in chunks:
+            ws.send(chunk)
+        message: dict[str, Any] = {}
+        while message.get("type") != "result":
+            message = json.loads(ws.recv(timeout=30))
+            assert message["type"] != "error", message
+        assert message["answer"]["status"] == "match", message
+        return message
+
+    def stop(ws: Any) -> None:
+        ws.send(json.dumps({"type": "stop"}))
+        while json.loads(ws.recv(timeout=30))["type"] != "follow_ended":
+            pass
+
+    with connect(url, open_timeout=10) as first:
+        assert answer(first)["follow"] is not None
+        with connect(url, open_timeout=10) as second:
+            refused = answer(second)
+        assert refused["follow"] is None and refused["follow_refused"] == "busy"
+        stop(first)
+    with connect(url, open_timeout=10) as third:
+        again = answer(third)
+        assert again["follow"] is not None and "follow_refused" not in again
+        stop(third)
 
 
 def _over(messages: list[dict[str, Any]]) -> bool:

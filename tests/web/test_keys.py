@@ -13,6 +13,8 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from citywok.cli import exit_code_for
+from citywok.errors import KeyNotFoundError
 from citywok.web.cli import register
 from citywok.web.keys import KeyStore
 from tests.web.conftest import Library
@@ -55,7 +57,8 @@ def test_cli_lifecycle(tmp_path: Path) -> None:
     r = runner.invoke(app, ["keys", "revoke", made["key_id"], "--keys-db", db])
     assert r.exit_code == 0 and "revoked" in r.stdout
     r = runner.invoke(app, ["keys", "revoke", made["key_id"], "--keys-db", db])
-    assert r.exit_code != 0
+    assert r.exit_code == exit_code_for(KeyNotFoundError("")) == 66, r.output
+    assert "no active key" in r.output
     r = runner.invoke(app, ["keys", "create", "--name", "x", "--limit", "lots",
                             "--keys-db", db])
     assert r.exit_code != 0

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from citywok.cli import app as cli_app
+from citywok.cli import exit_code_for
+from citywok.errors import DatabaseUnavailableError
 from citywok.web.keys import KeyStore
 from tests.web.conftest import Library
 
@@ -66,3 +68,13 @@ def test_usage_adds_up_to_the_requests_made(make_client: Callable[..., TestClien
     assert json.loads(out.output)["by_source"] == figures["by_source"]
     text = CliRunner().invoke(cli_app, ["usage", "--keys-db", str(tmp_path / "keys.sqlite")])
     assert "3 identifications, 3 refused" in text.output
+
+
+def test_an_unreachable_database_exits_through_the_table(tmp_path: Path) -> None:
+    # A port nothing listens on: the failure is named by kind (never by URL, which may
+    # hold a password) and exits with the table's code for an unavailable service.
+    url = "postgresql+psycopg://citywok:s3cret@127.0.0.1:9/citywok"
+    r = CliRunner().invoke(cli_app, ["usage", "--index", str(tmp_path)],
+                           env={"CITYWOK_DATABASE_URL": url})
+    assert r.exit_code == exit_code_for(DatabaseUnavailableError("")) == 69, r.output
+    assert "usage database is unavailable" in r.output and "s3cret" not in r.output

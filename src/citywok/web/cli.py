@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from citywok import errors
+from citywok.cli_common import IndexOpt
 from citywok.web.core.config import Settings, load_settings
 from citywok.web.keys import KeyStore
 
@@ -22,23 +23,13 @@ keys_app = typer.Typer(help="Create, list and revoke API keys of the web service
                        rich_markup_mode=None,
                        no_args_is_help=True, add_completion=False)
 
-def exit_code_for(exc: errors.CityWokError) -> int:
+def _fail(exc: errors.CityWokError) -> typer.Exit:
     # Imported when used: citywok.cli imports this module to register its commands.
-    from citywok.cli import exit_code_for as main_table
+    from citywok.cli import fail
 
-    return main_table(exc)
-
-
-def _index_path(value: str) -> Path:
-    from citywok.cli import parse_index_path
-
-    return parse_index_path(value)
+    return fail(exc)
 
 
-IndexOpt = Annotated[Path | None, typer.Option(
-    "--index", "-i", parser=_index_path, metavar="<path>",
-    help="Index directory [default: $CITYWOK_INDEX, else the per-user data dir, as for "
-    "'citywok index'].", show_default=False)]
 KeysDbOpt = Annotated[Path | None, typer.Option(
     "--keys-db", help="Key database [default: $CITYWOK_KEYS_DB or keys.sqlite in the index].",
     show_default=False)]
@@ -48,8 +39,7 @@ def _settings(**overrides: object) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except errors.ConfigError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(exit_code_for(exc)) from None
+        raise _fail(exc) from None
 
 
 def _store(index: Path | None, keys_db: Path | None) -> KeyStore:
@@ -73,9 +63,8 @@ def keys_create(
     """Create a key and print it (it is shown only this once)."""
     try:
         made = _store(index, keys_db).create(name, admin=admin, rate_limit=limit)
-    except errors.ConfigError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(exit_code_for(exc)) from None
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
     if as_json:
         typer.echo(json.dumps({"key_id": made.key.key_id, "name": name, "admin": admin,
                                "rate_limit": limit, "token": made.token}))
@@ -90,7 +79,10 @@ def keys_list(index: IndexOpt = None, keys_db: KeysDbOpt = None,
               as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
               ) -> None:
     """List keys (ids and names; secrets are never stored)."""
-    rows = _store(index, keys_db).list()
+    try:
+        rows = _store(index, keys_db).list()
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
     if as_json:
         for k in rows:
             typer.echo(json.dumps({"key_id": k.key_id, "name": k.name, "admin": k.admin,
@@ -109,9 +101,8 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Id shown by 'keys li
     """Revoke a key; requests with it are refused from then on."""
     try:
         key = _store(index, keys_db).revoke(key_id)
-    except errors.ConfigError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(66) from None
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
     typer.echo(f"revoked {key.key_id} ({key.name})")
 
 
@@ -175,9 +166,8 @@ def usage(
     settings = _settings(index=index, keys_db=keys_db)
     try:
         report = UsageLog(Database(settings.database)).report(days=days)
-    except Exception as exc:  # the database is unreachable: say which kind of failure
-        typer.echo(f"error: the usage database is unavailable ({type(exc).__name__})", err=True)
-        raise typer.Exit(69) from None
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
     if as_json:
         typer.echo(json.dumps(report.to_json()))
         return
@@ -212,8 +202,7 @@ def _sync_snapshots(settings: Settings) -> None:
         setup_logging(settings.log_level)
         first = snapshots.start(settings, store)
     except errors.CityWokError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(exit_code_for(exc)) from None
+        raise _fail(exc) from None
     if first is not None:
         typer.echo(f"serving snapshot {first.snapshot_id} from {settings.snapshot_url}",
                    err=True)

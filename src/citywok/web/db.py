@@ -8,7 +8,9 @@ PostgreSQL an advisory lock lets replicas that start together migrate one at a t
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import (
@@ -25,6 +27,9 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.exc import SQLAlchemyError
+
+from citywok.errors import DatabaseUnavailableError
 
 metadata = MetaData()
 
@@ -74,12 +79,14 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self._ready = False
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 15})
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        with database_errors("service"):  # a URL it cannot make sense of
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                self.engine: Engine = create_engine(url, connect_args={"timeout": 15})
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = create_engine(url, pool_pre_ping=True, pool_size=5,
+                                            max_overflow=5)
 
     def ready(self) -> Engine:
         """The engine, with the schema at the newest migration."""
@@ -92,6 +99,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextlib.contextmanager
+def database_errors(what: str) -> Iterator[None]:
+    """Any database failure in the block as :class:`DatabaseUnavailableError` ("the
+    ``what`` database is unavailable"), for the shells' one error table."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        # The URL may hold a password: name the kind of failure only.
+        raise DatabaseUnavailableError(
+            f"the {what} database is unavailable ({type(exc).__name__})") from None
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

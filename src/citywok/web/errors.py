@@ -33,6 +33,8 @@ HTTP_STATUS: tuple[tuple[type[errors.CityWokError], int], ...] = (
     (errors.FetchError, 502),
     (errors.RateLimitedError, 429),
     (errors.EpisodeNotFoundError, 404),
+    (errors.KeyNotFoundError, 404),
+    (errors.DatabaseUnavailableError, 503),
     (errors.IndexLockedError, 409),
     (errors.IndexStoreError, 503),
     (errors.LibraryError, 422),
@@ -56,6 +58,7 @@ _SERVER_MESSAGES = {
     "index_params_mismatch": "the server's index cannot be read",
     "index_error": "the server's index is not available",
     "config_error": "the server is not configured for this",
+    "database_unavailable": "the server's database is not available",
 }
 
 

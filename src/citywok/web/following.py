@@ -12,8 +12,9 @@ long pause, the sound turned off, nothing arriving), with
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -46,6 +47,29 @@ class FollowEnd(StrEnum):
     LIMIT = "limit"  # listen_follow_max_s passed
     IDLE = "idle"  # no place followed for listen_follow_idle_s
     GONE = "gone"  # the client went away (nothing more is sent)
+
+
+class FollowSlots:
+    """The following sessions one worker holds at once (``listen_follow_max_sessions``):
+    each keeps a decoder process and a tracker for up to ``listen_follow_max_s``, so their
+    number is bounded. Used from the worker's event loop only (no lock needed)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    @contextlib.contextmanager
+    def hold(self, wanted: bool) -> Iterator[bool]:
+        """A slot for the duration of the block when ``wanted`` and one is free; whether
+        one was taken."""
+        taken = wanted and self.held < self.limit
+        if taken:
+            self.held += 1
+        try:
+            yield taken
+        finally:
+            if taken:
+                self.held -= 1
 
 
 def _length(data: dict[str, Any], c: Candidate) -> dict[str, Any]:

@@ -6,6 +6,9 @@ on a worker thread (the event loop never decodes or matches); between stages the
 be stopped. When the consumer goes away (a client disconnect cancels it), the download
 child is killed at once, a stage already running on its thread finishes, the engine's
 generator is closed so no further stage starts, and the work folder is removed.
+
+What every job does alike (its input received or downloaded, a stage on the pool with
+heartbeats, letting go at the end) is here too, for :mod:`citywok.web.timeline_job`.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import asyncio
 import json
 import shutil
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from citywok.decode import probe
+from citywok.decode import MediaInfo, probe
 from citywok.errors import MediaError, MediaTooLongError, NotMediaError
 from citywok.index import Index
 from citywok.pipeline import identify_file_steps
@@ -29,10 +32,15 @@ from citywok.web import metrics
 from citywok.web.core.config import Settings
 from citywok.web.fetch import (
     Downloaded,
+    DownloadLimits,
     Link,
     LinkPolicy,
     download,
 )
+
+T = TypeVar("T")
+Y = TypeVar("Y")
+R = TypeVar("R")
 
 #: Demuxers an upload or download may be opened with: containers of audio and video,
 #: never playlists or other formats that make ffmpeg open further files or URLs.
@@ -66,8 +74,9 @@ class LinkSource:
 
 
 @dataclass
-class Job:
-    """Everything one identification needs; owns ``workdir`` and removes it when done."""
+class Work:
+    """What every job holds: its input, the index, and where it runs; it owns
+    ``workdir`` and removes it when done."""
 
     source: Upload | LinkSource
     index: Index
@@ -75,14 +84,23 @@ class Job:
     executor: ThreadPoolExecutor
     workdir: Path
     policy: LinkPolicy
-    result: IdentifyResult | None = None
     #: The stage running on a thread, if any.
     pending: Future[Any] | None = field(default=None, repr=False)
+    #: The input on disk, once received (or downloaded).
+    path: Path | None = None
+
+
+@dataclass
+class Job(Work):
+    """One identification."""
+
+    result: IdentifyResult | None = None
 
 
 def probe_media(path: Path, *, timeout_s: float, max_duration_s: float,
-                name: str | None = None) -> None:
-    """Check by content (what ffmpeg finds) that ``path`` is audio in an allowed container.
+                name: str | None = None) -> MediaInfo:
+    """Check by content (what ffmpeg finds) that ``path`` is audio in an allowed container;
+    what ffprobe found.
 
     Messages start with ``name:`` when given (the uploaded file's own name).
     """
@@ -100,30 +118,34 @@ def probe_media(path: Path, *, timeout_s: float, max_duration_s: float,
     if info.duration_s is not None and info.duration_s > max_duration_s:
         raise MediaTooLongError(f"{said}the clip lasts {info.duration_s:.0f} s; at most "
                                 f"{max_duration_s:g} s are accepted")
+    return info
 
 
-class _Step:
-    def __init__(self, value: Progress | IdentifyResult) -> None:
+class Done(Generic[T]):
+    """The value a thread returned (told apart from the events sent while it ran)."""
+
+    def __init__(self, value: T) -> None:
         self.value = value
 
 
-def _advance(steps: Generator[Progress, None, IdentifyResult]) -> Progress | IdentifyResult:
+def advance(steps: Generator[Y, None, R]) -> Y | R:
+    """The engine generator's next step, or what it returned at the end."""
     try:
         return next(steps)
     except StopIteration as stop:
-        result: IdentifyResult = stop.value
+        result: R = stop.value
         return result
 
 
-async def _on_thread(job: Job, stage: str, fn: Any, *args: Any,
-                     **kwargs: Any) -> AsyncIterator[Event | _Step]:
-    """Run ``fn`` on the job pool, yielding heartbeats until it returns.
+async def on_thread(job: Work, stage: str, fn: Callable[..., T], *args: Any,
+                    **kwargs: Any) -> AsyncIterator[Event | Done[T]]:
+    """Run ``fn`` on the job pool, yielding heartbeats until it returns; its value last.
 
     The future is kept in ``job.pending`` so that whoever stops the job can wait for the
     thread to let go of what it uses.
     """
     started = time.monotonic()
-    cf: Future[Any] = job.executor.submit(fn, *args, **kwargs)
+    cf: Future[T] = job.executor.submit(fn, *args, **kwargs)
     job.pending = cf
     waiting = asyncio.wrap_future(cf)
     while True:
@@ -133,53 +155,74 @@ async def _on_thread(job: Job, stage: str, fn: Any, *args: Any,
         yield Event("heartbeat", {"stage": stage,
                                   "elapsed_s": round(time.monotonic() - started, 1)})
     job.pending = None
-    yield _Step(waiting.result())
+    yield Done(waiting.result())
+
+
+async def received(job: Work, limits: DownloadLimits) -> AsyncIterator[Event]:
+    """``received``, then for a link ``downloading`` events as it comes; ``job.path`` is
+    set at the end."""
+    if isinstance(job.source, Upload):
+        yield Event("received", {"source": "upload", "filename": job.source.filename,
+                                 "bytes": job.source.bytes})
+        job.path = job.source.path
+        return
+    yield Event("received", {"source": "link", "url": job.source.link.url})
+    started = time.perf_counter()
+    got: Downloaded | None = None
+    yield Event("downloading", {"bytes": 0, "total": None, "percent": None})
+    async for item in download(job.source.link, job.workdir, policy=job.policy,
+                               limits=limits):
+        if isinstance(item, Downloaded):
+            got = item
+        else:
+            yield Event("downloading", {"bytes": item.bytes, "total": item.total,
+                                        "percent": item.percent})
+    assert got is not None
+    metrics.STAGE.labels("downloading").observe(time.perf_counter() - started)
+    yield Event("downloading", {"bytes": got.bytes, "total": got.bytes, "percent": 100.0})
+    job.path = got.path
+
+
+def source_name(job: Work) -> str:
+    """The uploaded file's name, or the link."""
+    return job.source.filename if isinstance(job.source, Upload) else job.source.link.url
+
+
+def message_name(job: Work) -> str | None:
+    """The uploaded file's name for messages about it (a link is not repeated in them)."""
+    return job.source.filename if isinstance(job.source, Upload) else None
+
+
+def let_go(job: Work, close: Callable[[], None]) -> None:
+    """The job is over: ``close`` (the engine's generator) and remove the work folder, at
+    once, or when the stage still running on its thread lets go of them."""
+    pending, job.pending = job.pending, None
+
+    def finish(_done: object = None) -> None:
+        close()
+        shutil.rmtree(job.workdir, ignore_errors=True)
+
+    if pending is None or pending.cancel() or pending.done():
+        finish()
+    else:
+        pending.add_done_callback(finish)
 
 
 async def run(job: Job) -> AsyncGenerator[Event, None]:
     """The events of one identification; the last is ``result`` (errors are raised)."""
     settings = job.settings
-    name: str
     closed = False
     steps: Generator[Progress, None, IdentifyResult] | None = None
-
-    def finish(_done: object = None) -> None:
-        if steps is not None:
-            steps.close()
-        shutil.rmtree(job.workdir, ignore_errors=True)
-
     try:
-        if isinstance(job.source, Upload):
-            name = job.source.filename
-            path = job.source.path
-            yield Event("received", {"source": "upload", "filename": name,
-                                     "bytes": job.source.bytes})
-        else:
-            name = job.source.link.url
-            yield Event("received", {"source": "link", "url": name})
-            started = time.perf_counter()
-            got: Downloaded | None = None
-            limits = settings.download_limits()
-            yield Event("downloading", {"bytes": 0, "total": None, "percent": None})
-            async for got_item in download(job.source.link, job.workdir, policy=job.policy,
-                                           limits=limits):
-                if isinstance(got_item, Downloaded):
-                    got = got_item
-                else:
-                    yield Event("downloading", {"bytes": got_item.bytes,
-                                                "total": got_item.total,
-                                                "percent": got_item.percent})
-            assert got is not None
-            metrics.STAGE.labels("downloading").observe(time.perf_counter() - started)
-            yield Event("downloading", {"bytes": got.bytes, "total": got.bytes,
-                                        "percent": 100.0})
-            path = got.path
-
+        async for event in received(job, settings.download_limits()):
+            yield event
+        path = job.path
+        assert path is not None
         yield Event("decoding", {})
-        async for item in _on_thread(job, "decoding", probe_media, path,
-                                     timeout_s=settings.decode_timeout_s,
-                                     max_duration_s=settings.max_clip_duration_s,
-                                     name=name if isinstance(job.source, Upload) else None):
+        async for item in on_thread(job, "decoding", probe_media, path,
+                                    timeout_s=settings.decode_timeout_s,
+                                    max_duration_s=settings.max_clip_duration_s,
+                                    name=message_name(job)):
             if isinstance(item, Event):
                 yield item
         steps = identify_file_steps(path, job.index,
@@ -188,18 +231,17 @@ async def run(job: Job) -> AsyncGenerator[Event, None]:
         stage = "decoding"
         while True:
             step: Progress | IdentifyResult | None = None
-            async for item in _on_thread(job, stage, _advance, steps):
-                if isinstance(item, Event):
-                    yield item
+            async for done in on_thread(job, stage, advance, steps):
+                if isinstance(done, Event):
+                    yield done
                 else:
-                    step = item.value
+                    step = done.value
             if isinstance(step, IdentifyResult):
                 break
             assert isinstance(step, Progress)
             if step.stage != stage:
                 stage = step.stage
                 yield Event(stage, {})
-        assert isinstance(step, IdentifyResult)
         result = step
         for stage_name, key in (("decoding", "decode_ms"), ("fingerprinting", "fingerprint_ms"),
                                 ("matching", "match_ms")):
@@ -208,7 +250,7 @@ async def run(job: Job) -> AsyncGenerator[Event, None]:
         metrics.IDENTIFICATIONS.labels(result.status.value).inc()
         job.result = result
         closed = True
-        yield Event("result", result.to_json(file=name))
+        yield Event("result", result.to_json(file=source_name(job)))
     except asyncio.CancelledError:
         metrics.IDENTIFICATIONS.labels("cancelled").inc()
         raise
@@ -220,9 +262,4 @@ async def run(job: Job) -> AsyncGenerator[Event, None]:
         metrics.IDENTIFICATIONS.labels("error").inc()
         raise
     finally:
-        pending, job.pending = job.pending, None
-        if pending is None or pending.cancel() or pending.done():
-            finish()
-        else:
-            # A stage is still running on its thread: clean up when it lets go.
-            pending.add_done_callback(finish)
+        let_go(job, lambda: steps.close() if steps is not None else None)

@@ -9,22 +9,19 @@ key created or revoked through one replica holds on all at once.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from limits import parse
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 
-from citywok.errors import ConfigError
-from citywok.web.db import Database, api_keys, sqlite_url
+from citywok.errors import ConfigError, KeyNotFoundError
+from citywok.web.db import Database, api_keys, database_errors, sqlite_url
 
 PREFIX = "cwk"
 
@@ -83,7 +80,7 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32).replace("_", "-")
         now = time.time()
-        with _database_errors(), self.db.ready().begin() as conn:
+        with database_errors("key"), self.db.ready().begin() as conn:
             conn.execute(api_keys.insert().values(
                 key_id=key_id, name=name, secret_sha256=_digest(secret), admin=admin,
                 rate_limit=rate_limit, created_at=now))
@@ -91,17 +88,17 @@ class KeyStore:
         return NewKey(key=key, token=f"{PREFIX}_{key_id}_{secret}")
 
     def list(self) -> list[ApiKey]:
-        with _database_errors(), self.db.ready().connect() as conn:
+        with database_errors("key"), self.db.ready().connect() as conn:
             rows = conn.execute(select(*_COLUMNS).order_by(api_keys.c.created_at)).all()
         return [_key(r) for r in rows]
 
     def revoke(self, key_id: str) -> ApiKey:
-        with _database_errors(), self.db.ready().begin() as conn:
+        with database_errors("key"), self.db.ready().begin() as conn:
             done = conn.execute(update(api_keys).where(
                 api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)).values(
                 revoked_at=time.time()))
             if done.rowcount == 0:
-                raise ConfigError(f"no active key {key_id!r}")
+                raise KeyNotFoundError(f"no active key {key_id!r}")
             row = conn.execute(select(*_COLUMNS).where(api_keys.c.key_id == key_id)).one()
         return _key(row)
 
@@ -111,7 +108,7 @@ class KeyStore:
         wanted = _digest(parts[1] if parts else token)
         row = None
         if parts is not None:
-            with _database_errors(), self.db.ready().connect() as conn:
+            with database_errors("key"), self.db.ready().connect() as conn:
                 row = conn.execute(select(*_COLUMNS, api_keys.c.secret_sha256).where(
                     api_keys.c.key_id == parts[0])).first()
         # Compare even when no row was found, so timing says nothing about key ids.
@@ -129,12 +126,3 @@ _COLUMNS = (api_keys.c.key_id, api_keys.c.name, api_keys.c.admin, api_keys.c.rat
 def _key(row: Any) -> ApiKey:
     return ApiKey(row.key_id, row.name, bool(row.admin), row.rate_limit, row.created_at,
                   row.revoked_at)
-
-
-@contextlib.contextmanager
-def _database_errors() -> Iterator[None]:
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        # The URL may hold a password: name the kind of failure only.
-        raise ConfigError(f"the key database is unavailable ({type(exc).__name__})") from None

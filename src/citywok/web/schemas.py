@@ -66,14 +66,18 @@ class MeOut(BaseModel):
     reset_s: float = Field(description="Seconds until the window has room again.")
 
 
-class IdentifyLinkIn(BaseModel):
-    """Identify the media behind a link (JSON body)."""
+class LinkIn(BaseModel):
+    """The media behind a link (JSON body)."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, description="A TikTok, YouTube, Instagram, X or Reddit "
                      "link, or a direct link to a media file on an allowed host.")
     stream: bool = Field(False, description="Answer with Server-Sent Events.")
+
+
+class IdentifyLinkIn(LinkIn):
+    """Identify the media behind a link (JSON body)."""
 
 
 class EpisodeOut(BaseModel):

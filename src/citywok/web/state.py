@@ -1,5 +1,5 @@
 """What one app (one worker) holds: the open index, key store, rate limiter, job pool,
-share store and preview cache."""
+share store, preview cache and following slots."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from citywok.index import CATALOG_NAME, Index
 from citywok.web.core.config import Settings
 from citywok.web.db import Database
 from citywok.web.fetch import LinkPolicy
+from citywok.web.following import FollowSlots
 from citywok.web.keys import KeyStore
 from citywok.web.previews import PreviewCache
 from citywok.web.ratelimit import RateLimiter
@@ -94,6 +95,8 @@ class Services:
     executor: ThreadPoolExecutor
     trusted_proxies: tuple[Network, ...]
     link_policy: LinkPolicy
+    #: The following sessions held now, and how many may be.
+    follow_slots: FollowSlots
     #: Shared answers (``None`` when share links are off).
     shares: ShareStore | None = None
     previews: PreviewCache | None = None
@@ -116,6 +119,7 @@ class Services:
                     if settings.share_ttl_days > 0 else None),
             previews=PreviewCache(settings.preview_cache_path,
                                   max_bytes=settings.preview_cache_max_bytes),
+            follow_slots=FollowSlots(settings.listen_follow_max_sessions),
         )
 
     def start(self) -> None:

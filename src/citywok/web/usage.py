@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from citywok.web.db import Database, usage_events
+from citywok.web.db import Database, database_errors, usage_events
 
 log = logging.getLogger("citywok.web")
 
@@ -113,7 +113,7 @@ class UsageLog:
         last = _day(end)
         t = usage_events
         window = (t.c.day >= first) & (t.c.day <= last)
-        with self.db.ready().connect() as conn:
+        with database_errors("usage"), self.db.ready().connect() as conn:
             grouped = conn.execute(
                 select(t.c.day, t.c.kind, t.c.status, t.c.source, t.c.platform,
                        func.count()).where(window)

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { identify, type ProgressUpdate } from "./identify";
 import { Problem, parseRetryAfter } from "./problem";
+import { FakeXhr } from "./test-xhr";
 
 const RESULT = {
   status: "match",
@@ -121,39 +122,6 @@ describe("parseRetryAfter", () => {
     expect(parseRetryAfter("soon")).toBeNull();
   });
 });
-
-/** Enough of XMLHttpRequest to play an upload with progress and a streamed answer. */
-class FakeXhr {
-  static last: FakeXhr | null = null;
-  upload: { onprogress: ((e: Partial<ProgressEvent>) => void) | null } = { onprogress: null };
-  onprogress: (() => void) | null = null;
-  onload: (() => void) | null = null;
-  onerror: (() => void) | null = null;
-  status = 0;
-  responseText = "";
-  headers: Record<string, string> = {};
-  sent: unknown = null;
-  opened: string[] = [];
-  aborted = false;
-  constructor() {
-    FakeXhr.last = this;
-  }
-  open(method: string, url: string) {
-    this.opened = [method, url];
-  }
-  setRequestHeader(k: string, v: string) {
-    this.headers[k] = v;
-  }
-  getResponseHeader(k: string) {
-    return k.toLowerCase() === "content-type" ? "text/event-stream; charset=utf-8" : null;
-  }
-  send(body: unknown) {
-    this.sent = body;
-  }
-  abort() {
-    this.aborted = true;
-  }
-}
 
 describe("identify (upload with XMLHttpRequest)", () => {
   it("reports the upload percent, then reads the answer as it streams in", async () => {

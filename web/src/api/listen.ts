@@ -22,7 +22,7 @@ export type LiveEvent =
       candidates: Candidate[];
     }
   | { event: "position"; at_s: number; status: Status; match: Candidate; candidates: Candidate[] }
-  | { event: "lost"; at_s: number; since_s: number; reason: "pause" | "mismatch"; last: Candidate };
+  | { event: "lost"; at_s: number; since_s: number; reason: "pause" | "mismatch" | "end"; last: Candidate };
 
 /** The server's limits on following (seconds). */
 export interface FollowLimits {

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { Problem } from "./problem";
+import { FakeXhr } from "./test-xhr";
 import { timeline, type TimelineProgress, type TimelineSegment } from "./timeline";
 
 const MATCH = {
@@ -56,5 +57,26 @@ describe("timeline", () => {
     const err = await timeline({ kind: "link", url: "https://x.example/v" }, { fetchImpl: refused }).catch((e) => e);
     expect(err).toBeInstanceOf(Problem);
     expect(err.kind).toBe("link_refused");
+  });
+
+  it("uploads a file with XMLHttpRequest and says how far it got", async () => {
+    const seen: TimelineProgress[] = [];
+    const segments: TimelineSegment[] = [];
+    const done = timeline(file, {
+      xhrImpl: FakeXhr as unknown as typeof XMLHttpRequest,
+      onProgress: (p) => seen.push(p),
+      onSegment: (s) => segments.push(s),
+    });
+    const xhr = FakeXhr.last!;
+    expect(xhr.opened).toEqual(["POST", "/api/v1/timeline"]);
+    xhr.upload.onprogress?.({ lengthComputable: true, loaded: 40, total: 100 });
+    xhr.status = 200;
+    xhr.responseText = `event: segment\ndata: ${JSON.stringify({ index: 0, ...SEGMENTS[0] })}\n\n`;
+    xhr.onprogress?.();
+    xhr.responseText += `event: result\ndata: ${JSON.stringify(RESULT)}\n\n`;
+    xhr.onprogress?.();
+    expect((await done).duration_s).toBe(15);
+    expect(seen.filter((p) => p.stage === "sending").map((p) => p.percent)).toEqual([0, 40]);
+    expect(segments).toEqual([SEGMENTS[0]]);
   });
 });

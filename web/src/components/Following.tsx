@@ -4,8 +4,10 @@
 
 import { forwardRef } from "react";
 import type { Candidate } from "../api/types";
-import { episodeCode, percent, timestamp } from "../lib/format";
+import { episodeCode } from "../lib/format";
 import type { FollowState } from "../lib/follow";
+import { Place } from "./Place";
+import { SoundLevel } from "./SoundLevel";
 
 interface Props {
   state: FollowState;
@@ -34,8 +36,6 @@ function Shared({ candidates }: { candidates: Candidate[] }) {
 export const Following = forwardRef<HTMLButtonElement, Props>(function Following({ state, level, onStop }, stopRef) {
   const { place, phase } = state;
   const code = episodeCode(place.season, place.episode);
-  const length = place.episode_duration_s ?? null;
-  const at = length ? Math.min(length, place.offset_s) : place.offset_s;
   return (
     <section className={`following following-${phase}`} aria-labelledby="following-title" data-testid="following">
       <p className="eyebrow follow-phase" data-testid="follow-phase">
@@ -52,25 +52,7 @@ export const Following = forwardRef<HTMLButtonElement, Props>(function Following
           {place.title && <span className="episode-title">{place.title}</span>}
         </p>
       )}
-      <div className="place">
-        <p data-testid="follow-where">
-          {WHERE[phase]}{" "}
-          <strong className="mono big" data-testid="follow-position">
-            {timestamp(at)}
-          </strong>
-          {length ? (
-            <>
-              {" "}
-              of <span className="mono">{timestamp(length)}</span>
-            </>
-          ) : null}
-        </p>
-        {length ? (
-          <progress className="place-bar" max={length} value={at} aria-label="Where in the episode">
-            {percent(at / length)}
-          </progress>
-        ) : null}
-      </div>
+      <Place lead={WHERE[phase]} atS={place.offset_s} lengthS={place.episode_duration_s} lineTestId="follow-where" timeTestId="follow-position" />
       <p className="hint" data-testid="follow-note">
         {NOTE[phase]}
       </p>
@@ -84,12 +66,7 @@ export const Following = forwardRef<HTMLButtonElement, Props>(function Following
           </ul>
         </div>
       )}
-      <label className="meter-label">
-        <span>Sound level</span>
-        <meter min={0} max={1} low={0.05} high={0.9} optimum={0.5} value={level}>
-          {Math.round(level * 100)} %
-        </meter>
-      </label>
+      <SoundLevel level={level} />
       <div className="row">
         <button ref={stopRef} type="button" className="button primary" onClick={onStop}>
           Stop

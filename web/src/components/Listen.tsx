@@ -13,6 +13,7 @@ import { applyLive, changeSentence, endSentence, episodeName, startFollowing, ty
 import { timestamp } from "../lib/format";
 import { Following } from "./Following";
 import { MicIcon } from "./Icons";
+import { SoundLevel } from "./SoundLevel";
 
 /** How often the recorder hands over a chunk (ms): small, so the server hears early. */
 export const CHUNK_MS = 250;
@@ -320,12 +321,7 @@ export function Listen({ onResult, onAnswer, onProblem, onStatus, webSocketImpl 
         {phase === "finishing" ? "Looking up what was heard…" : "Listening…"} <strong>{seconds} s</strong>
         {heard > 0 && <span className="hint"> (checked {Math.floor(heard)} s)</span>}
       </p>
-      <label className="meter-label">
-        <span>Sound level</span>
-        <meter min={0} max={1} low={0.05} high={0.9} optimum={0.5} value={level}>
-          {Math.round(level * 100)} %
-        </meter>
-      </label>
+      <SoundLevel level={level} />
       <div className="row">
         <button ref={stopButton} type="button" className="button primary" onClick={stop} disabled={phase === "finishing"}>
           Stop and answer

@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from "react";
 import type { Candidate, IdentifyResult } from "../api/types";
 import { ambiguityReason, changeNote, confidenceWords, episodeCode, episodeLabel, percent, timestamp } from "../lib/format";
 import { shareUrl } from "../lib/share";
+import { Place } from "./Place";
 
 interface Props {
   result: IdentifyResult;
@@ -101,32 +102,6 @@ function Moment({ c }: { c: Candidate }) {
   );
 }
 
-/** "10:00 of 19:47" with a bar, when the episode's length is known. */
-function Place({ c }: { c: Candidate }) {
-  const length = c.episode_duration_s;
-  return (
-    <div className="place">
-      <p>
-        The clip starts at{" "}
-        <strong className="mono big" data-testid="timestamp">
-          {timestamp(c.offset_s)}
-        </strong>
-        {length ? (
-          <>
-            {" "}
-            of <span className="mono">{timestamp(length)}</span>
-          </>
-        ) : null}
-      </p>
-      {length ? (
-        <progress className="place-bar" max={length} value={Math.min(length, c.offset_s)} aria-label="Where in the episode">
-          {percent(c.offset_s / length)}
-        </progress>
-      ) : null}
-    </div>
-  );
-}
-
 function Matched({ result, shared }: { result: IdentifyResult; shared?: boolean }) {
   const m = result.match!;
   const code = episodeCode(m.season, m.episode);
@@ -143,7 +118,7 @@ function Matched({ result, shared }: { result: IdentifyResult; shared?: boolean 
         {m.title && <span className="episode-title">{m.title}</span>}
       </p>
       <Moment c={m} />
-      <Place c={m} />
+      <Place lead="The clip starts at" atS={m.offset_s} lengthS={m.episode_duration_s} timeTestId="timestamp" />
       <p className="confidence">
         <span className="big">{confidenceWords(m.confidence)}</span> <span className="hint">({percent(m.confidence)} confidence)</span>
       </p>

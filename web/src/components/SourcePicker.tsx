@@ -1,10 +1,11 @@
 // The three ways in: Listen first (the main action), then a file (picked, or dropped
 // anywhere on the page) or a link.
 
-import { forwardRef, useImperativeHandle, useRef, useState, type FormEvent } from "react";
+import { forwardRef, useImperativeHandle, useRef } from "react";
 import type { Problem } from "../api/problem";
-import type { Source } from "../api/identify";
+import type { Source } from "../api/post";
 import type { IdentifyResult } from "../api/types";
+import { LinkForm } from "./LinkForm";
 import { Listen } from "./Listen";
 
 export interface SourcePickerHandle {
@@ -23,24 +24,12 @@ interface Props {
   onLinkChange: (value: string) => void;
 }
 
-/** Whether ``text`` looks like a web link worth sending. */
-export function looksLikeLink(text: string): boolean {
-  const t = text.trim();
-  if (!/^https?:\/\/\S+$/i.test(t)) return false;
-  try {
-    return Boolean(new URL(t).hostname);
-  } catch {
-    return false;
-  }
-}
-
 export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function SourcePicker(
   { onStart, onResult, onAnswer, onProblem, onStatus, link, onLinkChange },
   ref,
 ) {
   const fileInput = useRef<HTMLInputElement>(null);
   const chooseButton = useRef<HTMLButtonElement>(null);
-  const [linkError, setLinkError] = useState<string | null>(null);
 
   useImperativeHandle(ref, () => ({ focus: () => chooseButton.current?.focus() }), []);
 
@@ -48,17 +37,6 @@ export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function Sourc
     const file = files?.[0];
     if (file) onStart({ kind: "file", file, name: file.name });
     if (fileInput.current) fileInput.current.value = "";
-  }
-
-  function submitLink(e: FormEvent) {
-    e.preventDefault();
-    const url = link.trim();
-    if (!looksLikeLink(url)) {
-      setLinkError("Paste a full link, starting with https://");
-      return;
-    }
-    setLinkError(null);
-    onStart({ kind: "link", url });
   }
 
   return (
@@ -89,36 +67,16 @@ export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function Sourc
         />
       </div>
 
-      <form className="link-form" onSubmit={submitLink} noValidate>
-        <label htmlFor="link">Or paste a link (TikTok, YouTube, Instagram…)</label>
-        <div className="row">
-          <input
-            id="link"
-            name="url"
-            type="url"
-            inputMode="url"
-            autoComplete="off"
-            spellCheck={false}
-            placeholder="https://"
-            value={link}
-            onChange={(e) => onLinkChange(e.target.value)}
-            aria-invalid={linkError ? true : undefined}
-            aria-describedby={linkError ? "link-error" : "link-help"}
-          />
-          <button type="submit" className="button">
-            Identify link
-          </button>
-        </div>
-        {linkError ? (
-          <p id="link-error" className="field-error">
-            {linkError}
-          </p>
-        ) : (
-          <p id="link-help" className="hint">
-            Pasting a link anywhere on the page starts right away.
-          </p>
-        )}
-      </form>
+      <LinkForm
+        id="link"
+        className="link-form"
+        label="Or paste a link (TikTok, YouTube, Instagram…)"
+        submitLabel="Identify link"
+        hint="Pasting a link anywhere on the page starts right away."
+        value={link}
+        onChange={onLinkChange}
+        onSubmit={(url) => onStart({ kind: "link", url })}
+      />
     </section>
   );
 });

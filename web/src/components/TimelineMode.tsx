@@ -1,13 +1,13 @@
 // The timeline of a long video: pick a file (or drop or paste one, or a link), watch its
 // segments appear on the bar as the server finds them, choose one to see where it is from.
 
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import type { Source } from "../api/identify";
+import { useCallback, useEffect, useRef, useState } from "react";
+import type { Source } from "../api/post";
 import { Problem } from "../api/problem";
 import { timeline, type TimelineProgress, type TimelineSegment } from "../api/timeline";
 import { timestamp } from "../lib/format";
 import { ProblemMessage } from "./ProblemMessage";
-import { looksLikeLink } from "./SourcePicker";
+import { LinkForm, looksLikeLink } from "./LinkForm";
 import { TimelineView } from "./TimelineView";
 
 type State =
@@ -24,7 +24,7 @@ interface Props {
 function progressText(p: TimelineProgress): string {
   switch (p.stage) {
     case "sending":
-      return "Sending…";
+      return p.percent != null ? `Uploading… ${Math.round(p.percent)} %` : "Sending…";
     case "received":
     case "decoding":
       return "Opening the video…";
@@ -41,7 +41,6 @@ function progressText(p: TimelineProgress): string {
 export function TimelineMode({ timelineImpl = timeline, onStatus }: Props) {
   const [state, setState] = useState<State>({ kind: "idle" });
   const [link, setLink] = useState("");
-  const [linkError, setLinkError] = useState<string | null>(null);
   const job = useRef<AbortController | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
 
@@ -121,17 +120,6 @@ export function TimelineMode({ timelineImpl = timeline, onStatus }: Props) {
     };
   }, [start]);
 
-  function submitLink(e: FormEvent) {
-    e.preventDefault();
-    const url = link.trim();
-    if (!looksLikeLink(url)) {
-      setLinkError("Paste a full link, starting with https://");
-      return;
-    }
-    setLinkError(null);
-    start({ kind: "link", url });
-  }
-
   const again = () => setState({ kind: "idle" });
 
   return (
@@ -201,31 +189,14 @@ export function TimelineMode({ timelineImpl = timeline, onStatus }: Props) {
               }}
             />
           </div>
-          <form onSubmit={submitLink} noValidate>
-            <label htmlFor="timeline-link">Or paste a link</label>
-            <div className="row">
-              <input
-                id="timeline-link"
-                type="url"
-                inputMode="url"
-                autoComplete="off"
-                spellCheck={false}
-                placeholder="https://"
-                value={link}
-                onChange={(e) => setLink(e.target.value)}
-                aria-invalid={linkError ? true : undefined}
-                aria-describedby={linkError ? "timeline-link-error" : undefined}
-              />
-              <button type="submit" className="button">
-                Make the timeline
-              </button>
-            </div>
-            {linkError && (
-              <p id="timeline-link-error" className="field-error">
-                {linkError}
-              </p>
-            )}
-          </form>
+          <LinkForm
+            id="timeline-link"
+            label="Or paste a link"
+            submitLabel="Make the timeline"
+            value={link}
+            onChange={setLink}
+            onSubmit={(url) => start({ kind: "link", url })}
+          />
         </section>
       )}
     </div>

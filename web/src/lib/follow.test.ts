@@ -26,6 +26,14 @@ describe("following", () => {
     expect(state.heardS).toBe((KEPT_CHANGES + 2) * 10);
   });
 
+  it("tells a pause, a loss and the episode's end apart", () => {
+    const state = startFollowing({ status: "match", match: place(1790), candidates: [], elapsed_ms: 1, clip_duration_s: 3 }, 3)!;
+    const lost = (reason: "pause" | "mismatch" | "end"): LiveEvent => ({ event: "lost", at_s: 20, since_s: 18, reason, last: place(1800) });
+    expect(applyLive(state, lost("pause"))).toMatchObject({ phase: "paused", changes: ["Paused at 30:00."] });
+    expect(applyLive(state, lost("mismatch")).changes[0]).toBe("Lost it at 30:00: listening for where it went.");
+    expect(applyLive(state, lost("end"))).toMatchObject({ phase: "lost", changes: ["The episode ended (30:00): listening for what plays next."] });
+  });
+
   it("says why it ended, with where it was", () => {
     const state = startFollowing({ status: "match", match: place(60), candidates: [], elapsed_ms: 1, clip_duration_s: 3 }, 3);
     const limits = { max_s: 1800, idle_s: 300 };

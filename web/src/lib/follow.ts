@@ -74,7 +74,9 @@ export function changeSentence(event: LiveEvent): string | null {
   }
   if (event.event === "lost") {
     const at = timestamp(event.last.offset_s);
-    return event.reason === "pause" ? `Paused at ${at}.` : `Lost it at ${at}: listening for where it went.`;
+    if (event.reason === "pause") return `Paused at ${at}.`;
+    if (event.reason === "end") return `The episode ended (${at}): listening for what plays next.`;
+    return `Lost it at ${at}: listening for where it went.`;
   }
   return null;
 }

@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         default=1800.0, gt=0, le=86_400, description="Longest a listening session may go "
         "on following the episode after its answer (the page's Listen does, until "
         "stopped); CITYWOK_LISTEN_MAX_S bounds only the identification before it.")
+    listen_follow_max_sessions: int = Field(
+        default=8, ge=0, description="Following sessions one worker holds at once (each "
+        "keeps an ffmpeg decoder and a tracker for up to CITYWOK_LISTEN_FOLLOW_MAX_S); past "
+        "it, a session asking to follow gets its answer without following. 0 turns "
+        "following off.")
     listen_follow_idle_s: float = Field(
         default=300.0, gt=0, description="A following session ends after this long with "
         "no place followed: a long pause, the sound turned off, or no sound arriving.")

@@ -16,7 +16,9 @@ Messages, as JSON text:
 - server → client: ``{"type": "listening", "max_s"}``, ``{"type": "heard", "heard_s",
   "status"}`` after each look, ``{"type": "result", "heard_s", "answer": {...},
   "follow": ...}`` (the answer of ``POST /identify``, share link included; ``follow`` is
-  ``{"max_s", "idle_s"}`` when following comes next, else ``null``), ``{"type": "error",
+  ``{"max_s", "idle_s"}`` when following comes next, else ``null``, with
+  ``"follow_refused": "busy"`` when following was asked for but the worker already holds
+  ``listen_follow_max_sessions``), ``{"type": "error",
   "status", "error": {"code", "message"}}``.
 
 Following (``"follow": true``, and the answer a match or ambiguous): the session goes on
@@ -150,21 +152,27 @@ async def listen(ws: WebSocket) -> None:
         metrics.IDENTIFICATIONS.labels(result.status.value).inc()
         answered = True
         answer = await publish(ws, services, index, result, file=None)
-        following = (audio.follow and not audio.stopped and not audio.ended
-                     and result.status in (Status.MATCH, Status.AMBIGUOUS))
-        await ws.send_text(json.dumps({
-            "type": "result", "heard_s": round(looked_at, 2), "answer": answer,
-            "follow": {"max_s": settings.listen_follow_max_s,
-                       "idle_s": settings.listen_follow_idle_s} if following else None}))
-        if following:
-            started = time.monotonic()
-            end = await follow(audio, LiveTracker(index), _sender(ws),
-                               max_s=settings.listen_follow_max_s,
-                               idle_s=settings.listen_follow_idle_s)
-            log.info("listen: following ended", extra={
-                "reason": end.value, "followed_s": round(time.monotonic() - started, 1)})
-            if end is FollowEnd.GONE:
-                return
+        wanted = (audio.follow and not audio.stopped and not audio.ended
+                  and result.status in (Status.MATCH, Status.AMBIGUOUS))
+        with services.follow_slots.hold(wanted) as following:
+            message: dict[str, Any] = {
+                "type": "result", "heard_s": round(looked_at, 2), "answer": answer,
+                "follow": {"max_s": settings.listen_follow_max_s,
+                           "idle_s": settings.listen_follow_idle_s} if following else None}
+            if wanted and not following:
+                message["follow_refused"] = "busy"
+                log.info("listen: answered without following (all following slots held)",
+                         extra={"held": services.follow_slots.held})
+            await ws.send_text(json.dumps(message))
+            if following:
+                started = time.monotonic()
+                end = await follow(audio, LiveTracker(index), _sender(ws),
+                                   max_s=settings.listen_follow_max_s,
+                                   idle_s=settings.listen_follow_idle_s)
+                log.info("listen: following ended", extra={
+                    "reason": end.value, "followed_s": round(time.monotonic() - started, 1)})
+                if end is FollowEnd.GONE:
+                    return
         await ws.close()
     except WebSocketDisconnect:
         if not answered:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from citywok.display import clock
 from citywok.errors import CityWokError
 from citywok.preview import PreviewKind, PreviewSize
 from citywok.web.answers import base_url, episode_by_id, with_links
@@ -111,9 +112,8 @@ async def episode_media(episode_id: str, services: ServicesDep, index: IndexDep)
 
 
 def _clock(seconds: float) -> str:
-    total = max(0, int(seconds))
-    h, m, s = total // 3600, total % 3600 // 60, total % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    """The one clock (rounded as the page and the CLI round it: 599.99 s is 10:00)."""
+    return clock(seconds, decimals=0)
 
 
 def _code(c: dict[str, Any]) -> str:

@@ -8,30 +8,16 @@ cancels the job, which lets go of its worker within one step (a few seconds of i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sse_starlette import EventSourceResponse
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
-from citywok.errors import EmptyMediaError
-from citywok.web import jobs
 from citywok.web.deps import BudgetDep, IndexDep, ServicesDep
-from citywok.web.errors import ApiError, ErrorBody, describe, error_body
-from citywok.web.fetch import check_link, resolve_checked
-from citywok.web.schemas import CandidateOut
-from citywok.web.security import read_json
-from citywok.web.state import Services
+from citywok.web.errors import ErrorBody
+from citywok.web.schemas import CandidateOut, LinkIn
+from citywok.web.sources import accept, answer, event_stream, form_schema, wants_stream
 from citywok.web.timeline_job import TimelineJob, run
 
 router = APIRouter(tags=["timeline"])
@@ -61,25 +47,13 @@ class TimelineOut(BaseModel):
     elapsed_ms: float
 
 
-class TimelineLinkIn(BaseModel):
+class TimelineLinkIn(LinkIn):
     """The timeline of the media behind a link (JSON body)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, description="A link to a long video (YouTube, ...), or a "
                      "direct link to a media file on an allowed host.")
-    stream: bool = Field(False, description="Answer with Server-Sent Events.")
 
 
-_FORM_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "file": {"type": "string", "format": "binary",
-                 "description": "The input (any container ffmpeg reads with an audio stream)."},
-        "url": {"type": "string", "description": "A link instead of a file."},
-        "stream": {"type": "boolean", "description": "Answer with Server-Sent Events."},
-    },
-}
 _EVENTS_DOC = (
     "Named events: `received`, `downloading` (`bytes`, `total`, `percent`), `decoding`, "
     "`progress` (`done_s`, `total_s`, `percent`), `segment` (one segment, as in the answer, "
@@ -100,76 +74,12 @@ _ERRORS[200] = {"content": {"text/event-stream": {"schema": {"type": "string"}}}
                 "description": "The timeline (JSON), or a stream of events. " + _EVENTS_DOC}
 
 
-def _flag(value: object) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-async def _save(upload: UploadFile, dest: Path, max_bytes: int) -> int:
-    def copy() -> int:
-        total = 0
-        with dest.open("wb") as out:
-            while chunk := upload.file.read(1 << 20):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise ApiError(413, "body_too_large",
-                                   f"the upload is larger than the {max_bytes} bytes allowed")
-                out.write(chunk)
-        return total
-
-    return await run_in_threadpool(copy)
-
-
-async def _parse(request: Request, services: Services, workdir: Path,
-                 ) -> tuple[jobs.Upload | jobs.LinkSource, bool]:
-    """The input and whether the body asked for a stream."""
-    settings = services.settings
-    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    url: str | None = None
-    stream = False
-    upload: jobs.Upload | None = None
-    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        async with request.form(max_files=1, max_fields=8) as form:
-            files = [v for v in form.getlist("file") if isinstance(v, UploadFile)]
-            texts = [v for v in form.getlist("url") if isinstance(v, str)]
-            if form.getlist("file") and not files:
-                raise ApiError(422, "invalid_request", "'file' must be a file upload")
-            url = texts[0] if texts else None
-            stream = _flag(form.get("stream", ""))
-            if files:
-                path = workdir / "input.bin"
-                size = await _save(files[0], path, settings.timeline_max_upload_bytes)
-                if size == 0:
-                    raise EmptyMediaError("the uploaded file is empty")
-                name = Path(files[0].filename or "upload").name[:200] or "upload"
-                upload = jobs.Upload(path=path, filename=name, bytes=size)
-    elif ctype == "application/json":
-        data = await read_json(request, settings)
-        try:
-            body = TimelineLinkIn.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-            raise ApiError(422, "invalid_request", f"{where}: {first.get('msg')}") from None
-        url, stream = body.url, body.stream
-    else:
-        raise ApiError(415, "unsupported_media_type",
-                       "send multipart/form-data with 'file' (or 'url'), or JSON with 'url'")
-    if (upload is None) == (url is None):
-        raise ApiError(422, "invalid_request", "send exactly one of 'file' and 'url'")
-    if upload is not None:
-        return upload, stream
-    assert url is not None
-    link = check_link(url.strip(), services.link_policy)
-    await run_in_threadpool(resolve_checked, link.host, link.port, services.link_policy)
-    return jobs.LinkSource(link=link), stream
-
-
 @router.post(
     "/timeline",
     response_model=TimelineOut,
     responses=_ERRORS,
     openapi_extra={"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": _FORM_SCHEMA},
+        "multipart/form-data": {"schema": form_schema("The input")},
         "application/json": {"schema": TimelineLinkIn.model_json_schema()},
     }}},
 )
@@ -190,67 +100,12 @@ async def timeline(
     `CITYWOK_TIMELINE_TIMEOUT_S`.
     """
     settings = services.settings
-    if settings.temp_dir is not None:
-        settings.temp_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="citywok-tl-", dir=settings.temp_dir))
-    try:
-        try:
-            source, body_stream = await _parse(request, services, workdir)
-        except Exception:
-            await budget.refused()
-            raise
-        await budget.spend()
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
+    source, body_stream, workdir = await accept(
+        request, services, budget, prefix="citywok-tl-",
+        max_upload_bytes=settings.timeline_max_upload_bytes, link_body=TimelineLinkIn)
     job = TimelineJob(source=source, index=index, settings=settings,
                       executor=services.executor, workdir=workdir,
                       policy=services.link_policy)
-    accept = request.headers.get("accept", "").lower()
-    if stream or body_stream or "text/event-stream" in accept:
-        return EventSourceResponse(_sse(job), ping=15, send_timeout=30,
-                                   headers={"X-Accel-Buffering": "no"})
-    return await _answer(request, job)
-
-
-async def _sse(job: TimelineJob) -> AsyncIterator[dict[str, str]]:
-    async with contextlib.aclosing(run(job)) as events:
-        try:
-            async for event in events:
-                yield event.sse()
-        except Exception as exc:
-            status, code, message, _ = describe(exc)
-            yield {"event": "error", "data": json.dumps({"status": status,
-                                                         **error_body(code, message)})}
-
-
-async def _until_disconnect(request: Request) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
-async def _answer(request: Request, job: TimelineJob) -> Response:
-    async def consume() -> dict[str, Any]:
-        async with contextlib.aclosing(run(job)) as events:
-            async for event in events:
-                if event.name == "result":
-                    return event.data
-        raise RuntimeError("the timeline ended without a result")
-
-    work = asyncio.ensure_future(consume())
-    watch = asyncio.ensure_future(_until_disconnect(request))
-    try:
-        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not work.done():
-            work.cancel()
-        watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await watch
-    if work.cancelled() or not work.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
-        return Response(status_code=499)  # the client has gone; nobody reads this
-    return JSONResponse(work.result())
+    if wants_stream(request, stream, body_stream):
+        return event_stream(run(job))
+    return await answer(request, run(job))
