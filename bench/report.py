@@ -234,7 +234,10 @@ def reliability_md(r: dict[str, Any]) -> list[str]:
             *table(rel["raw"]), "",
             f"No candidate at all: {none['library']} library clips, {none['outside']} "
             "outside clips. The answers actually given at the threshold used:", "",
-            *table(rel["answered"]), ""]
+            *table(rel["answered"]), "",
+            "Confidence mapping (`MatchParams.reliability`: score, share right; bins of 5 "
+            "clips or more, pooled where a higher score was less often right): "
+            + ", ".join(f"({x:g}, {y:.3f})" for x, y in rel["raw"].get("mapping", [])), ""]
 
 
 def latency_md(r: dict[str, Any]) -> list[str]:

@@ -259,11 +259,39 @@ def reliability(records: Sequence[Record], edges: Sequence[float] = SCORE_EDGES
                      "by_status": {s: _bins([r for r in answered if r.status == s], edges,
                                             raw=False) for s in ("match", "ambiguous")}},
         "raw": {**section(raw, True),
+                "mapping": confidence_mapping(_bins(raw, edges, raw=True)),
                 "no_candidate": {"library": sum(r.raw_score is None for r in pool
                                                 if r.kind == "library"),
                                  "outside": sum(r.raw_score is None for r in pool
                                                 if r.kind == "outside")}},
     }
+
+
+def confidence_mapping(bins: Sequence[dict[str, Any]], min_clips: int = 5
+                       ) -> list[tuple[float, float]]:
+    """``MatchParams.reliability`` from reliability bins: (score, share right) at each
+    bin's middle (an open last bin at its lower edge), made non-decreasing by pooling
+    adjacent bins that break the order (pool-adjacent-violators, weighted by clips), so a
+    higher score never reads as less sure. Bins with fewer than ``min_clips`` are left
+    out: a share of 1 or 2 clips says nothing."""
+    pts: list[list[float]] = []  # [x, share, weight]
+    for b in bins:
+        if b["answered"] < min_clips:
+            continue
+        x = b["lo"] if b["hi"] is None else (b["lo"] + b["hi"]) / 2
+        pts.append([x, b["right"] / b["answered"], float(b["answered"])])
+    blocks: list[list[float]] = []  # [share, weight, first index, last index]
+    for i, (_, y, w) in enumerate(pts):
+        blocks.append([y, w, i, i])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            y2, w2, _, last = blocks.pop()
+            y1, w1, first, _ = blocks.pop()
+            blocks.append([(y1 * w1 + y2 * w2) / (w1 + w2), w1 + w2, first, last])
+    out: list[tuple[float, float]] = []
+    for y, _, first, last in blocks:
+        for i in range(int(first), int(last) + 1):
+            out.append((round(pts[i][0], 2), round(y, 4)))
+    return out
 
 
 def latency_table(records: Sequence[Record]) -> dict[str, Any]:
