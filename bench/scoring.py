@@ -272,14 +272,15 @@ def confidence_mapping(bins: Sequence[dict[str, Any]], min_clips: int = 5
     """``MatchParams.reliability`` from reliability bins: (score, share right) at each
     bin's middle (an open last bin at its lower edge), made non-decreasing by pooling
     adjacent bins that break the order (pool-adjacent-violators, weighted by clips), so a
-    higher score never reads as less sure. Bins with fewer than ``min_clips`` are left
-    out: a share of 1 or 2 clips says nothing."""
+    higher score never reads as less sure. Shares are (right + 1) / (clips + 2), so no
+    finite count reads as certainty (104 of 104 right: 0.99, not 1). Bins with fewer than
+    ``min_clips`` are left out: a share of 1 or 2 clips says nothing."""
     pts: list[list[float]] = []  # [x, share, weight]
     for b in bins:
         if b["answered"] < min_clips:
             continue
         x = b["lo"] if b["hi"] is None else (b["lo"] + b["hi"]) / 2
-        pts.append([x, b["right"] / b["answered"], float(b["answered"])])
+        pts.append([x, (b["right"] + 1) / (b["answered"] + 2), float(b["answered"])])
     blocks: list[list[float]] = []  # [share, weight, first index, last index]
     for i, (_, y, w) in enumerate(pts):
         blocks.append([y, w, i, i])

@@ -6,10 +6,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from citywok.errors import ConfigError
 from citywok.fingerprint import Fingerprint
 from citywok.hashes import triplet
 from citywok.index import Index, NewEpisode
-from citywok.match import WarpedPeaks, find_places, plan_reads, read_postings, verify
+from citywok.match import (
+    WarpedPeaks,
+    _distinct_places,
+    _Votes,
+    find_places,
+    plan_reads,
+    rarest_within,
+    read_postings,
+    verify,
+)
 from citywok.params import MatchParams
 from citywok.peaks import PeakStream
 from citywok.pipeline import analyse_clip, match_clip
@@ -177,3 +187,50 @@ def test_a_removed_episode_is_not_a_place(tmp_path: Path,
         idx.remove("ep-2")
         hits = match_clip(clip_of(audio, 2, 21.0), idx, MP)
         assert all(h.episode_key != key_of(index, 2) for h in hits)
+
+
+def _crowd(places: list[tuple[int, int]]) -> _Votes:
+    """Votes for ``(episode, votes)`` places, each at its own clip centre (frames 1000
+    apart), at time scale 1 and no pitch shift."""
+    ep = np.concatenate([np.full(n, e, dtype=np.int64) for e, n in places])
+    centre = np.concatenate([np.full(n, 1000.0 * i + 100.0) for i, (_, n) in enumerate(places)])
+    k = len(ep)
+    return _Votes(episode=ep, center=centre, scale=np.ones(k), shift=np.zeros(k),
+                  q_idx=np.zeros((k, 3), dtype=np.int64), t_q=np.zeros((k, 3)),
+                  t_r=np.zeros((k, 3)))
+
+
+def test_copies_past_the_busiest_few_are_kept_up_to_a_cap() -> None:
+    mp = replace(MP, places_per_search=4, max_places_per_search=10, copies_min_votes=8,
+                 copies_vote_share=0.5)
+    fs = 0.016
+    # A clearly busy first place and 6 copies about as busy, then chance places of 3.
+    v = _crowd([(1, 20)] + [(e, 15) for e in range(2, 8)] + [(e, 3) for e in range(8, 20)])
+    groups = _distinct_places(v, fs, mp)
+    eps = [int(v.episode[g[0]]) for g in groups]
+    assert eps[:7] == [1, 2, 3, 4, 5, 6, 7]  # every copy, busiest first
+    assert len(groups) == 7  # chance places past the first four are not
+    # A crowd of busy places (a large library's chance) stops at the cap.
+    v = _crowd([(e, 12) for e in range(1, 60)])
+    assert len(_distinct_places(v, fs, mp)) == 10
+    # A first place of fewer than copies_min_votes keeps only the busiest few.
+    v = _crowd([(e, 6) for e in range(1, 30)])
+    assert len(_distinct_places(v, fs, mp)) == 4
+
+
+def test_the_cap_cannot_be_below_the_busiest_few() -> None:
+    with pytest.raises(ConfigError):
+        replace(MP, places_per_search=16, max_places_per_search=8)
+
+
+def test_rarest_within_takes_what_a_full_sort_would() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(1, 400))
+        count = rng.geometric(rng.uniform(0.05, 0.9), n).astype(np.int64)
+        if rng.random() < 0.1:
+            count[rng.integers(0, n)] = 70_000  # a row too busy to sort as 16 bits
+        budget = int(rng.integers(0, count.sum() + 5))
+        order = np.argsort(count, kind="stable")
+        want = order[np.cumsum(count[order]) <= budget]
+        assert np.array_equal(rarest_within(count, budget), want)

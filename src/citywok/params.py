@@ -216,6 +216,11 @@ class MatchParams:
     #: ... when the busiest place has at least this many votes (chance places have two
     #: or three, and a dozen of them says nothing).
     copies_min_votes: int = 8
+    #: ... but never more than this many places a search in all. Chance crowds grow with
+    #: the library (at 40 h a clip of outside audio had 100-200 places of 8+ votes, each
+    #: verified, most of a no_match's cost); copies of shared material the catalogue
+    #: knows are all verified anyway (``pipeline._copies_of_shared``).
+    max_places_per_search: int = 48
     #: When a warp finds nothing conclusive, its busiest places have their time scale
     #: searched a few per cent either way with the sketch (0: only the answers', below).
     scale_search_places: int = 0
@@ -233,8 +238,10 @@ class MatchParams:
     plausible_pitch_shift: float = 5.5
     #: The sketch score (agreement of the clip's sketch with the reference's beyond
     #: chance, in standard deviations of chance) a place needs to be an answer.
-    #: Calibrated on outside audio (bench/README.md): ``min_score`` for a clip of
-    #: ``score_reference_s`` or more; shorter clips need less (fewer bits to agree).
+    #: Calibrated on outside audio (bench/README.md): 1.1 x the best score of any
+    #: calibration clip that is not the same recording as the place it named (5.98 at
+    #: 3 s, 6.14 at 5 s, 5.15 at 10 s) asks for 6.75; held-out clips are then scored with
+    #: this rounded-up value. One value serves every length (see ``score_needed``).
     min_score: float = 7.0
     #: Score at which the warp search stops early.
     conclusive_score: float = 9.0
@@ -245,10 +252,12 @@ class MatchParams:
     max_candidates: int = 10
 
     #: Measured reliability: (evidence, share of answers at that evidence that were right)
-    #: pairs, from the benchmark's reliability table (bench/README.md). The confidence of
-    #: an answer is read off this table.
+    #: pairs, from the benchmark's reliability table (bench/README.md: 2026-11-30, 3,200
+    #: library clips under 32 distortions and 1,200 outside clips, read by
+    #: ``bench.scoring.confidence_mapping``). The confidence of an answer is read off it.
     reliability: tuple[tuple[float, float], ...] = (
-        (0.0, 0.0), (5.0, 0.05), (7.0, 0.5), (9.0, 0.95), (12.0, 0.995), (20.0, 1.0))
+        (2.0, 0.0032), (5.0, 0.0473), (6.5, 0.7), (7.5, 0.7297), (8.5, 0.875),
+        (9.5, 0.9311), (12.5, 0.9483), (14.0, 0.9906), (17.5, 0.9966), (25.0, 0.9987))
 
     def score_needed(self, clip_s: float) -> float:
         """The evidence a place needs to be an answer, for a clip of ``clip_s`` seconds.
@@ -268,6 +277,8 @@ class MatchParams:
     def __post_init__(self) -> None:
         if self.min_votes < 1:
             raise ConfigError("min_votes must be at least 1")
+        if self.max_places_per_search < self.places_per_search:
+            raise ConfigError("max_places_per_search must be at least places_per_search")
         if self.postings_budget < 1:
             raise ConfigError("postings_budget must be positive")
         if not 0 < self.ambiguous_ratio <= 1:
