@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import citywok.pipeline as pipeline
 from citywok.demo import RATE_HZ, THEME_S
 from citywok.index import Index
 from citywok.pipeline import identify_samples, remove_episode
@@ -81,3 +82,27 @@ def test_no_shared_material_between_unrelated_episodes(tmp_path: Path) -> None:
                               peak_params=p.index_peaks)
     found: list[SharedStretch] = find_shared(peaks, dict.fromkeys(peaks, 30.0), params=p)
     assert found == []
+
+
+def test_a_run_stopped_before_finding_shared_material_is_caught_up(
+        demo_library: DemoLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill between the last commit and the self-join leaves every episode in the
+    index; the next run adds nothing, and must still find what they share."""
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    library = demo_library.folder
+    with Index.open(tmp_path / "index", writable=True) as idx:
+        monkeypatch.setattr(pipeline, "update_shared", killed)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.drive(pipeline.index_paths(idx, [library]))
+        monkeypatch.undo()
+        assert len(idx.episodes) == 4 and idx.store.shared == []
+        assert idx.shared_is_stale("Demo Show")
+        summary = pipeline.drive(pipeline.index_paths(idx, [library]))
+        assert summary.added == () and len(summary.skipped) == 4
+        assert {r.episode_key for r in idx.store.shared} == set(idx.episodes)
+        assert not idx.shared_is_stale("Demo Show")
+        # Nothing stale, nothing new: a third run does not search again.
+        monkeypatch.setattr(pipeline, "update_shared", killed)
+        pipeline.drive(pipeline.index_paths(idx, [library]))

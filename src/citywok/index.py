@@ -15,7 +15,7 @@ from pathlib import Path
 from citywok.params import AnalysisParams
 from citywok.result import Episode, IndexStats
 from citywok.shared import SharedStretch
-from citywok.store.catalog import Catalog, EpisodeRow
+from citywok.store.catalog import Catalog, EpisodeRow, shared_is_current
 from citywok.store.local import (
     CATALOG_NAME,
     SEGMENT_DIR,
@@ -159,10 +159,16 @@ class Index:
         self.store.compact(max_segments=max_segments)
         self._index_places()
 
-    def replace_shared(self, episode_keys: Sequence[int], rows: Sequence[SharedStretch]
-                       ) -> None:
-        self.store.replace_shared(episode_keys, rows)
+    def replace_shared(self, episode_keys: Sequence[int], rows: Sequence[SharedStretch],
+                       *, show: str | None = None) -> None:
+        self.store.replace_shared(episode_keys, rows, show=show)
         self._index_places()
+
+    def shared_is_stale(self, show: str) -> bool:
+        """Whether ``show``'s shared material was found among other episodes than it has
+        now (a run stopped between committing episodes and finding it)."""
+        keys = [k for k, e in self.episodes.items() if e.show == show]
+        return not shared_is_current(self.store.catalog.shared_among(show), keys)
 
     # -- life ------------------------------------------------------------------------------
 

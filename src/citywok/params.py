@@ -252,9 +252,9 @@ class MatchParams:
     max_candidates: int = 10
 
     #: Measured reliability: (evidence, share of answers at that evidence that were right)
-    #: pairs, from the benchmark's reliability table (bench/README.md: 2026-11-30 at `87b3712`, 3,200
-    #: library clips under 32 distortions and 1,200 outside clips, read by
-    #: ``bench.scoring.confidence_mapping``). The confidence of an answer is read off it.
+    #: pairs, from the benchmark's reliability table (bench/README.md: 2026-11-30 at
+    #: ``87b3712``, 3,200 library clips under 32 distortions and 1,200 outside clips,
+    #: read by ``bench.scoring.confidence_mapping``). An answer's confidence is read off it.
     reliability: tuple[tuple[float, float], ...] = (
         (2.0, 0.003), (5.0, 0.0535), (6.5, 0.6667), (7.5, 0.7297), (8.5, 0.8727),
         (9.5, 0.9307), (12.5, 0.9483), (14.0, 0.9905), (17.5, 0.9966), (25.0, 0.9987))

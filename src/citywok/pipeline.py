@@ -432,8 +432,10 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
     if len(index.segments) > MAX_SEGMENTS:
         yield Progress(stage="compacting")
         index.compact(max_segments=MAX_SEGMENTS // 2)
-    shows = {index.episodes[k].show for k in index.episodes
-             if index.episodes[k].episode_id in set(added) | set(updated)}
+    changed = set(added) | set(updated)
+    # Shows with new episodes, and any whose shared material a stopped run left behind.
+    shows = {e.show for e in index.episodes.values()
+             if e.episode_id in changed or index.shared_is_stale(e.show)}
     if shows:
         yield Progress(stage="finding shared material")
         update_shared(index, shows)
@@ -455,7 +457,8 @@ def update_shared(index: Index, shows: Iterable[str]) -> None:
             if where is not None:
                 peaks[k] = where[0].episode_peaks(where[1])
         durations = {k: index.episodes[k].duration_s for k in keys}
-        index.replace_shared(keys, find_shared(peaks, durations, params=index.params))
+        index.replace_shared(keys, find_shared(peaks, durations, params=index.params),
+                             show=show)
 
 
 def remove_episode(index: Index, episode_id: str) -> Episode:

@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,9 +230,12 @@ class Catalog:
         return [SharedStretch(r[0], r[1], r[2], SharedKind(r[3]), r[4], r[5]) for r in rows]
 
     def replace_shared(self, db: sqlite3.Connection, episode_keys: Sequence[int],
-                       rows: Sequence[SharedStretch]) -> None:
-        """Replace the shared material of these episodes (one show's, found anew)."""
+                       rows: Sequence[SharedStretch], *, show: str | None = None) -> None:
+        """Replace the shared material of these episodes (one show's, found anew), and
+        note which episodes it was found among (``shared_among``)."""
         db.executemany("DELETE FROM shared WHERE episode_key=?", [(k,) for k in episode_keys])
+        if show is not None:
+            self.set_meta(_SHARED_AMONG + show, _key_list(episode_keys), db)
         # Group numbers are per show; offset them past those already stored.
         row = db.execute("SELECT COALESCE(MAX(grp), -1) + 1 FROM shared").fetchone()
         base = int(row[0])
@@ -241,9 +244,26 @@ class Catalog:
                        [(r.episode_key, r.start_s, r.end_s, r.kind.value, r.episodes,
                          base + r.group) for r in rows])
 
+    def shared_among(self, show: str) -> str | None:
+        """The episodes (keys, as stored) a show's shared material was last found among;
+        ``None`` when it never was."""
+        return self.get_meta(_SHARED_AMONG + show)
+
     def episode_id_taken(self, episode_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM episodes WHERE episode_id=?", (episode_id,))
         return row.fetchone() is not None
+
+
+_SHARED_AMONG = "shared_among:"
+
+
+def _key_list(keys: Iterable[int]) -> str:
+    return ",".join(str(k) for k in sorted(keys))
+
+
+def shared_is_current(stored: str | None, keys: Iterable[int]) -> bool:
+    """Whether shared material noted as found among ``stored`` is that of ``keys``."""
+    return stored == _key_list(keys)
 
 
 def _wal_pending(path: Path) -> bool:

@@ -344,13 +344,14 @@ class LocalStore:
         self._remove_strays()
         return row.episode
 
-    def replace_shared(self, episode_keys: Sequence[int], rows: Sequence[SharedStretch]
-                       ) -> None:
-        """Record the shared material found anew among ``episode_keys``."""
+    def replace_shared(self, episode_keys: Sequence[int], rows: Sequence[SharedStretch],
+                       *, show: str | None = None) -> None:
+        """Record the shared material found anew among ``episode_keys`` (all of
+        ``show``'s episodes, when given: noted, so a run stopped before it is caught up)."""
         self._require_writer()
         try:
             with self.catalog.transaction() as db:
-                self.catalog.replace_shared(db, episode_keys, rows)
+                self.catalog.replace_shared(db, episode_keys, rows, show=show)
         except (OSError, sqlite3.OperationalError) as exc:
             raise IndexWriteError(f"cannot write the index at {self.root}: {exc}") from None
         self.reload()
