@@ -26,7 +26,7 @@ from starlette.datastructures import UploadFile
 
 from citywok.errors import EmptyMediaError
 from citywok.web.deps import Budget
-from citywok.web.errors import ApiError, describe, error_body
+from citywok.web.errors import ApiError, ErrorBody, describe, error_body
 from citywok.web.fetch import check_link, resolve_checked
 from citywok.web.jobs import Event, LinkSource, Upload
 from citywok.web.schemas import LinkIn
@@ -38,6 +38,32 @@ Source = Upload | LinkSource
 _UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 #: Room left in a file name (255 bytes on common file systems) for nothing else.
 _MAX_NAME_BYTES = 200
+
+
+def route_doc(*, file: str, answer: str, link_schema: dict[str, Any], events: str
+              ) -> dict[str, Any]:
+    """The OpenAPI ``responses`` and request body of a route that takes an upload or a
+    link (identify, timeline): one list of errors, as both fail alike. ``file`` says what
+    the upload is, ``answer`` what the JSON answer is, ``events`` what the stream sends."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorBody, "description": why} for status, why in (
+            (400, "Malformed request"), (401, "Unknown or revoked API key"),
+            (413, "Upload, download, body or input too large or too long"),
+            (415, "Not a media file with audio, or an unsupported body type"),
+            (422, "Invalid request (both or neither of file and url), unusable audio, or "
+                  "a refused link"),
+            (429, "Rate limit reached, too many refused requests or wrong keys (see "
+                  "Retry-After)"),
+            (502, "The link could not be downloaded"), (503, "No index loaded"),
+        )
+    }
+    responses[200] = {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                      "description": f"{answer} (JSON), or a stream of events. {events}"}
+    return {"responses": responses,
+            "openapi_extra": {"requestBody": {"required": True, "content": {
+                "multipart/form-data": {"schema": form_schema(file)},
+                "application/json": {"schema": link_schema},
+            }}}}
 
 
 def form_schema(what: str) -> dict[str, Any]:

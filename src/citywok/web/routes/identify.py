@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -16,9 +16,8 @@ from fastapi.responses import Response
 from citywok.web import jobs, usage
 from citywok.web.answers import publish
 from citywok.web.deps import BudgetDep, IndexDep, ServicesDep
-from citywok.web.errors import ErrorBody
 from citywok.web.schemas import IdentifyLinkIn, IdentifyOut
-from citywok.web.sources import accept, answer, event_stream, form_schema, wants_stream
+from citywok.web.sources import accept, answer, event_stream, route_doc, wants_stream
 from citywok.web.state import Services
 
 router = APIRouter(tags=["identify"])
@@ -29,30 +28,11 @@ _EVENTS_DOC = (
     "(the JSON of a plain answer) or `error` (`{\"status\", \"error\": {code, message}}`)."
 )
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": why} for status, why in (
-        (400, "Malformed request"), (401, "Unknown or revoked API key"),
-        (413, "Upload, download, body or clip too large or too long"),
-        (415, "Not a media file with audio, or an unsupported body type"),
-        (422, "Invalid request (both or neither of file and url), unusable audio, or a "
-              "refused link"),
-        (429, "Rate limit reached, too many refused requests or wrong keys (see "
-              "Retry-After)"),
-        (502, "The link could not be downloaded"), (503, "No index loaded"),
-    )
-}
-_ERRORS[200] = {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                "description": "The answer (JSON), or a stream of events. " + _EVENTS_DOC}
-
-
 @router.post(
     "/identify",
     response_model=IdentifyOut,
-    responses=_ERRORS,
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": form_schema("The clip")},
-        "application/json": {"schema": IdentifyLinkIn.model_json_schema()},
-    }}},
+    **route_doc(file="The clip", answer="The answer",
+                link_schema=IdentifyLinkIn.model_json_schema(), events=_EVENTS_DOC),
 )
 async def identify(
     request: Request,

@@ -8,16 +8,15 @@ cancels the job, which lets go of its worker within one step (a few seconds of i
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from citywok.web.deps import BudgetDep, IndexDep, ServicesDep
-from citywok.web.errors import ErrorBody
 from citywok.web.schemas import CandidateOut, LinkIn
-from citywok.web.sources import accept, answer, event_stream, form_schema, wants_stream
+from citywok.web.sources import accept, answer, event_stream, route_doc, wants_stream
 from citywok.web.timeline_job import TimelineJob, run
 
 router = APIRouter(tags=["timeline"])
@@ -60,28 +59,11 @@ _EVENTS_DOC = (
     "with its `index`; sent as soon as its boundaries are final), `heartbeat`, then `result` "
     "(the JSON of a plain answer) or `error` (`{\"status\", \"error\": {code, message}}`)."
 )
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": why} for status, why in (
-        (400, "Malformed request"), (401, "Unknown or revoked API key"),
-        (413, "Upload, download or input too large or too long"),
-        (415, "Not a media file with audio, or an unsupported body type"),
-        (422, "Invalid request, unusable audio, or a refused link"),
-        (429, "Rate limit reached (see Retry-After)"),
-        (502, "The link could not be downloaded"), (503, "No index loaded"),
-    )
-}
-_ERRORS[200] = {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                "description": "The timeline (JSON), or a stream of events. " + _EVENTS_DOC}
-
-
 @router.post(
     "/timeline",
     response_model=TimelineOut,
-    responses=_ERRORS,
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": form_schema("The input")},
-        "application/json": {"schema": TimelineLinkIn.model_json_schema()},
-    }}},
+    **route_doc(file="The input", answer="The timeline",
+                link_schema=TimelineLinkIn.model_json_schema(), events=_EVENTS_DOC),
 )
 async def timeline(
     request: Request,
