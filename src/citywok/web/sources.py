@@ -40,11 +40,15 @@ _UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_NAME_BYTES = 200
 
 
-def route_doc(*, file: str, answer: str, link_schema: dict[str, Any], events: str
+def route_doc(*, file: str, answer: str, link_schema: dict[str, Any], stages: str
               ) -> dict[str, Any]:
     """The OpenAPI ``responses`` and request body of a route that takes an upload or a
-    link (identify, timeline): one list of errors, as both fail alike. ``file`` says what
-    the upload is, ``answer`` what the JSON answer is, ``events`` what the stream sends."""
+    link (identify, timeline): one list of errors and one event stream, as both work
+    alike. ``file`` says what the upload is, ``answer`` what the JSON answer is, ``stages``
+    the events the route's own work sends between download and answer."""
+    events = ("Named events: `received`, `downloading` (`bytes`, `total`, `percent`), "
+              f"{stages}, `heartbeat` (while a stage runs long), then `result` (the JSON of "
+              "a plain answer) or `error` (`{\"status\", \"error\": {code, message}}`).")
     responses: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorBody, "description": why} for status, why in (
             (400, "Malformed request"), (401, "Unknown or revoked API key"),

@@ -22,17 +22,13 @@ from citywok.web.state import Services
 
 router = APIRouter(tags=["identify"])
 
-_EVENTS_DOC = (
-    "Named events: `received`, `downloading` (`bytes`, `total`, `percent`), `decoding`, "
-    "`fingerprinting`, `matching`, `heartbeat` (while a stage runs long), then `result` "
-    "(the JSON of a plain answer) or `error` (`{\"status\", \"error\": {code, message}}`)."
-)
 
 @router.post(
     "/identify",
     response_model=IdentifyOut,
     **route_doc(file="The clip", answer="The answer",
-                link_schema=IdentifyLinkIn.model_json_schema(), events=_EVENTS_DOC),
+                link_schema=IdentifyLinkIn.model_json_schema(),
+                stages="`decoding`, `fingerprinting`, `matching`"),
 )
 async def identify(
     request: Request,

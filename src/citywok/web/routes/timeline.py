@@ -53,17 +53,14 @@ class TimelineLinkIn(LinkIn):
                      "direct link to a media file on an allowed host.")
 
 
-_EVENTS_DOC = (
-    "Named events: `received`, `downloading` (`bytes`, `total`, `percent`), `decoding`, "
-    "`progress` (`done_s`, `total_s`, `percent`), `segment` (one segment, as in the answer, "
-    "with its `index`; sent as soon as its boundaries are final), `heartbeat`, then `result` "
-    "(the JSON of a plain answer) or `error` (`{\"status\", \"error\": {code, message}}`)."
-)
 @router.post(
     "/timeline",
     response_model=TimelineOut,
     **route_doc(file="The input", answer="The timeline",
-                link_schema=TimelineLinkIn.model_json_schema(), events=_EVENTS_DOC),
+                link_schema=TimelineLinkIn.model_json_schema(),
+                stages="`decoding`, `progress` (`done_s`, `total_s`, `percent`), `segment` "
+                       "(one segment, as in the answer, with its `index`; sent as soon as "
+                       "its boundaries are final)"),
 )
 async def timeline(
     request: Request,
