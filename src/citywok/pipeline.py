@@ -434,8 +434,9 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
         index.compact(max_segments=MAX_SEGMENTS // 2)
     changed = set(added) | set(updated)
     # Shows with new episodes, and any whose shared material a stopped run left behind.
-    shows = {e.show for e in index.episodes.values()
-             if e.episode_id in changed or index.shared_is_stale(e.show)}
+    all_shows = {e.show for e in index.episodes.values()}
+    shows = {e.show for e in index.episodes.values() if e.episode_id in changed}
+    shows |= {s for s in all_shows - shows if index.shared_is_stale(s)}
     if shows:
         yield Progress(stage="finding shared material")
         update_shared(index, shows)
