@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.mutation [--minutes 20] [--children 1]
 
-Runs mutmut over ``match.py`` (every function), ``pipeline.decide`` and
-``pipeline.match_clip``, and the sketch's agreement and score, with only the unit tests
+Runs mutmut over ``match/`` (every function), ``match.decide.decide`` and
+``match.query.match_clip``, and the sketch's agreement and score, with only the unit tests
 meant to guard them (``tests/test_match*.py``, ``test_decide*.py``, ``test_sketch*.py``,
 ``test_pipeline.py``), in a scratch copy of ``src/``
 and ``tests/`` (mutmut writes a ``mutants/`` folder beside its config; the checkout stays
@@ -25,16 +25,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What is mutated (files) and which of their mutants run (mutmut's names, globs).
-FILES = ("src/citywok/match.py", "src/citywok/pipeline.py", "src/citywok/sketch.py")
+FILES = ("src/citywok/match/places.py", "src/citywok/match/verify.py",
+         "src/citywok/match/query.py", "src/citywok/match/decide.py",
+         "src/citywok/store/reads.py", "src/citywok/families/sketch.py",
+         "src/citywok/analysis/sketch.py")
 #: Decision first: decide() (threshold, runner-up, ambiguity), match_clip() (the
 #: plausibility filter, early stop), the verification and its chance term (match.verify,
 #: sketch.agreement/score), place keeping, then the rest of the matcher.
-MUTANTS = ("citywok.pipeline.x_decide*", "citywok.pipeline.x_match_clip*",
-           "citywok.match.x_verify*", "citywok.sketch.x_agreement*", "citywok.sketch.x_score*",
-           "citywok.match.x_best_per_place*", "citywok.match.x_find_places*",
-           "citywok.match.x__distinct_places*", "citywok.match.x__refine*",
-           "citywok.match.x_plan_reads*", "citywok.match.x_read_postings*",
-           "citywok.match.x__collect*", "citywok.match.x__median*")
+MUTANTS = ("citywok.match.decide.x_decide*", "citywok.match.query.x_match_clip*",
+           "citywok.match.verify.x_verify*", "citywok.families.sketch.x_agreement*",
+           "citywok.analysis.sketch.x_score*",
+           "citywok.match.verify.x_best_per_place*", "citywok.match.places.x_find_places*",
+           "citywok.match.places.x__distinct_places*", "citywok.match.places.x__refine*",
+           "citywok.store.reads.x_plan_reads*", "citywok.store.reads.x_read_postings*",
+           "citywok.match.places.x__collect*", "citywok.match.places.x__median*")
 TESTS = ("tests/test_match*.py", "tests/test_decide*.py", "tests/test_sketch*.py",
          "tests/test_pipeline.py")
 

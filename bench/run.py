@@ -55,8 +55,8 @@ from bench.scoring import (
     shared_table,
     waveform_correlation,
 )
-from citywok.decode import decode
-from citywok.fingerprint import fingerprint_file
+from citywok.analysis.decode import decode
+from citywok.analysis.fingerprint import fingerprint_file
 from citywok.index import Index
 from citywok.params import MatchParams
 from citywok.pipeline import drive, index_paths

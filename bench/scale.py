@@ -32,7 +32,7 @@ from bench.corpus import MAX_SPEED, SR_IN, Places, cut, load_corpus, split_outsi
 from bench.distortions import Overlays, distortions
 from bench.scoring import OFFSET_TOL_S, percentile
 from bench.synthetic import library_peaks, synthetic_copy
-from citywok.decode import decode
+from citywok.analysis.decode import decode
 from citywok.errors import CityWokError
 from citywok.index import Index
 from citywok.params import MatchParams

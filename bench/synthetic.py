@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from citywok.fingerprint import Fingerprint, fingerprint_file
+from citywok.analysis.fingerprint import Fingerprint, fingerprint_file
+from citywok.analysis.peaks import PITCH_REF_HZ, Peaks
 from citywok.index import NewEpisode
 from citywok.params import AnalysisParams
-from citywok.peaks import PITCH_REF_HZ, Peaks
 from citywok.result import Episode
 
 BLOCK_S = 30.0

@@ -44,9 +44,9 @@ import numpy.typing as npt
 from scipy.signal import resample_poly
 
 from citywok.index import Index
-from citywok.live import Found, LiveTracker
+from citywok.long.live import Found, LiveTracker
+from citywok.long.timeline import Segment, SegmentStatus, Timeline, timeline_file
 from citywok.pipeline import drive, index_paths
-from citywok.timeline import Segment, SegmentStatus, Timeline, timeline_file
 
 Audio = npt.NDArray[np.float32]
 SR_IN = 16000

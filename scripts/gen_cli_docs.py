@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from citywok.cli import app
+from citywok.cli.main import app
 
 COMMANDS = ("", "index", "identify", "timeline", "listen", "stats", "check", "list", "remove",
             "compact", "demo", "serve", "keys create", "keys list", "keys revoke", "usage",

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from citywok.demo import RATE_HZ, encode, make_library
+from citywok.cli.demo import RATE_HZ, encode, make_library
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
 
@@ -58,7 +58,7 @@ def demo_index(demo_library: DemoLibrary) -> Iterator[Index]:
 @pytest.fixture(scope="session")
 def outside_audio() -> npt.NDArray[np.float32]:
     """Audio that is in no library: other words, over glides that avoid the demo's scale."""
-    from citywok.demo import speech
+    from citywok.cli.demo import speech
 
     words = speech("the quick brown fox jumps over the lazy dog while seven zebras watch "
                    "quietly from a distance", voice="en-us", speed_wpm=140)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citywok.demo import RATE_HZ, THEME_S, encode, melody
+from citywok.cli.demo import RATE_HZ, THEME_S, encode, melody
 from citywok.index import Index
 from citywok.pipeline import drive, identify_samples, index_paths
 from citywok.result import Status

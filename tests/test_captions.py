@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from citywok.captions import clock, to_chapters, to_srt, to_vtt
+from citywok.long.captions import clock, to_chapters, to_srt, to_vtt
+from citywok.long.timeline import Segment, SegmentMatch, SegmentStatus, Timeline
 from citywok.result import Candidate, Episode
-from citywok.timeline import Segment, SegmentMatch, SegmentStatus, Timeline
 
 
 def episode(n: int, title: str | None = "Garden Lantern") -> Episode:

@@ -6,8 +6,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from citywok.capture import live_chunks
-from citywok.decode import ffmpeg_binary, input_url
+from citywok.analysis.decode import ffmpeg_binary, input_url
+from citywok.long.capture import live_chunks
 
 
 def test_a_source_ffmpeg_complains_about_all_along_still_streams(tmp_path: Path) -> None:

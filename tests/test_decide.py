@@ -4,9 +4,9 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from citywok.match import Hit
+from citywok.match.decide import decide
+from citywok.match.places import Hit
 from citywok.params import AnalysisParams, MatchParams
-from citywok.pipeline import decide
 from citywok.result import Candidate, Episode, Status
 
 MP = MatchParams()

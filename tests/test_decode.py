@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citywok.decode import STDERR_KEEP_BYTES, decode, iter_decode, probe, read_bounded
-from citywok.demo import CONTAINERS, encode
+from citywok.analysis.decode import STDERR_KEEP_BYTES, decode, iter_decode, probe, read_bounded
+from citywok.cli.demo import CONTAINERS, encode
 from citywok.errors import (
     CorruptMediaError,
     EmptyMediaError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from citywok.follow import best_interval, llr, meet
+from citywok.long.follow import best_interval, llr, meet
 
 
 def observations(found: list[int], *, start: float = 0.0, step: float = 1.0,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from citywok.analysis.peaks import Peaks
 from citywok.errors import (
     EpisodeNotFoundError,
     IndexFormatError,
@@ -17,9 +18,9 @@ from citywok.errors import (
     IndexNotFoundError,
     IndexParamsMismatchError,
 )
+from citywok.families import triplet
 from citywok.index import MAGIC, SEGMENT_DIR, Index, NewEpisode, read_segment, write_segment
 from citywok.params import AnalysisParams
-from citywok.peaks import Peaks
 from citywok.pipeline import drive, identify_samples, index_paths
 from citywok.result import Episode, Status
 from citywok.store.segment import EpisodeData
@@ -50,9 +51,9 @@ def _episode(n: int) -> NewEpisode:
 def test_segment_round_trip(tmp_path: Path) -> None:
     data = [_data(1), _data(2)]
     path = tmp_path / "s.cws"
-    digest = write_segment(path, params=P, episode_keys=[5, 9], episodes=data)
+    digest = write_segment(path, params=P, layout=triplet, episode_keys=[5, 9], episodes=data)
     assert len(digest) == 64
-    seg = read_segment(path, params=P, sha256=digest)
+    seg = read_segment(path, params=P, layout=triplet, sha256=digest)
     assert list(seg.episode_keys) == [5, 9]
     back = seg.episode_peaks(1)
     np.testing.assert_array_equal(back.frame, data[1].peaks.frame)
@@ -63,24 +64,24 @@ def test_segment_round_trip(tmp_path: Path) -> None:
 
 def test_segment_damage_is_detected(tmp_path: Path) -> None:
     path = tmp_path / "s.cws"
-    digest = write_segment(path, params=P, episode_keys=[1], episodes=[_data(1)])
+    digest = write_segment(path, params=P, layout=triplet, episode_keys=[1], episodes=[_data(1)])
     data = path.read_bytes()
     (tmp_path / "trunc.cws").write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexFormatError, match="truncated"):
-        read_segment(tmp_path / "trunc.cws", params=P)
+        read_segment(tmp_path / "trunc.cws", params=P, layout=triplet)
     (tmp_path / "magic.cws").write_bytes(b"NOTMAGIC" + data[8:])
     with pytest.raises(IndexFormatError, match="not a CityWok segment"):
-        read_segment(tmp_path / "magic.cws", params=P)
+        read_segment(tmp_path / "magic.cws", params=P, layout=triplet)
     (tmp_path / "ver.cws").write_bytes(MAGIC + (99).to_bytes(4, "little") + data[12:])
     with pytest.raises(IndexFormatError, match="format 99"):
-        read_segment(tmp_path / "ver.cws", params=P)
+        read_segment(tmp_path / "ver.cws", params=P, layout=triplet)
     with pytest.raises(IndexParamsMismatchError, match="n_fft"):
-        read_segment(path, params=replace(P, n_fft=1024))
+        read_segment(path, params=replace(P, n_fft=1024), layout=triplet)
     flipped = bytearray(data)
     flipped[-100] ^= 0xFF
     (tmp_path / "flip.cws").write_bytes(bytes(flipped))
     with pytest.raises(IndexFormatError, match="checksum"):
-        read_segment(tmp_path / "flip.cws", params=P, sha256=digest)
+        read_segment(tmp_path / "flip.cws", params=P, layout=triplet, sha256=digest)
 
 
 def test_open_missing_index(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from citywok.analysis.fingerprint import Fingerprint
 from citywok.errors import CityWokError
-from citywok.fingerprint import Fingerprint
 from citywok.ingest import FingerprintJob
 from citywok.ingest.local import InlineFingerprinter, ProcessFingerprinter
 from citywok.params import AnalysisParams

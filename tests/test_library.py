@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from citywok.errors import LibraryError
-from citywok.library import (
+from citywok.ingest.library import (
     EpisodeInfo,
     make_episode_id,
     parse_episode_name,
@@ -100,7 +100,7 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
 
 
 def test_sidecar_watch_urls_per_file_and_per_show(tmp_path: Path) -> None:
-    from citywok.library import render_watch_url
+    from citywok.ingest.library import render_watch_url
 
     (tmp_path / "Show - S01E01.mkv").write_bytes(b"x")
     (tmp_path / "Show - S01E02.mkv").write_bytes(b"x")

@@ -7,9 +7,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from citywok.demo import RATE_HZ
+from citywok.cli.demo import RATE_HZ
 from citywok.index import Index
-from citywok.live import (
+from citywok.long.live import (
     Change,
     Found,
     Listening,

@@ -6,25 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from citywok.analysis.fingerprint import Fingerprint
+from citywok.analysis.peaks import PeakStream
+from citywok.analysis.sketch import codes_from_energies
 from citywok.errors import ConfigError
-from citywok.fingerprint import Fingerprint
-from citywok.hashes import triplet
+from citywok.families import triplet
 from citywok.index import Index, NewEpisode
-from citywok.match import (
-    WarpedPeaks,
-    _distinct_places,
-    _Votes,
-    find_places,
-    plan_reads,
-    rarest_within,
-    read_postings,
-    verify,
-)
+from citywok.match.places import WarpedPeaks, _distinct_places, _Votes, find_places
+from citywok.match.query import analyse_clip, match_clip
+from citywok.match.verify import verify
 from citywok.params import MatchParams
-from citywok.peaks import PeakStream
-from citywok.pipeline import analyse_clip, match_clip
 from citywok.result import Episode
-from citywok.sketch import codes_from_energies
+from citywok.store.reads import plan_reads, rarest_within, read_postings
 
 RATE = 8000
 MP = MatchParams()
@@ -48,7 +41,7 @@ def _music(seconds: float, seed: int) -> np.ndarray:
 def _fingerprint(x: np.ndarray, index: Index) -> Fingerprint:
     stream = PeakStream(params=index.params, peak_params=index.params.index_peaks)
     peaks = stream.feed(x)
-    from citywok.peaks import Peaks
+    from citywok.analysis.peaks import Peaks
     peaks = Peaks.concat([peaks, stream.finish()])
     codes = codes_from_energies(stream.band_energies(),
                                 frames_per_code=index.params.sketch_frames)
@@ -118,17 +111,17 @@ def test_postings_are_read_rarest_first_within_the_budget(
     index, audio = library
     peaks = analyse_clip(clip_of(audio, 1, 10.0), index.params, MP).peaks
     look = triplet.query_lookups(peaks, index.params, MP)
-    full = plan_reads(look, index.segments, budget=10**9)
+    full = plan_reads(look.hashes, index.segments, budget=10**9)
     budget = int(full.count.sum() // 3)
-    part = plan_reads(look, index.segments, budget=budget)
+    part = plan_reads(look.hashes, index.segments, budget=budget)
     assert 0 < part.count.sum() <= budget < full.count.sum()
     # Every row read is no larger than every row left out.
     read = set(zip(part.segment.tolist(), part.lookup.tolist(), strict=True))
     left = [c for s_, l_, c in zip(full.segment, full.lookup, full.count, strict=True)
             if (int(s_), int(l_)) not in read]
     assert part.count.max() <= min(left)
-    assert sum(len(v) for _, _, v in read_postings(look, index.segments, budget=budget)) \
-        < sum(len(v) for _, _, v in read_postings(look, index.segments, budget=10**9))
+    assert sum(len(p.values) for p in index.postings(look.hashes, budget=budget)) \
+        < sum(len(p.values) for p in index.postings(look.hashes, budget=10**9))
 
 
 def test_check_bytes_keep_exactly_the_matching_hashes(
@@ -147,7 +140,8 @@ def test_check_bytes_keep_exactly_the_matching_hashes(
                         strict=True))
     peaks = analyse_clip(clip_of(audio, 2, 40.0), index.params, MP).peaks
     look = triplet.query_lookups(peaks, index.params, MP)
-    [(_, which, values)] = read_postings(look, index.segments, budget=10**9)
+    [got_] = read_postings(look.hashes, index.segments, budget=10**9)
+    which, values = got_.lookup, got_.values
     exact = np.array([by_value[int(v)] == int(look.hashes[w])
                       for w, v in zip(which, values, strict=True)])
     # Others pass when their check byte agrees by chance (1 in 256 per posting of the row).

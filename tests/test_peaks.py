@@ -3,8 +3,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import maximum_filter1d
 
+from citywok.analysis.peaks import PeakStream, find_peaks, hz_to_pitch, running_max
 from citywok.params import AnalysisParams
-from citywok.peaks import PeakStream, find_peaks, hz_to_pitch, running_max
 
 P = AnalysisParams()
 

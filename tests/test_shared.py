@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import citywok.pipeline as pipeline
-from citywok.demo import RATE_HZ, THEME_S
+from citywok.cli.demo import RATE_HZ, THEME_S
+from citywok.families import triplet
 from citywok.index import Index
+from citywok.match.shared import _kind
 from citywok.pipeline import identify_samples, remove_episode
-from citywok.result import SharedKind, Status
-from citywok.shared import SharedStretch, _kind
+from citywok.result import SharedKind, SharedStretch, Status
 from tests.conftest import DemoLibrary, to_8k
 
 
@@ -66,9 +67,9 @@ def test_kinds_follow_the_place_in_the_episode(start: float, end: float,
 
 
 def test_no_shared_material_between_unrelated_episodes(tmp_path: Path) -> None:
+    from citywok.analysis.peaks import find_peaks
+    from citywok.match.shared import find_shared
     from citywok.params import AnalysisParams
-    from citywok.peaks import find_peaks
-    from citywok.shared import find_shared
 
     rng = np.random.default_rng(3)
     p = AnalysisParams()
@@ -80,7 +81,8 @@ def test_no_shared_material_between_unrelated_episodes(tmp_path: Path) -> None:
                 for fi in f)
         peaks[k] = find_peaks(np.asarray(x[::2], np.float32), params=p,
                               peak_params=p.index_peaks)
-    found: list[SharedStretch] = find_shared(peaks, dict.fromkeys(peaks, 30.0), params=p)
+    found: list[SharedStretch] = find_shared(peaks, dict.fromkeys(peaks, 30.0), params=p,
+                                            family=triplet)
     assert found == []
 
 

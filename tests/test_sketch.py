@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from citywok import sketch
+from citywok.analysis import sketch
+from citywok.analysis.peaks import PeakStream, band_bins
+from citywok.analysis.spectrogram import power_spectrogram
 from citywok.params import AnalysisParams
-from citywok.peaks import PeakStream, band_bins
-from citywok.spectrogram import power_spectrogram
 
 P = AnalysisParams()
 LO, HI = band_bins(P)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from citywok.spectrogram import frame_count, power_spectrogram
+from citywok.analysis.spectrogram import frame_count, power_spectrogram
 
 
 def test_frame_count() -> None:

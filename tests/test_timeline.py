@@ -12,11 +12,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from citywok.demo import RATE_HZ, encode
+from citywok.cli.demo import RATE_HZ, encode
 from citywok.errors import SilentMediaError
 from citywok.index import Index
-from citywok.result import Progress
-from citywok.timeline import (
+from citywok.long.timeline import (
     Segment,
     SegmentStatus,
     Timeline,
@@ -25,6 +24,7 @@ from citywok.timeline import (
     timeline_file_steps,
     timeline_steps,
 )
+from citywok.result import Progress
 from tests.conftest import DemoLibrary, to_8k
 
 Audio = npt.NDArray[np.float32]

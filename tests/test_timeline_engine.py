@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from citywok.follow import search
 from citywok.index import Index
+from citywok.long.engine import PeakFeed, Place, Verifier
+from citywok.long.follow import search
 from citywok.params import MatchParams
-from citywok.timeline_engine import PeakFeed, Place, Verifier
 from tests.conftest import DemoLibrary, to_8k
 
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from citywok.demo import make_library
+from citywok.cli.demo import make_library
 from citywok.index import Index
 from citywok.ingest.dask import DaskFingerprinter
 from citywok.pipeline import drive, index_paths

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from citywok.demo import RATE_HZ, encode, make_library, melody
+from citywok.cli.demo import RATE_HZ, encode, make_library, melody
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
 from citywok.web.keys import KeyStore
@@ -201,7 +201,7 @@ def main() -> None:
 
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "citywok.web.cli", "serve", "--port", str(port),
+            [sys.executable, "-m", "citywok.cli.serve", "serve", "--port", str(port),
              "--workers", str(args.workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)

@@ -4,7 +4,7 @@ The core is a pipeline of stages, one module each::
 
     decode → spectrogram → peaks → hashes → index → match
 
-composed by :mod:`citywok.pipeline`; :mod:`citywok.cli` and :mod:`citywok.web` are thin
+composed by :mod:`citywok.pipeline`; :mod:`citywok.cli.main` and :mod:`citywok.web` are thin
 shells over it.
 """
 

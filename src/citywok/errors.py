@@ -31,7 +31,7 @@
     ├── RateLimitedError              too many requests for this client
     └── ConfigError                   settings that cannot work together
 
-The shells map these to exit codes (``citywok.cli``) and HTTP statuses
+The shells map these to exit codes (``citywok.cli.main``) and HTTP statuses
 (``citywok.web``), each in exactly one table. Messages are written for the person who
 sent the input: they never contain a traceback, and they name no server-side path that
 the caller did not give.

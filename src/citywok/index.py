@@ -2,9 +2,11 @@
 
 :class:`Index` is a thin view over a store (today :class:`~citywok.store.local.
 LocalStore`, a directory on disk): it answers "which episodes, where are their peaks
-and sketches, what do they share", and passes writes to the store. It knows nothing of
-hashing or matching; the matcher reads segments through the small interfaces in
-:mod:`citywok.hashes`.
+and sketches, what do they share", and passes writes to the store. It joins the store to
+the evidence families its header names (:attr:`nominator`, :attr:`verifier`), and is
+the matcher's one read interface: lookups in, postings out (:meth:`postings`); a
+sketch window (:meth:`sketch_window`) and the peaks (:meth:`episode_peaks`) of an
+episode by key. The matcher never touches segment bytes.
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
+from citywok import families
+from citywok.analysis.peaks import Peaks
+from citywok.errors import IndexFormatError
+from citywok.families.base import Nominator, Verifier
 from citywok.params import AnalysisParams
-from citywok.result import Episode, IndexStats
-from citywok.shared import SharedStretch
+from citywok.result import Episode, IndexStats, SharedStretch
 from citywok.store.catalog import Catalog, EpisodeRow, shared_is_current
 from citywok.store.local import (
     CATALOG_NAME,
@@ -23,7 +31,11 @@ from citywok.store.local import (
     LocalStore,
     NewEpisode,
 )
+from citywok.store.reads import Postings, read_postings
 from citywok.store.segment import MAGIC, SEGMENT_VERSION, Segment, read_segment, write_segment
+
+#: The header key naming the families an index holds, nominating family first.
+FAMILIES_KEY = "families"
 
 __all__ = ["CATALOG_NAME", "MAGIC", "SEGMENT_DIR", "DamagedSegment", "Index", "NewEpisode",
            "Segment", "read_segment", "write_segment"]
@@ -34,14 +46,40 @@ class Index:
 
     def __init__(self, store: LocalStore) -> None:
         self.store = store
+        names = self.family_names
+        if len(names) != 2:
+            raise IndexFormatError(f"the index at {store.root} names its evidence families "
+                                   "in a way this CityWok does not read: re-index with "
+                                   "`citywok index`")
+        #: The family whose postings nominate places, and the one that verifies them.
+        self.nominator: Nominator = families.nominator(names[0])
+        self.verifier: Verifier = families.verifier(names[1])
         self._where: dict[int, tuple[Segment, int]] = {}
         self._index_places()
 
     @classmethod
     def open(cls, path: str | Path, *, writable: bool = False,
              params: AnalysisParams | None = None, verify: bool = True) -> Index:
-        """Open the index at ``path`` (see :meth:`LocalStore.open`)."""
-        return cls(LocalStore.open(path, writable=writable, params=params, verify=verify))
+        """Open the index at ``path`` (see :meth:`LocalStore.open`); a new one is built
+        with the default families (:data:`citywok.families.DEFAULT`)."""
+        new = families.nominator(families.DEFAULT[0])
+        store = LocalStore.open(path, writable=writable, params=params, verify=verify,
+                                layouts=families.NOMINATORS, new_layout=new,
+                                header={FAMILIES_KEY: ",".join(families.DEFAULT)})
+        try:
+            return cls(store)
+        except IndexFormatError:
+            store.close()
+            raise
+
+    @property
+    def family_names(self) -> tuple[str, ...]:
+        """The evidence families the header names (an index from before families were
+        named holds triplet postings and sketches)."""
+        raw = self.store.catalog.get_meta(FAMILIES_KEY)
+        if raw is None:
+            return (self.store.catalog.get_meta("hash_family") or "", "sketch")
+        return tuple(raw.split(","))
 
     # -- what it holds -----------------------------------------------------------------
 
@@ -75,6 +113,34 @@ class Index:
     def locate(self, key: int) -> tuple[Segment, int] | None:
         """The segment holding a live episode, and the episode's place in it."""
         return self._where.get(key)
+
+    # -- the read interface of matching -------------------------------------------------
+
+    def postings(self, hashes: npt.NDArray[np.uint32], *, budget: int) -> list[Postings]:
+        """What every segment holds for ``hashes``, rarest rows first within ``budget``
+        postings (see :mod:`citywok.store.reads`)."""
+        return read_postings(hashes, self.store.segments, budget=budget)
+
+    def sketch_window(self, key: int) -> npt.NDArray[np.uint16] | None:
+        """The stored sketch codes of a live episode (None if it is not live)."""
+        where = self._where.get(key)
+        return None if where is None else where[0].episode_sketch(where[1])
+
+    def peak_views(self, key: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint16],
+                                            float] | None:
+        """A live episode's stored peak frames and pitches as views into the index (no
+        copy), and the pitch unit in semitones (None if it is not live)."""
+        where = self._where.get(key)
+        if where is None:
+            return None
+        seg, local = where
+        lo, hi = int(seg.episode_peak_start[local]), int(seg.episode_peak_start[local + 1])
+        return seg.peak_frame[lo:hi], seg.peak_pitch[lo:hi], float(seg.pitch_unit)
+
+    def episode_peaks(self, key: int) -> Peaks | None:
+        """The stored peaks of a live episode (None if it is not live)."""
+        where = self._where.get(key)
+        return None if where is None else where[0].episode_peaks(where[1])
 
     def shared_holding(self, key: int, start_s: float, end_s: float, *, slack_s: float = 1.0
                        ) -> SharedStretch | None:

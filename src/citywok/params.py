@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,30 +107,11 @@ class AnalysisParams:
         params.validate()
         return params
 
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` when a value cannot fit the hash or sketch layout."""
-        from citywok.hashes import triplet
-
-        problems: list[str] = []
-        if self.ratio_bins < 2 or self.ratio_bins > 1 << triplet.RATIO_BITS:
-            problems.append(f"ratio_bins must be 2..{1 << triplet.RATIO_BITS} "
-                            f"({triplet.RATIO_BITS} bits)")
-        half_range = (1 << (triplet.PITCH_DIFF_BITS - 1)) * self.pitch_step_semitones
-        if half_range < 12:
-            problems.append(f"pitch_step_semitones too small: pitch differences of "
-                            f"+-12 st must fit {triplet.PITCH_DIFF_BITS} bits")
-        spans = math.floor((math.log(max(self.max_span_frames, triplet.MIN_SPAN_FRAMES))
-                            - math.log(triplet.MIN_SPAN_FRAMES)) / self.span_band_log) + 1
-        if self.span_band_log <= 0 or spans > 1 << triplet.SPAN_BITS:
-            problems.append(f"span_band_log too small: log({self.max_span_frames}) needs "
-                            f"{spans:.0f} bands, {1 << triplet.SPAN_BITS} fit")
-        pitch_top = math.floor(12 * math.log2(self.fmax_hz / self.fmin_hz)
-                               / self.pitch_band_semitones) + 1
-        if self.pitch_band_semitones <= 0 or pitch_top > 1 << triplet.PITCH_BAND_BITS:
-            problems.append(f"pitch_band_semitones too small: {pitch_top:.0f} bands "
-                            f"needed, {1 << triplet.PITCH_BAND_BITS} fit")
-        if not 2 <= self.index_fanout <= triplet.MAX_GAP:
-            problems.append(f"index_fanout must be 2..{triplet.MAX_GAP}")
+    def validate(self, *, layout_problems: Sequence[str] = ()) -> None:
+        """Raise :class:`ConfigError` when a value cannot fit the sketch layout, or a hash
+        family's (``layout_problems``: what the family's own ``check_params`` found; a
+        family owns its bit widths, so the check lives beside them)."""
+        problems: list[str] = list(layout_problems)
         if not 3 <= self.sketch_bands <= 17:
             problems.append("sketch_bands must be 3..17 (16 bits per sketch frame)")
         if not 0 < self.fmin_hz < self.fmax_hz <= self.sample_rate_hz / 2:
@@ -157,6 +138,9 @@ DEFAULT_PARAMS = AnalysisParams()
 @dataclass(frozen=True)
 class MatchParams:
     """Every knob of the query side and the decision (never stored in the index)."""
+
+    #: Longest stretch of a query that is analysed; more adds time, not certainty.
+    max_query_s: float = 30.0
 
     # -- the clip's peaks and hashes ----------------------------------------------------
     #: Queries pick peaks in the reference's rectangle but with a lower prominence: a
@@ -248,6 +232,9 @@ class MatchParams:
     #: Other episodes whose best place scores at least this share of the best (and pass
     #: ``min_score`` themselves) make the answer ambiguous.
     ambiguous_ratio: float = 0.6
+    #: A ``match`` whose runner-up (another episode) scores ``r`` of the best has its
+    #: confidence times ``1 - runner_up_discount * r``.
+    runner_up_discount: float = 0.5
     #: How many candidates a ``match`` answer lists (ambiguous answers list them all).
     max_candidates: int = 10
 

@@ -8,49 +8,28 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from citywok.decode import decode
+from citywok.analysis.decode import decode
 from citywok.errors import CityWokError
 from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
+from citywok.ingest.library import LibraryFile, LibraryScan, make_episode_id, scan_library
 from citywok.ingest.local import local_fingerprinter
-from citywok.library import LibraryFile, LibraryScan, make_episode_id, scan_library
-from citywok.match import (
-    SCALE_SEARCH,
-    Hit,
-    WarpedPeaks,
-    best_per_place,
-    find_places,
-    verify,
-)
-from citywok.params import AnalysisParams, MatchParams
-from citywok.peaks import Peaks, band_bins, peaks_from_power
-from citywok.result import (
-    Candidate,
-    Episode,
-    IdentifyResult,
-    IndexSummary,
-    Progress,
-    SharedMaterial,
-    Status,
-)
-from citywok.shared import SharedStretch, find_shared
-from citywok.sketch import ClipSketcher
-from citywok.spectrogram import power_spectrogram, warp
+from citywok.match.decide import decide, shared_material
+from citywok.match.query import analyse_clip, match_clip
+from citywok.match.shared import find_shared
+from citywok.params import MatchParams
+from citywok.result import Episode, IdentifyResult, IndexSummary, Progress, Status
 from citywok.store.local import MAX_SEGMENTS
 
 T = TypeVar("T")
-
-#: Longest stretch of a query that is analysed; more adds time, not certainty.
-MAX_QUERY_S = 30.0
-
 
 def drive(steps: Generator[Progress, None, T],
           on_progress: Callable[[Progress], None] | None = None) -> T:
@@ -64,185 +43,7 @@ def drive(steps: Generator[Progress, None, T],
             on_progress(event)
 
 
-@dataclass(frozen=True)
-class ClipAnalysis:
-    """What matching needs of a clip, computed once: its full-band spectrogram, its
-    power over the analysed band and its plain peaks."""
-
-    full: npt.NDArray[np.float32]
-    sketcher: ClipSketcher
-    peaks: Peaks
-    duration_s: float
-
-    @property
-    def frames(self) -> int:
-        return int(self.full.shape[0])
-
-
-def analyse_clip(samples: npt.NDArray[np.float32], params: AnalysisParams,
-                 mp: MatchParams) -> ClipAnalysis:
-    """The clip's spectrogram and plain peaks (at most ``MAX_QUERY_S`` of it)."""
-    clip = samples[: int(MAX_QUERY_S * params.sample_rate_hz)]
-    full = power_spectrogram(clip, n_fft=params.n_fft, hop_length=params.hop_length)
-    lo, hi = band_bins(params)
-    band = np.ascontiguousarray(full[:, lo:hi])
-    peaks = peaks_from_power(band, peak_params=mp.query_peaks, params=params)
-    return ClipAnalysis(full=full, sketcher=ClipSketcher(band, params=params, bin_lo=lo),
-                        peaks=peaks, duration_s=len(clip) / params.sample_rate_hz)
-
-
-def _view(clip: ClipAnalysis, time_factor: float, freq_factor: float,
-          params: AnalysisParams, mp: MatchParams, lo: int, hi: int) -> WarpedPeaks:
-    if time_factor == 1.0 and freq_factor == 1.0:
-        return WarpedPeaks(clip.peaks)
-    power = warp(clip.full, time_factor=time_factor, freq_factor=freq_factor, bin_lo=lo,
-                 bin_hi=hi)
-    return WarpedPeaks(peaks_from_power(power, peak_params=mp.query_peaks, params=params),
-                       time_factor, freq_factor)
-
-
-def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, *,
-               analysis: ClipAnalysis | None = None) -> list[Hit]:
-    """Match a clip: for each warp in ``mp.warps`` (a guessed speed/pitch change undone
-    before peaks are picked), find candidate places and verify them against the stored
-    sketches, until one is conclusive. Hits are in the clip's own time and pitch, best
-    evidence first, one per place."""
-    params = index.params
-    clip = analysis or analyse_clip(samples, params, mp)
-    lo, hi = band_bins(params)
-    lo_scale, hi_scale = mp.plausible_time_scale
-    found: list[Hit] = []
-    verified: dict[tuple[int, int, int, int], Hit] = {}
-    searched: set[tuple[int, int]] = set()
-    # The plain clip first (most clips are not sped up: they stop here), then every other
-    # warp in one search.
-    for stage in (mp.warps[:1], mp.warps[1:]):
-        views = [_view(clip, tf, ff, params, mp, lo, hi) for tf, ff in stage]
-        places = [h for h in find_places(views, index, mp, clip_frames=clip.frames)
-                  if lo_scale <= h.time_scale <= hi_scale
-                  and abs(h.pitch_shift) <= mp.plausible_pitch_shift]
-        for h in places:
-            # The same place found twice is verified once.
-            key = (h.episode_key, round(h.offset_frames / params.sketch_frames),
-                   round(h.time_scale * 50), round(h.pitch_shift * 4))
-            if key not in verified:
-                verified[key] = verify(h, clip.sketcher, index)
-            found.append(verified[key])
-        if found and max(h.evidence for h in found) >= mp.conclusive_score:
-            break
-        # Nothing conclusive yet: the busiest few places may have their time scale a few
-        # per cent off (few hits to fit it); search around it with the sketch.
-        for h in sorted(places, key=lambda h: -h.votes)[: mp.scale_search_places]:
-            spot = (h.episode_key, round(h.offset_frames / params.sketch_frames))
-            if spot not in searched:
-                searched.add(spot)
-                found.append(verify(h, clip.sketcher, index, scales=SCALE_SEARCH))
-        if found and max(h.evidence for h in found) >= mp.conclusive_score:
-            break
-    ranked = best_per_place(found, frame_s=params.frame_s, vote_bin_s=mp.vote_bin_s)
-    # The answers' time scales are measured again, finely, with the sketch: a place
-    # nominated by few hash hits may be a few per cent off, which an answer's speed
-    # (and a timeline that follows the place) would carry on.
-    needed = mp.score_needed(clip.duration_s)
-    refined = [verify(h, clip.sketcher, index, scales=SCALE_SEARCH)
-               if n < mp.refine_answers and h.evidence >= needed else h
-               for n, h in enumerate(ranked)]
-    refined.sort(key=lambda h: -h.evidence)
-    return refined + _copies_of_shared(refined, clip, index, needed)
-
-
-def _copies_of_shared(hits: Sequence[Hit], clip: ClipAnalysis, index: Index,
-                      needed: float) -> list[Hit]:
-    """When the best place overlaps material other episodes share (per the catalogue),
-    the places of the other copies, verified: an intro clip cut from one copy must find
-    every copy, even those the hashes missed (how well each fits then decides)."""
-    if not hits or hits[0].evidence < needed:
-        return []
-    best = hits[0]
-    fs = index.params.frame_s
-    start_s = best.offset_frames * fs
-    stretch = index.shared_overlapping(best.episode_key, start_s,
-                                       start_s + clip.duration_s * best.time_scale)
-    if stretch is None:
-        return []
-    have = {h.episode_key for h in hits if h.evidence >= needed}
-    out = []
-    for copy in index.copies(stretch):
-        if copy.episode_key in have:
-            continue
-        offset_s = copy.start_s + (start_s - stretch.start_s)
-        guess = replace(best, episode_key=copy.episode_key, offset_frames=offset_s / fs,
-                        evidence=0.0, bits=0, equal_bits=0)
-        out.append(verify(guess, clip.sketcher, index))
-    return out
-
-
 # -- identification ---------------------------------------------------------------------
-
-
-def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
-           clip_s: float) -> tuple[Status, tuple[Candidate, ...]]:
-    """Turn ranked hits into a status and the candidates to show.
-
-    A place answers when its evidence reaches ``score_needed``; the best place of every
-    other episode that reaches it too and scores at least ``ambiguous_ratio`` of the best
-    makes the answer ambiguous, and all such episodes are listed. When the best place
-    lies wholly in material the catalogue knows several episodes share, every copy that
-    reaches the threshold is listed, however much better the clip's own copy fits.
-    """
-    mp = match_params
-    needed = mp.score_needed(min(clip_s, MAX_QUERY_S))
-    good = [h for h in hits if h.evidence >= needed and h.episode_key in index.episodes]
-    if not good:
-        return Status.NO_MATCH, ()
-    best_per_episode: dict[int, Hit] = {}
-    for h in sorted(good, key=lambda h: -h.evidence):
-        best_per_episode.setdefault(h.episode_key, h)
-    ranked = list(best_per_episode.values())
-    top = ranked[0].evidence
-    close = [h for h in ranked if h.evidence >= mp.ambiguous_ratio * top]
-    stretch = _shared_stretch(ranked[0], index, clip_s)
-    if stretch is not None:
-        sharing = {c.episode_key for c in index.copies(stretch)}
-        close += [h for h in ranked if h.episode_key in sharing and h not in close]
-    status = Status.AMBIGUOUS if len(close) > 1 else Status.MATCH
-    shown = close if status is Status.AMBIGUOUS else ranked[: mp.max_candidates]
-    candidates = []
-    for h in shown:
-        conf = mp.confidence(h.evidence)
-        if status is Status.MATCH and h is ranked[0] and len(ranked) > 1:
-            # A runner-up elsewhere lowers how sure we are of the winner.
-            conf *= 1.0 - 0.5 * ranked[1].evidence / top
-        elif status is Status.AMBIGUOUS:
-            conf /= len(close)
-        candidates.append(Candidate(
-            episode=index.episode(h.episode_key),
-            offset_s=max(0.0, h.offset_frames) * index.params.frame_s,
-            score=round(h.evidence, 2),
-            confidence=round(float(conf), 4),
-            speed=h.time_scale,
-            pitch_semitones=h.pitch_shift,
-        ))
-    return status, tuple(candidates)
-
-
-def _shared_stretch(hit: Hit, index: Index, clip_s: float) -> SharedStretch | None:
-    start_s = hit.offset_frames * index.params.frame_s
-    return index.shared_holding(hit.episode_key, start_s, start_s + clip_s * hit.time_scale)
-
-
-def shared_material(index: Index, candidates: Sequence[Candidate], *, clip_s: float
-                    ) -> SharedMaterial | None:
-    """What the catalogue says the best candidate's place is shared as, if anything."""
-    if not candidates:
-        return None
-    best = candidates[0]
-    key = next((k for k, e in index.episodes.items()
-                if e.episode_id == best.episode.episode_id), None)
-    if key is None:
-        return None
-    row = index.shared_holding(key, best.offset_s, best.offset_s + clip_s * best.speed)
-    return SharedMaterial(kind=row.kind, episodes=row.episodes) if row else None
 
 
 def identify_samples(samples: npt.NDArray[np.float32], index: Index, *,
@@ -284,13 +85,14 @@ def identify_file_steps(path: str | Path, index: Index, *,
                         ) -> Generator[Progress, None, IdentifyResult]:
     """Decode a clip and identify it, yielding a progress event per stage."""
     started = time.perf_counter()
+    mp = match_params or MatchParams()
     yield Progress(stage="decoding", item=Path(path).name)
     # Only what match_clip analyses is decoded: memory follows the clip, not the file.
     samples = decode(path, sample_rate_hz=index.params.sample_rate_hz,
-                     max_duration_s=max_duration_s, limit_s=MAX_QUERY_S, timeout_s=timeout_s)
+                     max_duration_s=max_duration_s, limit_s=mp.max_query_s,
+                     timeout_s=timeout_s)
     timings = {"decode_ms": (time.perf_counter() - started) * 1000}
-    return (yield from _identify_steps(samples, index, match_params or MatchParams(), timings,
-                                       started))
+    return (yield from _identify_steps(samples, index, mp, timings, started))
 
 
 def identify_file(path: str | Path, index: Index, **kwargs: object) -> IdentifyResult:
@@ -454,11 +256,12 @@ def update_shared(index: Index, shows: Iterable[str]) -> None:
         keys = sorted(k for k, e in index.episodes.items() if e.show == show)
         peaks = {}
         for k in keys:
-            where = index.locate(k)
-            if where is not None:
-                peaks[k] = where[0].episode_peaks(where[1])
+            got = index.episode_peaks(k)
+            if got is not None:
+                peaks[k] = got
         durations = {k: index.episodes[k].duration_s for k in keys}
-        index.replace_shared(keys, find_shared(peaks, durations, params=index.params),
+        index.replace_shared(keys, find_shared(peaks, durations, params=index.params,
+                                                 family=index.nominator),
                              show=show)
 
 

@@ -87,6 +87,19 @@ class SharedKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class SharedStretch:
+    """One episode's copy of a group of shared material."""
+
+    episode_key: int
+    start_s: float
+    end_s: float
+    kind: SharedKind
+    #: How many episodes hold the group.
+    episodes: int
+    group: int
+
+
+@dataclass(frozen=True)
 class SharedMaterial:
     """Why an answer is ambiguous: the clip lies in audio that several episodes hold."""
 

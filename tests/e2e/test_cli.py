@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import DemoLibrary, write_clip
 
-EXE = [sys.executable, "-m", "citywok.cli"]
+EXE = [sys.executable, "-m", "citywok.cli.main"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

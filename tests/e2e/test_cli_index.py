@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from citywok.cli import EXIT_CODES
+from citywok.cli.main import EXIT_CODES
 from citywok.errors import IndexingFailedError, IndexingIncompleteError, NoMediaFoundError
 from tests.conftest import DemoLibrary
 from tests.e2e.test_cli import EXE, run

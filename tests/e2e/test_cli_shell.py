@@ -27,7 +27,7 @@ def run_without(modules: tuple[str, ...], *args: str, env: dict[str, str] | None
                 ) -> subprocess.CompletedProcess[str]:
     """``citywok ARGS`` in a Python where ``modules`` cannot be imported."""
     code = (f"import sys\nfor m in {modules!r}: sys.modules[m] = None\n"
-            "from citywok.cli import main\nmain()\n")
+            "from citywok.cli.main import main\nmain()\n")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           timeout=120, env={**os.environ, **(env or {})})
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citywok.demo import RATE_HZ, encode
+from citywok.cli.demo import RATE_HZ, encode
 from tests.conftest import DemoLibrary
 from tests.e2e.test_cli import EXE, run
 

@@ -36,7 +36,7 @@ from citywok.result import Episode, Status
 from citywok.store.segment import _ARRAYS
 from tests.conftest import DemoLibrary, to_8k, write_clip
 
-EXE = [sys.executable, "-m", "citywok.cli"]
+EXE = [sys.executable, "-m", "citywok.cli.main"]
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -257,7 +257,7 @@ def test_an_index_on_a_read_only_mount_reads(two_segments: Path, demo_library: D
 
 def _episode(n: int, seconds: float = 1200.0) -> NewEpisode:
     """A long episode of random peaks and sketch (about 1 MB of segment)."""
-    from citywok.peaks import Peaks
+    from citywok.analysis.peaks import Peaks
 
     rng = np.random.default_rng(n)
     frames = int(seconds / 0.016)

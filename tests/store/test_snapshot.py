@@ -171,7 +171,7 @@ def test_cli_push_and_pull(s3_server: S3Server, demo_library: DemoLibrary,
     source = _copy_index(demo_library, tmp_path / "built")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "citywok.cli", "snapshot", *args],
+        return subprocess.run([sys.executable, "-m", "citywok.cli.main", "snapshot", *args],
                               env=env, capture_output=True, text=True, timeout=120)
 
     pushed = run("push", url, "--index", str(source), "--json")

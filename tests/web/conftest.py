@@ -27,7 +27,7 @@ pytest.importorskip("fastapi", reason="the web extra is not installed (pip insta
 import httpx
 from fastapi.testclient import TestClient
 
-from citywok.demo import CONTAINERS, RATE_HZ, encode, make_library
+from citywok.cli.demo import CONTAINERS, RATE_HZ, encode, make_library
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
 from citywok.web.app import create_app
@@ -297,7 +297,7 @@ def start_server(library: Library, tmp: Path, *, workers: int = 1,
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "citywok.web.cli", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-m", "citywok.cli.serve", "serve", "--host", "127.0.0.1",
              "--port", str(port), "--workers", str(workers)],
             env=full_env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from citywok.decode import ffmpeg_binary
-from citywok.demo import RATE_HZ, THEME_S, episode_audio, melody
+from citywok.analysis.decode import ffmpeg_binary
+from citywok.cli.demo import RATE_HZ, THEME_S, episode_audio, melody
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
 from citywok.web.app import create_app

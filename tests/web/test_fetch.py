@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from citywok.errors import DownloadFailedError, URLRefusedError
+from citywok.links.fetch import LinkPolicy, address_allowed, check_link, resolve_checked
 from citywok.web.core.config import DEFAULT_PLATFORMS
-from citywok.web.fetch import LinkPolicy, address_allowed, check_link, resolve_checked
 from tests.web.conftest import Library, MediaServer, link_settings, parse_sse
 
 URL = "/api/v1/identify"

@@ -19,8 +19,8 @@ import httpx
 import numpy as np
 import pytest
 
-from citywok.decode import ffmpeg_binary
-from citywok.demo import RATE_HZ
+from citywok.analysis.decode import ffmpeg_binary
+from citywok.cli.demo import RATE_HZ
 from citywok.web.live_audio import decoder_command
 from tests.web.conftest import Library, LiveServer, start_server, stop_server
 

@@ -13,9 +13,9 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from citywok.cli import exit_code_for
+from citywok.cli.main import exit_code_for
+from citywok.cli.serve import register
 from citywok.errors import KeyNotFoundError
-from citywok.web.cli import register
 from citywok.web.keys import KeyStore
 from tests.web.conftest import Library
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from citywok.demo import RATE_HZ, encode
+from citywok.cli.demo import RATE_HZ, encode
 from tests.web.conftest import (
     Library,
     LiveServer,

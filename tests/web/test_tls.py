@@ -24,7 +24,7 @@ def test_serve_speaks_https_with_a_certificate(library: Library, tmp_path: Path)
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "citywok.web.cli", "serve", "--host", "127.0.0.1",
+        [sys.executable, "-m", "citywok.cli.serve", "serve", "--host", "127.0.0.1",
          "--port", str(port), "--index", str(library.index), "--ssl-certfile", str(cert),
          "--ssl-keyfile", str(key)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

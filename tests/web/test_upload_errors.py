@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from citywok.demo import encode
+from citywok.cli.demo import encode
 
 
 def test_a_silent_upload_is_named_by_its_own_name(client: TestClient, tmp_path: Path) -> None:

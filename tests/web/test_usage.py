@@ -11,8 +11,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from citywok.cli import app as cli_app
-from citywok.cli import exit_code_for
+from citywok.cli.main import app as cli_app
+from citywok.cli.main import exit_code_for
 from citywok.errors import DatabaseUnavailableError
 from citywok.web.keys import KeyStore
 from tests.web.conftest import Library

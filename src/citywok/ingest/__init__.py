@@ -1,6 +1,6 @@
 """Where ingest jobs run: adapters behind one small interface.
 
-An ingest job turns one media file into a :class:`~citywok.fingerprint.Fingerprint`; the
+An ingest job turns one media file into a :class:`~citywok.analysis.fingerprint.Fingerprint`; the
 caller (``pipeline.index_paths``) commits the results to the index itself, on its own
 machine, so every adapter gives the same index byte for byte. Adapters:
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from citywok.analysis.fingerprint import Fingerprint
 from citywok.errors import CityWokError
-from citywok.fingerprint import Fingerprint
 from citywok.params import AnalysisParams
 
 #: A decoder that has not finished a file in this long is killed (hour-long episodes
@@ -54,7 +54,7 @@ class Fingerprinter(Protocol):
 
 def run_job(job: FingerprintJob) -> JobOutcome:
     """Run one job here; errors CityWok raises on purpose become the outcome."""
-    from citywok.fingerprint import fingerprint_file
+    from citywok.analysis.fingerprint import fingerprint_file
 
     try:
         return fingerprint_file(job.path, job.params, timeout_s=job.timeout_s)

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citywok.errors import EpisodeNotFoundError, IndexFormatError
-from citywok.result import Episode, SharedKind
-from citywok.shared import SharedStretch
+from citywok.result import Episode, SharedKind, SharedStretch
 
 #: 1: CityWok 0.1; 2: watch URLs, shared material, segment format 2.
 SCHEMA_VERSION = 2

@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -33,6 +33,7 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
+from citywok.analysis.peaks import Peaks
 from citywok.errors import (
     IndexFormatError,
     IndexLockedError,
@@ -40,15 +41,13 @@ from citywok.errors import (
     IndexStoreError,
     IndexWriteError,
 )
-from citywok.hashes import triplet as family
 from citywok.params import AnalysisParams
-from citywok.peaks import Peaks
-from citywok.result import Episode
-from citywok.shared import SharedStretch
+from citywok.result import Episode, SharedStretch
 from citywok.store.catalog import Catalog, EpisodeRow, create_catalog
 from citywok.store.segment import (
     SEGMENT_VERSION,
     EpisodeData,
+    PostingsLayout,
     Segment,
     file_sha256,
     is_read_only_error,
@@ -115,9 +114,13 @@ class LocalStore:
     """An index directory, open for reading (and for writing when it holds the lock)."""
 
     def __init__(self, root: Path, *, params: AnalysisParams, catalog: Catalog,
-                 lock: IO[bytes] | None, verify: bool = True) -> None:
+                 lock: IO[bytes] | None, layout: PostingsLayout | None,
+                 verify: bool = True) -> None:
         self.root = root
         self.params = params
+        #: The postings layout of the family that built the index (None: opened for a
+        #: structural check only, which reads but never writes).
+        self.layout = layout
         self.catalog = catalog
         self.verify = verify
         self._lock = lock
@@ -131,12 +134,17 @@ class LocalStore:
 
     @classmethod
     def open(cls, path: str | Path, *, writable: bool = False,
-             params: AnalysisParams | None = None, verify: bool = True) -> LocalStore:
+             params: AnalysisParams | None = None, verify: bool = True,
+             layouts: Mapping[str, PostingsLayout] | None = None,
+             new_layout: PostingsLayout | None = None,
+             header: Mapping[str, str] | None = None) -> LocalStore:
         """Open an index; ``writable`` creates it if missing and takes the writer lock.
 
         ``params`` must match the stored ones when given; a new index takes them (or the
         defaults). ``verify`` checks every segment's SHA-256 the first time this process
-        maps it.
+        maps it. ``layouts`` are the postings layouts this CityWok knows, by family name
+        (None: read without one, for a structural check); a new index is built with
+        ``new_layout`` and records ``header`` beside its parameters.
         """
         root = Path(path).expanduser()
         db_path = root / CATALOG_NAME
@@ -146,7 +154,7 @@ class LocalStore:
                     f"no index at {root} (build one with 'citywok index FOLDER')")
             catalog = Catalog(db_path, readonly=True)
             return cls(root, params=cls._stored_params(catalog, params), catalog=catalog,
-                       lock=None, verify=verify)
+                       lock=None, layout=cls._stored_layout(catalog, layouts), verify=verify)
         try:
             (root / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
             lock = open(root / LOCK_NAME, "ab")  # noqa: SIM115 - held until close()
@@ -159,12 +167,15 @@ class LocalStore:
             raise IndexLockedError(f"another process is writing the index at {root}") from None
         try:
             if not db_path.is_file():
+                if new_layout is None:
+                    raise IndexFormatError("a new index needs a postings layout")
                 chosen = params or AnalysisParams()
-                chosen.validate()
+                chosen.validate(layout_problems=new_layout.check_params(chosen))
                 create_catalog(db_path, {
                     "params": json.dumps(chosen.to_dict(), sort_keys=True),
                     "segment_format": str(SEGMENT_VERSION),
-                    "hash_family": family.NAME,
+                    "hash_family": new_layout.NAME,
+                    **(header or {}),
                 })
             catalog = Catalog(db_path)
         except (OSError, sqlite3.Error) as exc:
@@ -175,8 +186,14 @@ class LocalStore:
         except IndexStoreError:
             lock.close()
             raise
+        try:
+            layout = cls._stored_layout(catalog, layouts)
+        except IndexStoreError:
+            catalog.close()
+            lock.close()
+            raise
         store = cls(root, params=cls._stored_params(catalog, params), catalog=catalog,
-                    lock=lock, verify=verify)
+                    lock=lock, layout=layout, verify=verify)
         store._remove_strays()
         return store
 
@@ -189,6 +206,19 @@ class LocalStore:
         if wanted is not None:
             stored.require_same(wanted)
         return stored
+
+    @staticmethod
+    def _stored_layout(catalog: Catalog, layouts: Mapping[str, PostingsLayout] | None
+                       ) -> PostingsLayout | None:
+        if layouts is None:
+            return None
+        name = catalog.get_meta("hash_family") or ""
+        if name not in layouts:
+            raise IndexFormatError(
+                f"the index at {catalog.path.parent} holds {name or 'unnamed'} postings, "
+                f"which this CityWok does not read (it knows {', '.join(sorted(layouts))}): "
+                "re-index with `citywok index`")
+        return layouts[name]
 
     @property
     def writable(self) -> bool:
@@ -217,7 +247,7 @@ class LocalStore:
             try:
                 if self.verify:
                     _verify_once(path, srow.sha256)
-                segments.append(read_segment(path, params=self.params))
+                segments.append(read_segment(path, params=self.params, layout=self.layout))
             except IndexFormatError as exc:
                 keys = tuple(r.key for r in rows.values() if r.seg_id == srow.seg_id)
                 damaged.append(DamagedSegment(srow.file, exc.message, keys))
@@ -234,7 +264,8 @@ class LocalStore:
         for srow in self.catalog.segments():
             path = self.root / SEGMENT_DIR / srow.file
             try:
-                read_segment(path, params=self.params, sha256=srow.sha256)
+                read_segment(path, params=self.params, layout=self.layout,
+                             sha256=srow.sha256)
             except IndexFormatError as exc:
                 keys = tuple(r.key for r in rows if r.seg_id == srow.seg_id)
                 out.append(DamagedSegment(srow.file, exc.message, keys))
@@ -252,6 +283,11 @@ class LocalStore:
 
     # -- writing -------------------------------------------------------------------------
 
+    def _require_layout(self) -> PostingsLayout:
+        if self.layout is None:
+            raise IndexStoreError("this index was opened for a structural check only")
+        return self.layout
+
     def unique_episode_id(self, wanted: str) -> str:
         candidate, n = wanted, 2
         while self.catalog.episode_id_taken(candidate):
@@ -262,6 +298,7 @@ class LocalStore:
                        ) -> Iterator[tuple[str, int, str, list[int]]]:
         """Write segments of at most ``MAX_PEAK_INDEX`` peaks; yields (name, size, sha,
         keys) of each."""
+        layout = self._require_layout()
         batch_keys: list[int] = []
         batch: list[EpisodeData] = []
         peaks = 0
@@ -269,12 +306,12 @@ class LocalStore:
         def flush() -> tuple[str, int, str, list[int]]:
             name = new_segment_name()
             path = self.root / SEGMENT_DIR / name
-            digest = write_segment(path, params=self.params, episode_keys=batch_keys,
-                                   episodes=batch)
+            digest = write_segment(path, params=self.params, layout=layout,
+                                   episode_keys=batch_keys, episodes=batch)
             return name, path.stat().st_size, digest, list(batch_keys)
 
         for key, item in zip(keys, data, strict=True):
-            if batch and peaks + len(item.peaks) > family.MAX_PEAK_INDEX:
+            if batch and peaks + len(item.peaks) > layout.MAX_PEAK_INDEX:
                 yield flush()
                 batch_keys, batch, peaks = [], [], 0
             batch_keys.append(key)
@@ -364,6 +401,7 @@ class LocalStore:
         what remains cannot merge under the peak limit of one segment); segments holding
         removed episodes are always rewritten. Postings are rebuilt from stored peaks."""
         self._require_writer()
+        layout = self._require_layout()
         live = set(self.episodes)
         dirty = {s.path.name for s in self.segments
                  if any(int(k) not in live for k in s.episode_keys)}
@@ -373,7 +411,7 @@ class LocalStore:
             after = len(self.segments) - len(merge) + (1 if merge else 0)
             if after <= max_segments and seg.path.name not in dirty:
                 continue
-            if peaks + len(seg.peak_frame) > family.MAX_PEAK_INDEX:
+            if peaks + len(seg.peak_frame) > layout.MAX_PEAK_INDEX:
                 continue
             merge.append(seg)
             peaks += len(seg.peak_frame)

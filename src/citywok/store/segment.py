@@ -15,7 +15,7 @@ hash's top ``dir_bits`` bits), their peaks, and their sketches. Layout (little-e
         peak_frame            i32[n_peaks]          frame of each peak, per episode from 0
         peak_pitch            u16[n_peaks]          pitch * PITCH_STORE_SCALE (semitones)
         episode_peak_start    i64[n_episodes + 1]   first peak of each episode
-        sketch                u16[n_codes]          sketch codes (citywok.sketch)
+        sketch                u16[n_codes]          sketch codes (citywok.analysis.sketch)
         episode_sketch_start  i64[n_episodes + 1]   first code of each episode
 
 A hash is first *mixed* (multiplied by an odd constant, modulo 2**32) so that rows fill
@@ -41,17 +41,33 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from citywok.analysis.peaks import Peaks
 from citywok.errors import IndexFormatError, IndexStoreError, IndexWriteError
-from citywok.hashes import triplet as family
 from citywok.params import AnalysisParams
-from citywok.peaks import Peaks
 
 MAGIC = b"CWSEGMNT"
+
+
+class PostingsLayout(Protocol):
+    """What the store needs of the evidence family whose postings it keeps: its name and
+    hash width for the header, how many peaks a value can name, and how a recording's
+    peaks become postings. The family module satisfies it; the store never imports one."""
+
+    NAME: str
+    HASH_BITS: int
+    MAX_PEAK_INDEX: int
+
+    def reference_hashes(self, peaks: Peaks, params: AnalysisParams, *, first_peak: int = 0
+                         ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
+
+    def check_params(self, params: AnalysisParams) -> list[str]: ...
+
+
 #: 1: triplets over 18 bits with a full table (CityWok 0.1); 2: hash families, sized
 #: directory, sketches.
 SEGMENT_VERSION = 2
@@ -156,8 +172,8 @@ def build_postings(hashes: npt.NDArray[np.uint32], values: npt.NDArray[np.uint32
     return directory, values[order], check[order]
 
 
-def write_segment(path: Path, *, params: AnalysisParams, episode_keys: Sequence[int],
-                  episodes: Sequence[EpisodeData]) -> str:
+def write_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout,
+                  episode_keys: Sequence[int], episodes: Sequence[EpisodeData]) -> str:
     """Write a segment for these episodes atomically; returns its SHA-256.
 
     On any write failure (a full disk, a read-only folder) the temporary file is removed
@@ -165,12 +181,12 @@ def write_segment(path: Path, *, params: AnalysisParams, episode_keys: Sequence[
     """
     hashes_parts, values_parts, starts, sk_starts = [], [], [0], [0]
     for ep in episodes:
-        h, v = family.reference_hashes(ep.peaks, params, first_peak=starts[-1])
+        h, v = layout.reference_hashes(ep.peaks, params, first_peak=starts[-1])
         hashes_parts.append(h)
         values_parts.append(v)
         starts.append(starts[-1] + len(ep.peaks))
         sk_starts.append(sk_starts[-1] + len(ep.sketch))
-    if starts[-1] > family.MAX_PEAK_INDEX:
+    if starts[-1] > layout.MAX_PEAK_INDEX:
         raise ValueError("too many peaks for one segment")
     all_hashes = np.concatenate(hashes_parts) if hashes_parts else np.empty(0, np.uint32)
     all_values = np.concatenate(values_parts) if values_parts else np.empty(0, np.uint32)
@@ -191,16 +207,16 @@ def write_segment(path: Path, *, params: AnalysisParams, episode_keys: Sequence[
         "sketch": cat([e.sketch for e in episodes], "<u2"),
         "episode_sketch_start": np.asarray(sk_starts, dtype="<i8"),
     }
-    layout: dict[str, dict[str, Any]] = {}
+    array_specs: dict[str, dict[str, Any]] = {}
     header = {
         "format_version": SEGMENT_VERSION,
         "params": params.to_dict(),
-        "hash_family": family.NAME,
-        "hash_bits": family.HASH_BITS,
+        "hash_family": layout.NAME,
+        "hash_bits": layout.HASH_BITS,
         "dir_bits": dir_bits,
         "pitch_store_scale": PITCH_STORE_SCALE,
         "episode_keys": [int(k) for k in episode_keys],
-        "arrays": layout,
+        "arrays": array_specs,
     }
     # Two passes: the header's length depends on the offsets it records.
     for _ in range(2):
@@ -208,7 +224,7 @@ def write_segment(path: Path, *, params: AnalysisParams, episode_keys: Sequence[
         pos = _align(16 + len(blob) + 256)
         for name in _ARRAYS:
             arr = arrays[name]
-            layout[name] = {"offset": pos, "dtype": _DTYPES[name], "count": int(arr.size)}
+            array_specs[name] = {"offset": pos, "dtype": _DTYPES[name], "count": int(arr.size)}
             pos = _align(pos + arr.nbytes)
     blob = json.dumps(header, sort_keys=True).encode()
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
@@ -217,7 +233,7 @@ def write_segment(path: Path, *, params: AnalysisParams, episode_keys: Sequence[
         with open(tmp, "wb") as fh:
             _write(fh, digest, MAGIC + struct.pack("<II", SEGMENT_VERSION, len(blob)) + blob)
             for name in _ARRAYS:
-                _write(fh, digest, b"\0" * (layout[name]["offset"] - fh.tell()))
+                _write(fh, digest, b"\0" * (array_specs[name]["offset"] - fh.tell()))
                 _write(fh, digest, arrays[name].tobytes())
             fh.flush()
             os.fsync(fh.fileno())
@@ -264,9 +280,11 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def read_segment(path: Path, *, params: AnalysisParams, sha256: str | None = None) -> Segment:
+def read_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout | None,
+                 sha256: str | None = None) -> Segment:
     """Memory-map a segment, checking its checksum (when given), magic, version,
-    parameters and the consistency of its arrays. Any fault is an
+    parameters, postings layout (unless ``layout`` is None: a structural check only) and
+    the consistency of its arrays. Any fault is an
     :class:`IndexFormatError` naming the file; no damaged array is ever returned."""
     name = path.name
     try:
@@ -295,8 +313,8 @@ def read_segment(path: Path, *, params: AnalysisParams, sha256: str | None = Non
         keys = np.asarray(header["episode_keys"], dtype=np.int64)
         dir_bits = int(header["dir_bits"])
         specs = {n: header["arrays"][n] for n in _ARRAYS}
-        family_ok = (header["hash_family"] == family.NAME
-                     and header["hash_bits"] == family.HASH_BITS)
+        family_ok = layout is None or (header["hash_family"] == layout.NAME
+                                       and header["hash_bits"] == layout.HASH_BITS)
     except (ValueError, KeyError, TypeError, IndexFormatError):
         raise IndexFormatError(f"segment {name} has a damaged header") from None
     params.require_same(stored)

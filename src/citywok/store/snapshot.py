@@ -45,8 +45,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from citywok.errors import CityWokError, SnapshotCorruptError, SnapshotError
-from citywok.index import CATALOG_NAME, SEGMENT_DIR, Index
 from citywok.store.catalog import Catalog
+from citywok.store.local import CATALOG_NAME, SEGMENT_DIR, LocalStore
 
 MANIFEST_FORMAT = 1
 POINTER_NAME = "CURRENT"
@@ -385,7 +385,7 @@ class SnapshotStore:
             for folder in {p.parent for p in tmp.rglob("*") if p.is_file()}:
                 _fsync_dir(folder)
             try:  # a snapshot that verifies but is no usable index is refused too
-                Index.open(tmp).close()
+                LocalStore.open(tmp).close()  # structure and checksums; no family needed
             except CityWokError as exc:
                 raise SnapshotCorruptError(f"snapshot {manifest.snapshot_id} is not a usable "
                                            f"index: {exc.message}") from None

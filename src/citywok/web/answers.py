@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from citywok.index import Index
-from citywok.library import render_watch_url
+from citywok.ingest.library import render_watch_url
 from citywok.result import Candidate, Episode, IdentifyResult
 from citywok.web.core.config import Settings
 from citywok.web.state import Services

@@ -1,6 +1,6 @@
 """Following the episode after a listening session's answer (``"follow": true``).
 
-The session's sound keeps coming; a :class:`citywok.live.LiveTracker`, seeded with all
+The session's sound keeps coming; a :class:`citywok.long.live.LiveTracker`, seeded with all
 that was heard before the answer (so its times count from the session's start, like
 ``heard_s``), is fed each new piece, and each event it gives goes to the client as
 ``{"type": "live", "event": ..., ...}`` (the event's own JSON: ``found``, ``position``,
@@ -23,7 +23,7 @@ import numpy.typing as npt
 from fastapi import WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from citywok.live import Found, LiveEvent, LiveTracker, Lost, Position
+from citywok.long.live import Found, LiveEvent, LiveTracker, Lost, Position
 from citywok.result import Candidate
 from citywok.web.live_audio import LiveAudio
 

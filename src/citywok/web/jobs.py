@@ -23,20 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from citywok.decode import MediaInfo, probe
+from citywok.analysis.decode import MediaInfo, probe
 from citywok.errors import MediaError, MediaTooLongError, NotMediaError
 from citywok.index import Index
-from citywok.pipeline import identify_file_steps
-from citywok.result import IdentifyResult, Progress
-from citywok.web import metrics
-from citywok.web.core.config import Settings
-from citywok.web.fetch import (
+from citywok.links.fetch import (
     Downloaded,
     DownloadLimits,
     Link,
     LinkPolicy,
     download,
 )
+from citywok.pipeline import identify_file_steps
+from citywok.result import IdentifyResult, Progress
+from citywok.web import metrics
+from citywok.web.core.config import Settings
 
 T = TypeVar("T")
 Y = TypeVar("Y")

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import WebSocket, WebSocketDisconnect
 
-from citywok.decode import ffmpeg_binary
+from citywok.analysis.decode import ffmpeg_binary
 from citywok.errors import MediaError
 from citywok.web.jobs import ALLOWED_DEMUXERS
 

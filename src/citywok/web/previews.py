@@ -1,4 +1,4 @@
-"""The cache of stills and preview clips: each is cut once with :mod:`citywok.preview`.
+"""The cache of stills and preview clips: each is cut once with :mod:`citywok.web.preview`.
 
 A file's name is a digest of what it shows (the episode's content hash, the moment, the
 kind, size and sound), never anything a request said, so no request can name a path.
@@ -15,8 +15,8 @@ import threading
 import uuid
 from pathlib import Path
 
-from citywok.preview import Preview, PreviewKind, PreviewSize, make_preview
 from citywok.result import Episode
+from citywok.web.preview import Preview, PreviewKind, PreviewSize, make_preview
 
 SUFFIX = {PreviewKind.IMAGE: ".jpg", PreviewKind.VIDEO: ".mp4"}
 MEDIA_TYPE = {PreviewKind.IMAGE: "image/jpeg", PreviewKind.VIDEO: "video/mp4"}

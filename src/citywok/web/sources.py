@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from citywok.errors import EmptyMediaError
+from citywok.links.fetch import check_link, resolve_checked
 from citywok.web.deps import Budget
 from citywok.web.errors import ApiError, ErrorBody, describe, error_body
-from citywok.web.fetch import check_link, resolve_checked
 from citywok.web.jobs import Event, LinkSource, Upload
 from citywok.web.schemas import LinkIn
 from citywok.web.security import BodyTooLarge, read_json

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from citywok.errors import IndexNotFoundError, IndexStoreError
 from citywok.index import CATALOG_NAME, Index
+from citywok.links.fetch import LinkPolicy
 from citywok.web.core.config import Settings
 from citywok.web.db import Database
-from citywok.web.fetch import LinkPolicy
 from citywok.web.following import FollowSlots
 from citywok.web.keys import KeyStore
 from citywok.web.previews import PreviewCache

@@ -1,7 +1,7 @@
 """One timeline as a stream of events: received → (downloading) → decoding → progress and
 segment events as the input streams through → result.
 
-The engine's :func:`~citywok.timeline.timeline_file_steps` is advanced one step (about
+The engine's :func:`~citywok.long.timeline.timeline_file_steps` is advanced one step (about
 four seconds of input, tens of milliseconds of work) at a time on the job pool, never on
 the event loop. When the consumer goes away (a client disconnect cancels it), the step
 that is running finishes, the generator is closed (which stops ffmpeg), no further step
@@ -16,8 +16,8 @@ from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
+from citywok.long.timeline import Segment, Timeline, TimelineEvent, timeline_file_steps
 from citywok.result import Progress
-from citywok.timeline import Segment, Timeline, TimelineEvent, timeline_file_steps
 from citywok.web import metrics
 from citywok.web.core.config import Settings
 from citywok.web.jobs import (

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from citywok.defaults import DEFAULT_INDEX_TEXT, MAX_CLIP_DURATION_S, default_index_dir
 from citywok.errors import ConfigError
-from citywok.web.fetch import DownloadLimits, LinkPolicy
+from citywok.links.fetch import DownloadLimits, LinkPolicy
 
 #: Hosts links may point to (a host matches itself and its subdomains).
 DEFAULT_PLATFORMS = (

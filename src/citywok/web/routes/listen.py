@@ -44,7 +44,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from citywok.errors import CityWokError, MediaError
-from citywok.live import LiveTracker
+from citywok.long.live import LiveTracker
 from citywok.pipeline import identify_samples
 from citywok.result import IdentifyResult, Status
 from citywok.web import metrics

@@ -14,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from citywok.display import clock
 from citywok.errors import CityWokError
-from citywok.preview import PreviewKind, PreviewSize
 from citywok.web.answers import base_url, episode_by_id, with_links
 from citywok.web.deps import IndexDep, ServicesDep
 from citywok.web.errors import ApiError, ErrorBody
+from citywok.web.preview import PreviewKind, PreviewSize
 from citywok.web.previews import MEDIA_TYPE
 from citywok.web.schemas import IdentifyOut
 from citywok.web.shares import Share

@@ -1,0 +1,58 @@
+"""A whole media file → its reference peaks, decoded in a stream (the ingest stage).
+
+This is the work one ingest job does; it runs wherever an ingest adapter puts it (this
+process, a pool of processes, a Dask worker), so it takes only picklable parameters and
+returns plain arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from citywok.analysis import sketch
+from citywok.analysis.decode import SILENCE_PEAK, iter_decode
+from citywok.analysis.peaks import Peaks, PeakStream
+from citywok.errors import EmptyMediaError, SilentMediaError
+from citywok.params import AnalysisParams
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the index keeps of one recording: its peaks, its sketch, its length."""
+
+    peaks: Peaks
+    #: One sketch code per ``params.sketch_frames`` frames (see :mod:`citywok.analysis.sketch`).
+    sketch: npt.NDArray[np.uint16]
+    duration_s: float
+
+
+def fingerprint_file(path: str | Path, params: AnalysisParams, *,
+                     timeout_s: float | None = None) -> Fingerprint:
+    """Decode a (long) file in a stream and return its reference peaks.
+
+    Memory stays bounded by the stream's block and what is kept: peaks and sketch
+    energies, a few hundred bytes per second of audio.
+    """
+    stream = PeakStream(params=params, peak_params=params.index_peaks)
+    parts: list[Peaks] = []
+    loudest = 0.0
+    for chunk in iter_decode(path, sample_rate_hz=params.sample_rate_hz, chunk_s=8.0,
+                             timeout_s=timeout_s):
+        if len(chunk):
+            loudest = max(loudest, float(np.max(np.abs(chunk))))
+        parts.append(stream.feed(chunk))
+    parts.append(stream.finish())
+    n = stream.samples_seen
+    name = Path(path).name
+    if n == 0:
+        raise EmptyMediaError(f"{name}: contains no audio")
+    if loudest < SILENCE_PEAK:
+        raise SilentMediaError(f"{name}: the audio is silent")
+    codes = sketch.codes_from_energies(stream.band_energies(),
+                                       frames_per_code=params.sketch_frames)
+    return Fingerprint(peaks=Peaks.concat(parts), sketch=codes,
+                       duration_s=n / params.sample_rate_hz)

@@ -1,0 +1,1 @@
+"""``citywok``: the command-line shell (``main``), one module per group of commands."""

@@ -1,0 +1,40 @@
+"""Evidence families, one module each, and the one registry of them.
+
+An index header names the families that built it; :func:`nominator` and
+:func:`verifier` give their modules by name. Nothing outside this package imports a
+family module: adding a family is its module and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from citywok.errors import IndexFormatError
+from citywok.families import sketch, triplet
+from citywok.families.base import Nominator, Verifier
+
+#: Families whose postings nominate places, by the name an index header gives.
+NOMINATORS: dict[str, Nominator] = {triplet.NAME: triplet}
+#: Families that score places, by name.
+VERIFIERS: dict[str, Verifier] = {sketch.NAME: sketch}
+#: What a new index is built with: one nominating family, then one verifying family.
+DEFAULT: tuple[str, str] = (triplet.NAME, sketch.NAME)
+
+
+def _unknown(name: str, role: str, known: Iterable[str]) -> IndexFormatError:
+    return IndexFormatError(
+        f"the index was built with the {role} family '{name}', which this CityWok does "
+        f"not know (it knows {', '.join(known)}): "
+        "re-index with `citywok index`")
+
+
+def nominator(name: str) -> Nominator:
+    if name not in NOMINATORS:
+        raise _unknown(name, "nominating", NOMINATORS)
+    return NOMINATORS[name]
+
+
+def verifier(name: str) -> Verifier:
+    if name not in VERIFIERS:
+        raise _unknown(name, "verifying", VERIFIERS)
+    return VERIFIERS[name]

@@ -1,0 +1,116 @@
+"""The interfaces every evidence family provides, and the values they exchange.
+
+Two roles, one module each per family:
+
+* a :class:`Nominator` turns a recording's peaks into postings (a hash ``HASH_BITS``
+  wide and a 32-bit value naming the peaks it came from), a clip's peaks into lookups,
+  and the postings a lookup read back into peak correspondences (triplets);
+* a :class:`Verifier` scores a candidate place: how well the clip's own features agree
+  with the stored ones at an alignment, beyond chance (the sketch).
+
+The store keeps postings and feature windows without knowing a family; match gets the
+families from the index header (:mod:`citywok.families` holds the registry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from citywok.analysis.peaks import Peaks
+from citywok.analysis.sketch import ClipSketcher
+from citywok.params import AnalysisParams, MatchParams
+
+
+@dataclass(frozen=True)
+class QueryLookups:
+    """What a clip looks up: ``hashes[i]`` on behalf of tuple ``owner[i]`` of the clip."""
+
+    hashes: npt.NDArray[np.uint32]
+    owner: npt.NDArray[np.int64]
+    #: Clip peak indices of each tuple, shape ``(n_tuples, k)``.
+    tuples: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Correspondences:
+    """Hits that survived the exact-feature checks: each pairs ``k`` clip peaks with
+    ``k`` reference peaks and implies one time scale and one pitch shift."""
+
+    #: Reference peak indices (into the segment's peak arrays), shape ``(n, k)``.
+    ref: npt.NDArray[np.int64]
+    #: Clip peak indices, shape ``(n, k)``.
+    clip: npt.NDArray[np.int64]
+    #: Reference duration / clip duration implied by each hit.
+    scale: npt.NDArray[np.float64]
+    #: Clip pitch minus reference pitch (semitones) implied by each hit.
+    shift: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.scale)
+
+
+class PeakTable(Protocol):
+    """Stored reference peaks, as a segment holds them."""
+
+    @property
+    def peak_frame(self) -> npt.NDArray[np.int32]: ...
+    #: Stored pitch; times ``pitch_unit`` it is in semitones.
+    @property
+    def peak_pitch(self) -> npt.NDArray[np.uint16]: ...
+    @property
+    def pitch_unit(self) -> float: ...
+
+
+class Nominator(Protocol):
+    """A family whose postings nominate places (as module-level names)."""
+
+    NAME: str
+    HASH_BITS: int
+    MAX_PEAK_INDEX: int
+
+    def check_params(self, params: AnalysisParams) -> list[str]:
+        """What in ``params`` cannot fit the family's bit layout."""
+        ...
+
+    def unpack_value(self, v: npt.ArrayLike) -> tuple[
+            npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """A posting value's fields: the anchor peak's index first."""
+        ...
+
+    def reference_hashes(self, peaks: Peaks, params: AnalysisParams, *, first_peak: int = 0
+                         ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+        """Hashes and values of one recording whose peaks start at ``first_peak``."""
+        ...
+
+    def query_lookups(self, peaks: Peaks, params: AnalysisParams,
+                      mp: MatchParams) -> QueryLookups:
+        """The hashes a clip looks up (with neighbouring bins near edges)."""
+        ...
+
+    def resolve(self, lookups: QueryLookups, clip: Peaks, which: npt.NDArray[np.int64],
+                values: npt.NDArray[np.uint32], table: PeakTable, params: AnalysisParams,
+                mp: MatchParams) -> Correspondences:
+        """Read postings back: ``values[i]`` answered lookup ``which[i]``."""
+        ...
+
+
+class Verifier(Protocol):
+    """A family that scores places (as module-level names): ``agreement`` compares the
+    clip's features, aligned to the reference at each offset, with the stored window."""
+
+    NAME: str
+
+    def agreement(self, clip: ClipSketcher, ref: npt.NDArray[np.uint16], *,
+                  offsets_frames: npt.NDArray[np.float64], time_scale: float,
+                  shift_semitones: float, first_code: int, n_codes: int,
+                  bits_per_code: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(equal bits, bits compared) at each offset."""
+        ...
+
+    def score(self, equal_bits: int, total_bits: int) -> float:
+        """Agreement beyond chance, in standard deviations."""
+        ...
