@@ -232,12 +232,16 @@ class Distortion:
 PHONE_MIC_HIGHPASS_HZ = 200.0
 
 
-def phone_mic(x: Audio, *, rate_hz: int = SR_IN) -> Audio:
-    """What a phone records of the sound at its microphone: a 2-pole high-pass at
-    :data:`PHONE_MIC_HIGHPASS_HZ`, and its gain brought to -20 dBFS RMS (peaks kept
-    below full scale)."""
+def mic_highpass(x: Audio, *, rate_hz: int = SR_IN) -> Audio:
+    """A 2-pole Butterworth high-pass at :data:`PHONE_MIC_HIGHPASS_HZ`."""
     sos = butter(2, PHONE_MIC_HIGHPASS_HZ, btype="highpass", fs=rate_hz, output="sos")
-    return fit_level(np.asarray(sosfilt(sos, x), dtype=np.float32), rms=0.1)
+    return np.asarray(sosfilt(sos, x), dtype=np.float32)
+
+
+def phone_mic(x: Audio, *, rate_hz: int = SR_IN) -> Audio:
+    """What a phone records of the sound at its microphone: :func:`mic_highpass`, and its
+    gain brought to -20 dBFS RMS (peaks kept below full scale)."""
+    return fit_level(mic_highpass(x, rate_hz=rate_hz), rms=0.1)
 
 
 def fit_level(x: Audio, *, rms: float | None = None, peak: float = 0.98) -> Audio:
