@@ -71,9 +71,9 @@ def hits_md(r: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {wrong or ''} |")
     n = ", ".join(f"{max(row[k]['clips'] for row in hits.values() if k in row)} at {k[:-1]} s"
                   for k in cols)
-    total = {o: sum(c[o] for row in hits.values() for c in row.values())
+    total = {o: sum(c.get(o, 0) for row in hits.values() for c in row.values())
              for o in ("clips", "hits", "no_match", "ambiguous", "wrong_episode",
-                       "wrong_place")}
+                       "wrong_place", "wrong_same_recording")}
     lines += ["", f"Clips a cell: {n}, cut at random places outside shared material (the "
               "same places for every distortion). A hit is a `match` naming the right "
               "episode with the clip's start within ±1 s. Every other clip is a miss "
@@ -82,7 +82,10 @@ def hits_md(r: dict[str, Any]) -> list[str]:
               f"{total['hits']} hits of {total['clips']} clips; misses: {total['no_match']} "
               f"`no_match`, {total['ambiguous']} `ambiguous`; **wrong answers: "
               f"{total['wrong_episode'] + total['wrong_place']}** ({total['wrong_episode']} "
-              f"wrong episode, {total['wrong_place']} wrong place). "
+              f"wrong episode, {total['wrong_place']} wrong place; "
+              f"{total['wrong_same_recording']} of them name a place that holds the same "
+              "recording as the clip, a repeat the corpus's manifest does not declare, listed "
+              "in `report.json` under `wrong_answers`). "
               "`_full16k`: SNR over 0-8 kHz at 16 kHz, mixed before resampling (the old "
               "rows); `_band` and the rows of issue 15 (rooms, stacked edits): SNR inside the "
               "analysed band at 8 kHz (see the SNR table).", "",
@@ -100,6 +103,16 @@ def hits_md(r: dict[str, Any]) -> list[str]:
         if any(c["hits"] < c["clips"] for c in row.values()):
             lines.append(f"| {name} | " + " | ".join(cell(row[k]) if k in row else ""
                                                       for k in cols) + " |")
+    wrong = r.get("wrong_answers", [])
+    if wrong:
+        lines += ["", "Every wrong answer (same recording: the clean clip's waveform is found "
+                  "at the place named, two 0.5 s windows at one alignment or one at ≥ 0.95):",
+                  "", "| row | length | clip | named | score | same recording (correlation) |",
+                  "|---|---|---|---|---:|---|"]
+        for w in wrong:
+            lines.append(f"| {w['distortion']} | {w['length_s']:g} s | {w['source']} at "
+                         f"{w['start_s']:.1f} s | {w['episode_file']} at {w['offset_s']:.1f} s | "
+                         f"{w['score']} | {w['identical_audio']} ({w['correlation']}) |")
     lines.append("")
     return lines
 

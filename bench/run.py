@@ -292,6 +292,19 @@ class Bench:
                                  and abs(raw.offset_s - start) <= OFFSET_TOL_S)
                     self.records[-1] = replace(rec, right=right, raw_score=raw.score,
                                                raw_right=raw_right)
+                    if rec.status == "match" and not right:
+                        # A wrong answer: does the place it names hold the same recording
+                        # (a repeat the manifest does not declare)? Counted wrong either way.
+                        assert rec.episode_file is not None and rec.offset_s is not None
+                        clean = base[: int(length * d.speed * SR_IN)]
+                        ref = cut(self.corpus.library / rec.episode_file,
+                                  max(0.0, rec.offset_s - 0.5), length * d.speed + 1.5)
+                        same, corr = same_recording(to_8k(clean), to_8k(ref))
+                        self.records[-1] = replace(self.records[-1], identical_audio=same,
+                                                   correlation=round(corr, 3))
+                        log(f"wrong answer: {name} {length:g}s {e.file} {start:.1f}s -> "
+                            f"{rec.episode_file} {rec.offset_s:.1f}s score {rec.score} "
+                            f"same recording {same} ({corr:.2f})")
                     hits += int(rec.status == "match" and right)
                 log(f"{name:30s} {length:g}s hit {hits}/{len(bases)}")
 
@@ -548,6 +561,11 @@ def main() -> int:
 
         recs = bench.records
         report["hits"] = hits_table(recs, [d.name for d in all_dists])
+        report["wrong_answers"] = [
+            {k: getattr(r, k) for k in ("distortion", "length_s", "source", "start_s",
+                                        "episode_file", "offset_s", "score", "correlation",
+                                        "identical_audio")}
+            for r in recs if r.kind == "library" and r.outcome.startswith("wrong")]
         report["distortions"] = {d.name: {"group": d.group, "speed": d.speed,
                                           "mix": asdict(d.mix) if d.mix else None}
                                  for d in all_dists if d.name in wanted}

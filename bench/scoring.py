@@ -49,7 +49,8 @@ class Record:
     #: whether that best candidate is right (library clips).
     raw_score: float | None = None
     raw_right: bool | None = None
-    #: Outside clips answered: whether the clip's waveform correlates with the place named.
+    #: Outside clips answered, and library clips answered wrong: whether the clip's
+    #: waveform holds the same recording as the place named (:func:`same_recording`).
     identical_audio: bool | None = None
     correlation: float | None = None
     #: Shared clips: the material's name and whether every episode holding it was listed.
@@ -162,7 +163,10 @@ def hits_table(records: Sequence[Record], order: Sequence[str]) -> dict[str, dic
     """Per distortion and length: hits (``match``, the right episode and place) over
     clips, and every other clip by what went wrong: the misses (``no_match``,
     ``ambiguous``) apart from the wrong answers (a ``match`` naming a wrong episode or
-    place; ``wrong_answers`` is their sum). Each clip is counted once."""
+    place; ``wrong_answers`` is their sum). Each clip is counted once.
+    ``wrong_same_recording``: those of the wrong answers whose named place holds the same
+    recording as the clip (a repeat in the corpus that its manifest does not declare);
+    they stay wrong answers."""
     lib = group_by((r for r in records if r.kind == "library"),
                    lambda r: (r.distortion, r.length_s))
     table: dict[str, dict[str, Any]] = {}
@@ -176,7 +180,9 @@ def hits_table(records: Sequence[Record], order: Sequence[str]) -> dict[str, dic
                     "no_match": n["no_match"], "ambiguous": n["ambiguous"],
                     "misses": n["no_match"] + n["ambiguous"],
                     "wrong_episode": n["wrong_episode"], "wrong_place": n["wrong_place"],
-                    "wrong_answers": n["wrong_episode"] + n["wrong_place"]}
+                    "wrong_answers": n["wrong_episode"] + n["wrong_place"],
+                    "wrong_same_recording": sum(r.outcome.startswith("wrong")
+                                                and bool(r.identical_audio) for r in rs)}
         if row:
             table[name] = row
     return table

@@ -3,6 +3,7 @@ wrong answers counted apart from misses."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench.scoring import OFFSET_TOL_S, Record, confidence_mapping, hits_table
@@ -53,5 +54,10 @@ def test_wrong_answers_are_counted_apart_from_misses() -> None:
     assert list(table["room_far"]) == ["2s", "3s"]  # by length, not by its text
     cell = table["room_far"]["3s"]
     assert cell == {"hits": 2, "clips": 7, "share": 2 / 7, "no_match": 1, "ambiguous": 2,
-                    "misses": 3, "wrong_episode": 1, "wrong_place": 1, "wrong_answers": 2}
+                    "misses": 3, "wrong_episode": 1, "wrong_place": 1, "wrong_answers": 2,
+                    "wrong_same_recording": 0}
     assert cell["hits"] + cell["misses"] + cell["wrong_answers"] == cell["clips"]
+    # A wrong place that holds the same recording (an undeclared repeat) stays wrong.
+    repeat = replace(recs[6], identical_audio=True)
+    cell = hits_table([repeat], ["room_far"])["room_far"]["3s"]
+    assert (cell["wrong_place"], cell["wrong_same_recording"], cell["hits"]) == (1, 1, 0)
