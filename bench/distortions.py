@@ -183,8 +183,11 @@ class Layers:
     rate_hz: int
     #: The clip as it arrives: sped up, or through the room from the TV to the phone.
     signal: Audio
-    #: (what, the in-band SNR asked in dB, the addition scaled to it), at ``rate_hz``.
+    #: (what, the SNR asked in dB, the addition scaled to it), at ``rate_hz``.
     added: tuple[tuple[str, float, Audio], ...]
+    #: Over which band the SNR was asked (:class:`Mix`): ``band`` for every row of issue
+    #: 15; ``full16k`` for the older combination row, whose audit shows what it gives.
+    band: str = "band"
 
     def mixed(self) -> Audio:
         return (self.signal + sum(a for _, _, a in self.added)).astype(np.float32)
@@ -300,6 +303,16 @@ def distortions(overlays: Overlays, band_hz: tuple[float, float]) -> list[Distor
         y = (fast + music * np.sqrt(px / pm / 10)).astype(np.float32)
         return ffmpeg(y, codec=AAC_64K, fmt="adts")
 
+    def combination_layers(x: Audio, rng: np.random.Generator) -> Layers:
+        # The same two parts, for the SNR audit only (its clips stay as they were made):
+        # the music is set at 10 dB over 0-8 kHz, the audit says what that is in band.
+        fast = ffmpeg(x, speed_filter(1.2), rate_out=SR_IN)
+        music = overlays.take("music", len(fast), rng)
+        px = float(np.mean(fast.astype(np.float64) ** 2)) + 1e-20
+        pm = float(np.mean(music.astype(np.float64) ** 2)) + 1e-20
+        return Layers(SR_IN, fast, (("music", 10.0, (music * np.sqrt(px / pm / 10))
+                                     .astype(np.float32)),), band="full16k")
+
     d = [
         Distortion("clean", "clean", 1.0, lambda x, r: to_8k(x)),
         Distortion("mp3_32k", "codec", 1.0, codec(MP3_32K, "mp3")),
@@ -327,7 +340,8 @@ def distortions(overlays: Overlays, band_hz: tuple[float, float]) -> list[Distor
     for st in (-3, -1.5, 1.5, 3):
         d.append(Distortion(f"pitch_{st:+g}", "pitch", 1.0,
                             through(f"rubberband=pitch={2 ** (st / 12):.6f}")))
-    d.append(Distortion("speed_1.2+music_10db+aac_64k", "combination", 1.2, combination))
+    d.append(Distortion("speed_1.2+music_10db+aac_64k", "combination", 1.2, combination,
+                        layers=combination_layers))
     d += issue_15_rows(overlays, band_hz)
     return d
 

@@ -196,10 +196,11 @@ def snr_md(r: dict[str, Any]) -> list[str]:
                      f"{s['in_band_db_mean']:.1f} dB ({s['in_band_db_min']:.1f}.."
                      f"{s['in_band_db_max']:.1f}) |")
     lines += ["", "The last column is measured on 20 clips from the two parts of each mix "
-              "(clip and addition) after resampling to 8 kHz. The combination row lays music "
-              "at 10 dB over 0-8 kHz at 16 kHz. Rows of several additions (`row: what`) set "
-              "each against the clip as it arrives: sped up, or at the phone after the room "
-              "(the talker through the room too); the phone's high-pass and codec follow.",
+              "(clip and addition) after resampling to 8 kHz. Rows of layers (`row: what`) set "
+              "each addition against the clip as it arrives: sped up, or at the phone after "
+              "the room (the talker through the room too); the phone's high-pass and codec "
+              "follow. The older combination row lays its music at 10 dB over 0-8 kHz at "
+              "16 kHz after speeding up; its line says what that gives in band.",
               ""]
     return lines
 

@@ -42,7 +42,14 @@ from bench.corpus import (
     split_outside,
     to_8k,
 )
-from bench.distortions import OUTSIDE_VARIANTS, Distortion, Overlays, distortions, in_band_snr_db
+from bench.distortions import (
+    OUTSIDE_VARIANTS,
+    Distortion,
+    Mix,
+    Overlays,
+    distortions,
+    in_band_snr_db,
+)
 from bench.report import write_report
 from bench.scoring import (
     OFFSET_TOL_S,
@@ -401,15 +408,19 @@ def snr_audit(corpus: Corpus, dists: list[Distortion], overlays: Overlays,
         if d.layers is not None:
             rng = seeded(seed, "snr", d.name)
             got: dict[tuple[str, float], list[float]] = {}
+            band = "band"
             for x in longer:
-                for what, asked, db in d.layers(x[: int(5.0 * d.speed * SR_IN)], rng
-                                                ).snr_db(band_hz):
+                lay = d.layers(x[: int(5.0 * d.speed * SR_IN)], rng)
+                band = lay.band
+                for what, asked, db in lay.snr_db(band_hz):
                     got.setdefault((what, asked), []).append(db)
             for (what, asked), vals in got.items():
                 out[f"{d.name}: {what}"] = {
-                    "kind": what, "nominal_db": asked, "band": "band",
-                    "measured_over": f"{band_hz[0]:g}-{band_hz[1]:g} Hz at 8 kHz, set on "
-                                     "the clip as it arrives (sped up, or at the phone)",
+                    "kind": what, "nominal_db": asked, "band": band,
+                    "measured_over": (Mix(what, asked, band).describe(band_hz)
+                                      if band != "band" else
+                                      f"{band_hz[0]:g}-{band_hz[1]:g} Hz at 8 kHz, set on "
+                                      "the clip as it arrives (sped up, or at the phone)"),
                     "in_band_db_mean": float(np.mean(vals)),
                     "in_band_db_min": float(np.min(vals)),
                     "in_band_db_max": float(np.max(vals))}

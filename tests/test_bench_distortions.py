@@ -12,9 +12,11 @@ import pytest
 
 from bench.corpus import SR, SR_IN, Audio, to_8k
 from bench.distortions import (
+    AAC_64K,
     Distortion,
     Overlays,
     distortions,
+    ffmpeg,
     in_band_snr,
     mic_highpass,
     mix_parts,
@@ -150,3 +152,15 @@ def test_a_room_hears_the_episode_before_the_clip() -> None:
     assert len(seen[-1]) == len(x) + SR_IN // 2
     assert not seen[-1][: SR_IN // 4].any()
     np.testing.assert_array_equal(seen[-1][SR_IN // 4 : SR_IN // 2], before[: SR_IN // 4])
+
+
+def test_combination_audit_layers_are_the_clips_parts(rows: dict[str, Distortion]) -> None:
+    # The older combination row keeps its own code (its clips must not change); its
+    # layers, for the SNR audit, must be the same two parts.
+    d = rows["speed_1.2+music_10db+aac_64k"]
+    assert d.layers is not None
+    x = tones(int(3 * 1.2 * SR_IN), np.random.default_rng(13))
+    lay = d.layers(x, np.random.default_rng(14))
+    assert lay.band == "full16k"
+    np.testing.assert_array_equal(d(x, np.random.default_rng(14)),
+                                  ffmpeg(lay.mixed(), codec=AAC_64K, fmt="adts"))
