@@ -19,7 +19,11 @@ from scipy.signal import resample_poly
 Audio = npt.NDArray[np.float32]
 SR_IN = 16000
 SR = 8000
+#: The lengths outside clips are drawn at in turn, from one generator (bench.run's first
+#: runs): kept so that their clips stay the same whatever else a run asks.
 LENGTHS = (3.0, 5.0, 10.0)
+#: The lengths of a run's clips by default: issue 15 added the 2 s column.
+LIBRARY_LENGTHS = (2.0, 3.0, 5.0, 10.0)
 #: The fastest distortion plays the clip 1.3x fast: cut this much more than its length.
 MAX_SPEED = 1.35
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,26 @@ TARGETS: tuple[tuple[str, Sequence[str], str, float], ...] = (
      _HARD, "5s", 0.95),
     ("3 s, every one of those rows", _5S_TOP + _HARD, "3s", 0.90),
 )
+_NOISE_0DB = ("white_0db_band", "pink_0db_band")
+_SONG = ("speed_1.25+music_0db_band+aac_48k_mp4",)
+_REACTION = ("reaction_voice_0db+music_6db_band",)
+#: Issue 15 (engine v3): a phone in a room, loud songs, 2 s clips.
+TARGETS_V3: tuple[tuple[str, Sequence[str], str, float], ...] = (
+    ("room near, 5 s", ("room_near",), "5s", 0.95),
+    ("room near, 3 s", ("room_near",), "3s", 0.90),
+    ("room far, 5 s", ("room_far",), "5s", 0.80),
+    ("room far, 3 s", ("room_far",), "3s", 0.70),
+    ("noise 0 dB in band, 5 s", _NOISE_0DB, "5s", 0.90),
+    ("noise 0 dB in band, 3 s", _NOISE_0DB, "3s", 0.80),
+    ("1.25x under a song at 0 dB, AAC 48k MP4, 5 s", _SONG, "5s", 0.95),
+    ("1.25x under a song at 0 dB, AAC 48k MP4, 3 s", _SONG, "3s", 0.90),
+    ("reaction (voice 0 dB, music 6 dB below), 5 s", _REACTION, "5s", 0.95),
+    ("reaction (voice 0 dB, music 6 dB below), 3 s", _REACTION, "3s", 0.90),
+    ("2 s, clean, codecs, speed", ("clean", "mp3_32k", "opus_16k", "aac_64k", "phone",
+                                   "speed_0.75", "speed_0.8", "speed_0.9", "speed_1.1",
+                                   "speed_1.2", "speed_1.3"), "2s", 0.95),
+    ("2 s, music 6 dB below, voice-over", ("music_6db_band", "voice_0db_band"), "2s", 0.90),
+)
 
 
 def pct(x: float | None) -> str:
@@ -31,31 +51,76 @@ def ms(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1f}"
 
 
+def columns(tables: Iterable[dict[str, Any]]) -> list[str]:
+    """The length keys (``"2s"`` ...) present in any of ``tables``, shortest first."""
+    keys = {k for t in tables for k in t}
+    return sorted(keys, key=lambda k: float(k.rstrip("s")))
+
+
 def hits_md(r: dict[str, Any]) -> list[str]:
     hits = r.get("hits", {})
     if not hits:
         return []
-    lines = ["## Hits", "", "| distortion | 3 s | 5 s | 10 s |", "|---|---:|---:|---:|"]
+    cols = columns(hits.values())
+    head = "| distortion | " + " | ".join(f"{k[:-1]} s" for k in cols)
+    rule = "|---|" + "---:|" * len(cols)
+    lines = ["## Hits", "", head + " | wrong answers |", rule + "---:|"]
     for name, row in hits.items():
-        cells = [pct(row[k]["share"]) if k in row else "" for k in ("3s", "5s", "10s")]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    n = {k: max((row[k]["clips"] for row in hits.values() if k in row), default=0)
-         for k in ("3s", "5s", "10s")}
-    wrong = sum(c["wrong_answers"] for row in hits.values() for c in row.values())
-    lines += ["", f"Clips a cell: {n['3s']} at 3 s, {n['5s']} at 5 s, {n['10s']} at 10 s, cut "
-              "at random places outside shared material (the same places for every "
-              "distortion). A hit is a `match` naming the right episode with the clip's "
-              f"start within ±1 s. Answers naming a wrong place (any cell): {wrong}. "
+        cells = [pct(row[k]["share"]) if k in row else "" for k in cols]
+        wrong = sum(c["wrong_answers"] for c in row.values())
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {wrong or ''} |")
+    n = ", ".join(f"{max(row[k]['clips'] for row in hits.values() if k in row)} at {k[:-1]} s"
+                  for k in cols)
+    total = {o: sum(c.get(o, 0) for row in hits.values() for c in row.values())
+             for o in ("clips", "hits", "no_match", "ambiguous", "wrong_episode",
+                       "wrong_place", "wrong_same_recording")}
+    lines += ["", f"Clips a cell: {n}, cut at random places outside shared material (the "
+              "same places for every distortion). A hit is a `match` naming the right "
+              "episode with the clip's start within ±1 s. Every other clip is a miss "
+              "(`no_match`, or `ambiguous`) or a **wrong answer** (a `match` naming another "
+              "episode, or this one more than 1 s from the start). In all: "
+              f"{total['hits']} hits of {total['clips']} clips; misses: {total['no_match']} "
+              f"`no_match`, {total['ambiguous']} `ambiguous`; **wrong answers: "
+              f"{total['wrong_episode'] + total['wrong_place']}** ({total['wrong_episode']} "
+              f"wrong episode, {total['wrong_place']} wrong place; "
+              f"{total['wrong_same_recording']} of them name a place that holds the same "
+              "recording as the clip, a repeat the corpus's manifest does not declare, listed "
+              "in `report.json` under `wrong_answers`). "
               "`_full16k`: SNR over 0-8 kHz at 16 kHz, mixed before resampling (the old "
-              "rows); `_band`: SNR inside the analysed band at 8 kHz (see the SNR table).",
-              ""]
+              "rows); `_band` and the rows of issue 15 (rooms, stacked edits): SNR inside the "
+              "analysed band at 8 kHz (see the SNR table).", "",
+              "### Misses and wrong answers", "",
+              "Per cell: `no_match` / `ambiguous` / wrong answers (wrong episode + wrong "
+              "place); rows where every clip was a hit are left out.", "",
+              head + " |", rule]
+
+    def cell(c: dict[str, Any]) -> str:
+        wrong = (f"**{c['wrong_answers']}** ({c['wrong_episode']}+{c['wrong_place']})"
+                 if c["wrong_answers"] else "0")
+        return f"{c['no_match']} / {c['ambiguous']} / {wrong}"
+
+    for name, row in hits.items():
+        if any(c["hits"] < c["clips"] for c in row.values()):
+            lines.append(f"| {name} | " + " | ".join(cell(row[k]) if k in row else ""
+                                                      for k in cols) + " |")
+    wrong = r.get("wrong_answers", [])
+    if wrong:
+        lines += ["", "Every wrong answer (same recording: the clean clip's waveform is found "
+                  "at the place named, two 0.5 s windows at one alignment or one at ≥ 0.95):",
+                  "", "| row | length | clip | named | score | same recording (correlation) |",
+                  "|---|---|---|---|---:|---|"]
+        for w in wrong:
+            lines.append(f"| {w['distortion']} | {w['length_s']:g} s | {w['source']} at "
+                         f"{w['start_s']:.1f} s | {w['episode_file']} at {w['offset_s']:.1f} s | "
+                         f"{w['score']} | {w['identical_audio']} ({w['correlation']}) |")
+    lines.append("")
     return lines
 
 
-def targets_md(r: dict[str, Any]) -> list[str]:
-    hits = r.get("hits", {})
-    lines = ["## Against the targets", "", "| target | measured | met |", "|---|---|---|"]
-    for what, rows, length, least in TARGETS:
+def target_lines(hits: dict[str, Any],
+                 targets: Sequence[tuple[str, Sequence[str], str, float]]) -> list[str]:
+    lines = []
+    for what, rows, length, least in targets:
         got = [(name, hits[name][length]["share"]) for name in rows
                if name in hits and length in hits[name]]
         if not got:
@@ -65,6 +130,13 @@ def targets_md(r: dict[str, Any]) -> list[str]:
         lines.append(f"| {what}: ≥ {100 * least:.0f}% | lowest {worst[0]} {pct(worst[1])}"
                      + (f"; below: {', '.join(misses)}" if misses else "") + " | "
                      + ("yes" if not misses else "no") + " |")
+    return lines
+
+
+def targets_md(r: dict[str, Any]) -> list[str]:
+    hits = r.get("hits", {})
+    lines = ["## Against the targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += target_lines(hits, TARGETS)
     o = r.get("outside", {})
     if o:
         held = o["held_out"]
@@ -98,6 +170,16 @@ def targets_md(r: dict[str, Any]) -> list[str]:
         lines.append(f"| index ≤ 1.5 MB per hour | {i['index_mb_per_hour']:.2f} | "
                      f"{'yes' if i['index_mb_per_hour'] <= 1.5 else 'no'} |")
     lines += ["", "Scale targets: `bench/scale.py` (its own report).", ""]
+    v3 = target_lines(hits, TARGETS_V3)
+    if v3:
+        cells = [c for row in hits.values() for c in row.values()]
+        wrong = sum(c["wrong_answers"] for c in cells)
+        v3.append(f"| 0 wrong answers (every cell) | {wrong} in {sum(c['clips'] for c in cells)}"
+                  f" clips | {'yes' if wrong == 0 else 'no'} |")
+        lines += ["### Issue 15 (engine v3)", "", "| target | measured | met |",
+                  "|---|---|---|", *v3, "",
+                  "The issue's targets are on its held-out recordings; these rows are the "
+                  "bench's own clips made the same way.", ""]
     return lines
 
 
@@ -114,8 +196,12 @@ def snr_md(r: dict[str, Any]) -> list[str]:
                      f"{s['in_band_db_mean']:.1f} dB ({s['in_band_db_min']:.1f}.."
                      f"{s['in_band_db_max']:.1f}) |")
     lines += ["", "The last column is measured on 20 clips from the two parts of each mix "
-              "(clip and addition) after resampling to 8 kHz. The combination row lays music "
-              "at 10 dB over 0-8 kHz at 16 kHz.", ""]
+              "(clip and addition) after resampling to 8 kHz. Rows of layers (`row: what`) set "
+              "each addition against the clip as it arrives: sped up, or at the phone after "
+              "the room (the talker through the room too); the phone's high-pass and codec "
+              "follow. The older combination row lays its music at 10 dB over 0-8 kHz at "
+              "16 kHz after speeding up; its line says what that gives in band.",
+              ""]
     return lines
 
 
@@ -215,12 +301,12 @@ def reliability_md(r: dict[str, Any]) -> list[str]:
         return f"{b['right']}/{b['answered']} ({pct(b['share_right'])})" if b["answered"] else ""
 
     def table(sec: dict[str, Any]) -> list[str]:
-        lines = ["| score | 3 s | 5 s | 10 s | all | of which outside |",
-                 "|---|---:|---:|---:|---:|---:|"]
+        cols = columns([sec["by_length"]])
+        lines = ["| score | " + " | ".join(f"{k[:-1]} s" for k in cols)
+                 + " | all | of which outside |", "|---|" + "---:|" * (len(cols) + 2)]
         for i, b in enumerate(sec["all"]):
             label = f"{b['lo']:g} to {b['hi']:g}" if b["hi"] is not None else f"≥ {b['lo']:g}"
-            row = [cell(sec["by_length"][k][i]) if k in sec["by_length"] else ""
-                   for k in ("3s", "5s", "10s")]
+            row = [cell(sec["by_length"][k][i]) for k in cols]
             if b["answered"]:
                 lines.append(f"| {label} | " + " | ".join(row) + f" | {cell(b)} | "
                              f"{b['outside']} |")

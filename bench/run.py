@@ -30,6 +30,7 @@ import numpy as np
 from bench import engine
 from bench.corpus import (
     LENGTHS,
+    LIBRARY_LENGTHS,
     MAX_SPEED,
     SR,
     SR_IN,
@@ -41,7 +42,14 @@ from bench.corpus import (
     split_outside,
     to_8k,
 )
-from bench.distortions import OUTSIDE_VARIANTS, Distortion, Overlays, distortions, in_band_snr_db
+from bench.distortions import (
+    OUTSIDE_VARIANTS,
+    Distortion,
+    Mix,
+    Overlays,
+    distortions,
+    in_band_snr_db,
+)
 from bench.report import write_report
 from bench.scoring import (
     OFFSET_TOL_S,
@@ -138,8 +146,10 @@ class Bench:
     """One run: the corpus, the index, the overlays, and the records made so far."""
 
     def __init__(self, corpus: Corpus, index: Index, overlays: Overlays,
-                 dists: list[Distortion], seed: int) -> None:
+                 dists: list[Distortion], seed: int,
+                 lengths: tuple[float, ...] = LIBRARY_LENGTHS) -> None:
         self.corpus = corpus
+        self.lengths = lengths
         self.index = index
         self.overlays = overlays
         self.dists = {d.name: d for d in dists}
@@ -159,22 +169,34 @@ class Bench:
 
     def outside_clips(self, files: tuple[Path, ...], n: int, part: str
                       ) -> list[tuple[dict[str, Any], Audio, Audio]]:
-        """``n`` clips of ``files`` (3/5/10 s in turn, each variant in turn), as
-        (description, the clean 16 kHz cut, what the engine is given)."""
-        rng = seeded(self.seed, "outside", part)
+        """``n`` clips of ``files`` (3/5/10 s in turn, each variant in turn), and ``n / 3``
+        of every other length of the run (2 s), as (description, the clean 16 kHz cut,
+        what the engine is given). The 3/5/10 s clips are drawn as they always were (one
+        generator for the three, in turn), whichever lengths the run asks; each other
+        length draws from its own generator."""
         audio = {f: decode(f, sample_rate_hz=SR_IN) for f in files}
         weights = np.array([len(a) for a in audio.values()], dtype=np.float64)
         out = []
-        for i in range(n):
-            length = LENGTHS[i % len(LENGTHS)]
-            variant = OUTSIDE_VARIANTS[(i // len(LENGTHS)) % len(OUTSIDE_VARIANTS)]
+
+        def clip(i: int, length: float, rng: np.random.Generator, variant: str) -> None:
             f = files[int(rng.choice(len(files), p=weights / weights.sum()))]
             a = audio[f]
             s = int(rng.integers(0, len(a) - int(length * SR_IN)))
             x = a[s : s + int(length * SR_IN)]
             y = self.dists[variant].apply(x, rng)
-            out.append(({"source": f.name, "start_s": s / SR_IN, "length_s": length,
-                         "distortion": variant, "part": part}, x, y))
+            if length in self.lengths:
+                out.append(({"source": f.name, "start_s": s / SR_IN, "length_s": length,
+                             "distortion": variant, "part": part}, x, y))
+
+        rng = seeded(self.seed, "outside", part)
+        for i in range(n):
+            clip(i, LENGTHS[i % len(LENGTHS)], rng,
+                 OUTSIDE_VARIANTS[(i // len(LENGTHS)) % len(OUTSIDE_VARIANTS)])
+        for length in self.lengths:
+            if length not in LENGTHS:
+                rng = seeded(self.seed, "outside", part, length)
+                for i in range(n // len(LENGTHS)):
+                    clip(i, length, rng, OUTSIDE_VARIANTS[i % len(OUTSIDE_VARIANTS)])
         return out
 
     def raw_scores(self, clips: list[tuple[dict[str, Any], Audio, Audio]], mp: MatchParams
@@ -189,7 +211,7 @@ class Bench:
         same recording; and the clips set aside because theirs does."""
         best: dict[float, float] = {}
         aside: list[dict[str, Any]] = []
-        for length in LENGTHS:
+        for length in self.lengths:
             ranked = sorted((i for i, (m, _, _) in enumerate(clips)
                              if m["length_s"] == length and raws[i] is not None),
                             key=lambda i: -(raws[i] or 0.0))
@@ -214,7 +236,7 @@ class Bench:
         """The clips with the highest raw scores (of the last :meth:`raw_scores`), each
         checked for identical audio at the place it would name."""
         out = []
-        for length in LENGTHS:
+        for length in self.lengths:
             ranked = sorted((i for i, (m, _, _) in enumerate(clips)
                              if m["length_s"] == length and self.raw_answers[i].score is not None),
                             key=lambda i: -(self.raw_answers[i].score or 0.0))
@@ -251,7 +273,7 @@ class Bench:
     # Library clips ----------------------------------------------------------------------
 
     def library(self, names: list[str], mp: MatchParams, clips: dict[float, int]) -> None:
-        for length in LENGTHS:
+        for length in self.lengths:
             places = Places(self.corpus, seeded(self.seed, "places", length))
             bases = [(e, s, cut(self.corpus.library / e.file, s, length * MAX_SPEED))
                      for e, s in (places(length) for _ in range(clips[length]))]
@@ -260,7 +282,11 @@ class Bench:
                 rng = seeded(self.seed, "distort", length, name)
                 hits = 0
                 for e, start, base in bases:
-                    y = d.apply(base[: int(length * d.speed * SR_IN)], rng)
+                    # Rows that hear the episode before the clip (a room) get it cut apart:
+                    # the clip itself stays the one every row is given.
+                    before = (cut(self.corpus.library / e.file, max(0.0, start - d.lead_in_s),
+                                  min(start, d.lead_in_s)) if d.lead_in_s else None)
+                    y = d(base[: int(length * d.speed * SR_IN)], rng, before)
                     rec = self.ask(y, mp, kind="library", distortion=name, group=d.group,
                                    length_s=length, source=e.file, start_s=start,
                                    right=False)
@@ -273,6 +299,19 @@ class Bench:
                                  and abs(raw.offset_s - start) <= OFFSET_TOL_S)
                     self.records[-1] = replace(rec, right=right, raw_score=raw.score,
                                                raw_right=raw_right)
+                    if rec.status == "match" and not right:
+                        # A wrong answer: does the place it names hold the same recording
+                        # (a repeat the manifest does not declare)? Counted wrong either way.
+                        assert rec.episode_file is not None and rec.offset_s is not None
+                        clean = base[: int(length * d.speed * SR_IN)]
+                        ref = cut(self.corpus.library / rec.episode_file,
+                                  max(0.0, rec.offset_s - 0.5), length * d.speed + 1.5)
+                        same, corr = same_recording(to_8k(clean), to_8k(ref))
+                        self.records[-1] = replace(self.records[-1], identical_audio=same,
+                                                   correlation=round(corr, 3))
+                        log(f"wrong answer: {name} {length:g}s {e.file} {start:.1f}s -> "
+                            f"{rec.episode_file} {rec.offset_s:.1f}s score {rec.score} "
+                            f"same recording {same} ({corr:.2f})")
                     hits += int(rec.status == "match" and right)
                 log(f"{name:30s} {length:g}s hit {hits}/{len(bases)}")
 
@@ -357,11 +396,35 @@ class Bench:
 
 def snr_audit(corpus: Corpus, dists: list[Distortion], overlays: Overlays,
               band_hz: tuple[float, float], seed: int, n: int = 20) -> dict[str, Any]:
-    """The SNR each mixing row really gives inside the analysed band, on ``n`` 5 s clips."""
+    """The SNR each mixing row really gives inside the analysed band, on ``n`` 5 s clips;
+    for layered rows (rooms, stacked edits), each addition's, keyed ``row: what``."""
     places = Places(corpus, seeded(seed, "snr"))
-    bases = [cut(corpus.library / e.file, s, 5.0) for e, s in (places(5.0) for _ in range(n))]
+    at = [places(5.0) for _ in range(n)]
+    bases = [cut(corpus.library / e.file, s, 5.0) for e, s in at]
+    longer = ([cut(corpus.library / e.file, s, 5.0 * MAX_SPEED) for e, s in at]
+              if any(d.layers is not None for d in dists) else [])
     out: dict[str, Any] = {}
     for d in dists:
+        if d.layers is not None:
+            rng = seeded(seed, "snr", d.name)
+            got: dict[tuple[str, float], list[float]] = {}
+            band = "band"
+            for x in longer:
+                lay = d.layers(x[: int(5.0 * d.speed * SR_IN)], rng)
+                band = lay.band
+                for what, asked, db in lay.snr_db(band_hz):
+                    got.setdefault((what, asked), []).append(db)
+            for (what, asked), vals in got.items():
+                out[f"{d.name}: {what}"] = {
+                    "kind": what, "nominal_db": asked, "band": band,
+                    "measured_over": (Mix(what, asked, band).describe(band_hz)
+                                      if band != "band" else
+                                      f"{band_hz[0]:g}-{band_hz[1]:g} Hz at 8 kHz, set on "
+                                      "the clip as it arrives (sped up, or at the phone)"),
+                    "in_band_db_mean": float(np.mean(vals)),
+                    "in_band_db_min": float(np.min(vals)),
+                    "in_band_db_max": float(np.max(vals))}
+            continue
         if d.mix is None:
             continue
         rng = seeded(seed, "snr", d.name)
@@ -395,6 +458,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("bench/out"))
     ap.add_argument("--clips", type=int, default=40, help="clips a cell at 3 and 5 s")
     ap.add_argument("--clips-10s", type=int, default=20, help="clips a cell at 10 s")
+    ap.add_argument("--lengths", default=",".join(f"{x:g}" for x in LIBRARY_LENGTHS),
+                    help="clip lengths in seconds (library and outside clips); 3,5,10 "
+                         "gives the runs before the 2 s column, clip for clip")
     ap.add_argument("--calibration", type=int, default=600,
                     help="clips of the calibration part of the outside audio")
     ap.add_argument("--held-out", type=int, default=1000,
@@ -449,7 +515,8 @@ def main() -> int:
         if unknown:
             raise SystemExit(f"unknown distortions: {', '.join(sorted(unknown))}")
         names = [d.name for d in all_dists if d.name in wanted]
-        bench = Bench(corpus, index, overlays, all_dists, args.seed)
+        lengths = tuple(sorted(float(x) for x in args.lengths.split(",")))
+        bench = Bench(corpus, index, overlays, all_dists, args.seed, lengths)
 
         # Calibration: the outside audio is split by file; the threshold is derived from
         # the calibration part alone, then held-out clips are scored with it.
@@ -464,7 +531,7 @@ def main() -> int:
             # set aside and listed.
             best, shared_recordings = bench.best_chance(cal, cal_raw)
             needed = {length: (best[length] + args.margin * abs(best[length])
-                               if length in best else 0.0) for length in LENGTHS}
+                               if length in best else 0.0) for length in lengths}
             cal_mp = engine.calibrated(engine_mp, needed)
             top = bench.top_raw(cal, 3)
             mp = cal_mp if args.threshold == "calibrated" else engine_mp
@@ -482,9 +549,9 @@ def main() -> int:
                 "engine_value": engine.threshold_value(engine_mp),
                 "used": args.threshold,
                 "used_value": engine.threshold_value(mp),
-                "thresholds": {length_key(k): engine.threshold(mp, k) for k in LENGTHS},
+                "thresholds": {length_key(k): engine.threshold(mp, k) for k in lengths},
                 "engine_thresholds": {length_key(k): engine.threshold(engine_mp, k)
-                                      for k in LENGTHS},
+                                      for k in lengths},
             }
             log(json.dumps(report["calibration"]))
             bench.outside(cal, cal_raw, mp)
@@ -493,17 +560,23 @@ def main() -> int:
             del cal, held
 
             if "library" not in skip:
-                bench.library(names, mp, {3.0: args.clips, 5.0: args.clips,
-                                          10.0: args.clips_10s})
+                bench.library(names, mp, {length: args.clips_10s if length >= 10
+                                          else args.clips for length in lengths})
             if "shared" not in skip:
                 report["shared_skipped"] = bench.shared(mp, args.shared_per_copy)
         if "files" not in skip:
             bench.files(mp, args.file_clips, held_files, work)
-        report["snr"] = snr_audit(corpus, all_dists, overlays, band_hz, args.seed)
+        report["snr"] = snr_audit(corpus, [d for d in all_dists if d.name in wanted],
+                                  overlays, band_hz, args.seed)
         index.close()
 
         recs = bench.records
         report["hits"] = hits_table(recs, [d.name for d in all_dists])
+        report["wrong_answers"] = [
+            {k: getattr(r, k) for k in ("distortion", "length_s", "source", "start_s",
+                                        "episode_file", "offset_s", "score", "correlation",
+                                        "identical_audio")}
+            for r in recs if r.kind == "library" and r.outcome.startswith("wrong")]
         report["distortions"] = {d.name: {"group": d.group, "speed": d.speed,
                                           "mix": asdict(d.mix) if d.mix else None}
                                  for d in all_dists if d.name in wanted}
@@ -520,6 +593,7 @@ def main() -> int:
         report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         report["wall_s"] = time.perf_counter() - started
         report["setup"] = {"clips": args.clips, "clips_10s": args.clips_10s,
+                           "lengths": list(lengths),
                            "calibration_clips": args.calibration,
                            "held_out_clips": args.held_out,
                            "shared_per_copy": args.shared_per_copy,

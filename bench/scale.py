@@ -150,7 +150,8 @@ def stage_query(work: Path, threshold: float | None) -> dict[str, Any]:
         a = engine.identify(data[f"c{i}"], idx, mp)
         right = (a.status.value == "match" and a.episode_file == m["source"]
                  and a.offset_s is not None and abs(a.offset_s - m["start_s"]) <= OFFSET_TOL_S)
-        rows.append({**m, "status": a.status.value, "ms": a.elapsed_ms, "right": right})
+        rows.append({**m, "status": a.status.value, "ms": a.elapsed_ms, "right": right,
+                     "wrong": a.status.value == "match" and not right})
     idx.close()
     lib = [r for r in rows if r["kind"] == "library"]
     out = [r for r in rows if r["kind"] == "outside"]
@@ -159,6 +160,7 @@ def stage_query(work: Path, threshold: float | None) -> dict[str, Any]:
     for name in sorted({r["distortion"] for r in lib}):
         rs = [r for r in lib if r["distortion"] == name]
         by_dist[name] = {"clips": len(rs), "hits": sum(r["right"] for r in rs),
+                         "wrong_answers": sum(r["wrong"] for r in rs),
                          "p50_ms": percentile([r["ms"] for r in rs], 50),
                          "p99_ms": percentile([r["ms"] for r in rs], 99)}
     return {
@@ -226,6 +228,7 @@ def markdown(r: dict[str, Any]) -> str:
     for s in r["sizes"]:
         q, b = s["query"], s.get("build", {})
         hits = [f"{q['library'][d]['hits']}/{q['library'][d]['clips']}"
+                + (f" ({w} wrong)" if (w := q["library"][d].get("wrong_answers")) else "")
                 if d in q["library"] else "" for d in r["distortions"]]
         speed = b.get("hours_per_s")
         lines.append(
@@ -237,7 +240,10 @@ def markdown(r: dict[str, Any]) -> str:
                else "") + " | "
             + (f"{speed:.1f}" if speed else "") + " | " + " | ".join(hits)
             + f" | {q['outside']['false_hits']}/{q['outside']['clips']} |")
-    lines += ["", "p50/p99: every clip (library and outside), decoded, one core. Build h/s: "
+    lines += ["", "Hits: `match` naming the right episode and start (±1 s) over clips; a "
+              "`match` naming a wrong episode or place is counted apart (\"wrong\"), every "
+              "other clip is a miss (`no_match` or `ambiguous`). "
+              "p50/p99: every clip (library and outside), decoded, one core. Build h/s: "
               "synthetic hours added per second (hashing, writing, compaction; no decoding). "
               + (f"Real ingest at 1x: {r['ingest']['x_realtime']:.0f}x real time "
                  f"({r['ingest']['hours']:.2f} h in {r['ingest']['wall_s']:.1f} s, RSS "

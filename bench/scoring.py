@@ -49,7 +49,8 @@ class Record:
     #: whether that best candidate is right (library clips).
     raw_score: float | None = None
     raw_right: bool | None = None
-    #: Outside clips answered: whether the clip's waveform correlates with the place named.
+    #: Outside clips answered, and library clips answered wrong: whether the clip's
+    #: waveform holds the same recording as the place named (:func:`same_recording`).
     identical_audio: bool | None = None
     correlation: float | None = None
     #: Shared clips: the material's name and whether every episode holding it was listed.
@@ -64,6 +65,22 @@ class Record:
     @property
     def hit(self) -> bool:
         return self.status == "match" and bool(self.right)
+
+    @property
+    def outcome(self) -> str:
+        """What a library clip's answer was, one of :data:`OUTCOMES`: a ``hit``; a miss
+        (``no_match``, or ``ambiguous`` whatever it lists); or a wrong answer: a ``match``
+        naming another episode (``wrong_episode``), or the clip's own more than
+        :data:`OFFSET_TOL_S` from its start (``wrong_place``)."""
+        if self.status in ("no_match", "ambiguous"):
+            return self.status
+        if self.right:
+            return "hit"
+        return "wrong_episode" if self.episode_file != self.source else "wrong_place"
+
+
+#: Every :attr:`Record.outcome`: the hit, the two misses, the two wrong answers.
+OUTCOMES = ("hit", "no_match", "ambiguous", "wrong_episode", "wrong_place")
 
 
 def waveform_correlation(clip: Audio, ref: Audio, *, window_s: float = 0.5) -> float:
@@ -143,18 +160,29 @@ def group_by(records: Iterable[Record], key: Callable[[Record], Any]) -> dict[An
 
 
 def hits_table(records: Sequence[Record], order: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per distortion and length: hits (right episode, ``match``) over clips."""
+    """Per distortion and length: hits (``match``, the right episode and place) over
+    clips, and every other clip by what went wrong: the misses (``no_match``,
+    ``ambiguous``) apart from the wrong answers (a ``match`` naming a wrong episode or
+    place; ``wrong_answers`` is their sum). Each clip is counted once.
+    ``wrong_same_recording``: those of the wrong answers whose named place holds the same
+    recording as the clip (a repeat in the corpus that its manifest does not declare);
+    they stay wrong answers."""
     lib = group_by((r for r in records if r.kind == "library"),
-                   lambda r: (r.distortion, length_key(r.length_s)))
+                   lambda r: (r.distortion, r.length_s))
     table: dict[str, dict[str, Any]] = {}
     for name in order:
         row: dict[str, Any] = {}
         for (d, length), rs in sorted(lib.items()):
             if d == name:
-                row[length] = {"hits": sum(r.hit for r in rs), "clips": len(rs),
-                               "share": share(sum(r.hit for r in rs), len(rs)),
-                               "wrong_answers": sum(r.answered and not r.right for r in rs),
-                               "ambiguous": sum(r.status == "ambiguous" for r in rs)}
+                n = {o: sum(r.outcome == o for r in rs) for o in OUTCOMES}
+                row[length_key(length)] = {
+                    "hits": n["hit"], "clips": len(rs), "share": share(n["hit"], len(rs)),
+                    "no_match": n["no_match"], "ambiguous": n["ambiguous"],
+                    "misses": n["no_match"] + n["ambiguous"],
+                    "wrong_episode": n["wrong_episode"], "wrong_place": n["wrong_place"],
+                    "wrong_answers": n["wrong_episode"] + n["wrong_place"],
+                    "wrong_same_recording": sum(r.outcome.startswith("wrong")
+                                                and bool(r.identical_audio) for r in rs)}
         if row:
             table[name] = row
     return table

@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import resample_poly
 
+from bench.distortions import Distortion, Overlays, issue_15_rows
 from citywok.index import Index
 from citywok.long.live import Found, LiveTracker
 from citywok.long.timeline import Segment, SegmentStatus, Timeline, timeline_file
@@ -327,20 +328,32 @@ def score(built: Built, tl: Timeline, corpus: Corpus) -> dict[str, Any]:
 # -- live -------------------------------------------------------------------------------
 
 
-def live_case(corpus: Corpus, index: Index, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Play an episode, seek within it, change to another: seconds until right again."""
+LivePlan = list[tuple[str, dict[str, Any], float, float]]
+
+
+def live_plan(corpus: Corpus, rng: np.random.Generator) -> LivePlan:
+    """An episode, a seek within it, a change to another: (change, episode, from, s)."""
     e1, e2 = rng.choice(len(corpus.episodes), size=2, replace=False)
     a, b = corpus.episodes[int(e1)], corpus.episodes[int(e2)]
     p1 = float(rng.uniform(60, a["duration_s"] / 2 - 30))
     p2 = float(rng.uniform(a["duration_s"] / 2 + 30, a["duration_s"] - 40))
     p3 = float(rng.uniform(30, b["duration_s"] - 40))
-    plan = [("start", a, p1, 15.0), ("seek", a, p2, 15.0), ("episode", b, p3, 15.0)]
-    clips = []
-    for _, ep, pos, length in plan:
-        x = cut(corpus.root / "library" / ep["file"], pos, length)
-        clips.append(np.asarray(resample_poly(x, 1, 2), dtype=np.float32))
-    audio = np.concatenate(clips)
-    bounds = np.cumsum([0.0] + [len(c) / SR for c in clips])
+    return [("start", a, p1, 15.0), ("seek", a, p2, 15.0), ("episode", b, p3, 15.0)]
+
+
+def live_case(corpus: Corpus, index: Index, plan: LivePlan, room: Distortion | None = None,
+              room_rng: np.random.Generator | None = None) -> list[dict[str, Any]]:
+    """Play the plan's three stretches one after another, fed in 0.25 s chunks (through
+    ``room`` as one recording, where given): seconds until right again after each."""
+    clips = [cut(corpus.root / "library" / ep["file"], pos, length)
+             for _, ep, pos, length in plan]
+    bounds = np.cumsum([0.0] + [len(c) / SR_IN for c in clips])
+    if room is None:
+        audio = np.concatenate([np.asarray(resample_poly(x, 1, 2), dtype=np.float32)
+                                for x in clips])
+    else:
+        audio = room(np.concatenate(clips).astype(np.float32),
+                     room_rng or np.random.default_rng(0))
     tracker = LiveTracker(index)
     step = int(0.25 * SR)
     by_name = {Path(ep.source_path).name: ep.episode_id for ep in index.episodes.values()}
@@ -365,6 +378,23 @@ def live_case(corpus: Corpus, index: Index, rng: np.random.Generator) -> list[di
     return results
 
 
+def live_summary(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    first = [r[0]["reacquired_s"] for r in runs if r[0]["reacquired_s"] is not None]
+    seek = [r[1]["reacquired_s"] for r in runs if r[1]["reacquired_s"] is not None]
+    epi = [r[2]["reacquired_s"] for r in runs if r[2]["reacquired_s"] is not None]
+    return {
+        "cases": len(runs),
+        "first_median_s": statistics.median(first) if first else float("nan"),
+        "seek_median_s": statistics.median(seek) if seek else float("nan"),
+        "seek_max_s": max(seek) if seek else float("nan"),
+        "episode_median_s": statistics.median(epi) if epi else float("nan"),
+        "episode_max_s": max(epi) if epi else float("nan"),
+        "missed": sum(x["reacquired_s"] is None for r in runs for x in r),
+        "wrong": sum(x["wrong"] for r in runs for x in r),
+        "runs": runs,
+    }
+
+
 # -- main -------------------------------------------------------------------------------
 
 
@@ -387,10 +417,14 @@ def table(report: dict[str, Any]) -> str:
         f"**{t['found']:.1%}** | **{t['labelled']:.1%}** | **{t['median_boundary_s']:.2f} s** | "
         f"**{t['false_segments']}** ({t['outside_seconds_labelled']:.1f} s) | "
         f"**{t['x_realtime_cpu']:.0f}x** |")
-    lv = report.get("live")
-    if lv:
+    for key, what in (("live", "Live following"),
+                      ("live_room", "Live following in the listen room (RT60 0.5 s, 2 m, "
+                       "noise 15 dB below in band, the phone's high-pass, WebM Opus 32k)")):
+        lv = report.get(key)
+        if not lv:
+            continue
         rows.append("")
-        rows.append(f"Live following, {lv['cases']} cases: first answer in median "
+        rows.append(f"{what}, {lv['cases']} cases: first answer in median "
                     f"{lv['first_median_s']:.2f} s; after a seek median {lv['seek_median_s']:.2f} s"
                     f" (max {lv['seek_max_s']:.2f} s); after a change of episode median "
                     f"{lv['episode_median_s']:.2f} s (max {lv['episode_max_s']:.2f} s); "
@@ -406,6 +440,9 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=3, help="compilations")
     ap.add_argument("--no-reaction", action="store_true")
     ap.add_argument("--live", type=int, default=10, help="live seek/change cases")
+    ap.add_argument("--live-room", action="store_true",
+                    help="also play every live case in the listen room (bench.run's "
+                         "room_listen: RT60 0.5 s, 2 m, noise 15 dB below)")
     ap.add_argument("--index", type=Path, default=None,
                     help="an index of the corpus library to reuse (built when missing)")
     ap.add_argument("--seed", type=int, default=2027)
@@ -461,25 +498,22 @@ def main() -> int:
         "median_boundary_s": statistics.median(errs) if errs else float("nan"),
         "false_segments": sum(r["false_segments"] for r in rs),
         "outside_seconds_labelled": sum(r["outside_seconds_labelled"] for r in rs),
-        "x_realtime_cpu": dur / sum(r["duration_s"] / r["x_realtime_cpu"] for r in rs),
+        "x_realtime_cpu": (dur / sum(r["duration_s"] / r["x_realtime_cpu"] for r in rs)
+                           if rs else float("nan")),
     }
     if args.live:
-        runs = [live_case(corpus, index, rng) for _ in range(args.live)]
-        first = [r[0]["reacquired_s"] for r in runs if r[0]["reacquired_s"] is not None]
-        seek = [r[1]["reacquired_s"] for r in runs if r[1]["reacquired_s"] is not None]
-        epi = [r[2]["reacquired_s"] for r in runs if r[2]["reacquired_s"] is not None]
-        report["live"] = {
-            "cases": args.live,
-            "first_median_s": statistics.median(first) if first else float("nan"),
-            "seek_median_s": statistics.median(seek) if seek else float("nan"),
-            "seek_max_s": max(seek) if seek else float("nan"),
-            "episode_median_s": statistics.median(epi) if epi else float("nan"),
-            "episode_max_s": max(epi) if epi else float("nan"),
-            "missed": sum(x["reacquired_s"] is None for r in runs for x in r),
-            "wrong": sum(x["wrong"] for r in runs for x in r),
-            "runs": runs,
-        }
+        plans = [live_plan(corpus, rng) for _ in range(args.live)]
+        report["live"] = live_summary([live_case(corpus, index, p) for p in plans])
         log(json.dumps({k: v for k, v in report["live"].items() if k != "runs"}))
+        if args.live_room:
+            # The same plans through the Listen button's test room (bench.run's
+            # room_listen row), each case's room drawn from its own generator.
+            band = (index.params.fmin_hz, index.params.fmax_hz)
+            room = {d.name: d for d in issue_15_rows(Overlays([], []), band)}["room_listen"]
+            report["live_room"] = live_summary([
+                live_case(corpus, index, p, room, np.random.default_rng([args.seed, 15, i]))
+                for i, p in enumerate(plans)])
+            log(json.dumps({k: v for k, v in report["live_room"].items() if k != "runs"}))
     md = table(report)
     (args.out / "report.md").write_text(f"Measured {report['date']} on {report['machine']}.\n\n"
                                         + md)
