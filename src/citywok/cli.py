@@ -300,6 +300,11 @@ def identify(
                 print(json.dumps(res.to_json(file=f)), flush=True)
             else:
                 _print_result(f, res)
+            if res.episodes_not_searched:
+                # The answer stands (exit 0), but only for the part of the library searched.
+                say(err, f"{f}: ", ("warning:", "yellow"),
+                    f" {res.episodes_not_searched} indexed episode(s) could not be searched "
+                    "(a damaged segment; run `citywok check`)")
 
 
 @app.command()

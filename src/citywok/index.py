@@ -104,11 +104,24 @@ class Index:
         return [r for r in self.store.shared if r.group == stretch.group]
 
     def _index_places(self) -> None:
-        self._where = {}
+        # Built aside and swapped in whole: queries on other threads read it meanwhile.
+        where: dict[int, tuple[Segment, int]] = {}
         for seg in self.store.segments:
             for local, key in enumerate(seg.episode_keys):
                 if int(key) in self.store.episodes:
-                    self._where[int(key)] = (seg, local)
+                    where[int(key)] = (seg, local)
+        self._where = where
+
+    def set_aside(self, segment: Segment, reason: str) -> None:
+        """Stop answering from a segment found damaged while reading it (see
+        :meth:`LocalStore.set_aside`); its episodes are listed as not searched."""
+        self.store.set_aside(segment, reason)
+        self._index_places()
+
+    @property
+    def unsearched_episodes(self) -> int:
+        """Episodes of the catalogue that no query can reach: their segment is damaged."""
+        return sum(len(d.episode_keys) for d in self.store.damaged)
 
     def reload(self) -> None:
         self.store.reload()

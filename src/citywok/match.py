@@ -15,11 +15,16 @@
    agreement with the stored sketch beyond chance is the place's *evidence*. Hash votes
    only nominate; the evidence decides, because it weighs every band of every 48 ms of
    the clip, not the few peaks that survived a distortion.
+
+Segments are read through memory maps, so a file damaged on disk after it was checked
+shows through: no count read from a segment is trusted before it is bounded, and a
+segment found damaged while reading is set aside (:meth:`Index.set_aside`) while the
+others answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -85,10 +90,22 @@ class ReadPlan:
     check: npt.NDArray[np.uint8]
 
 
-def plan_reads(lookups: QueryLookups, segments: Sequence[Segment], *, budget: int
-               ) -> ReadPlan:
+#: Told of a segment found damaged while reading it, and why.
+OnDamage = Callable[[Segment, str], None]
+
+
+def _damaged(seg: Segment, what: str) -> str:
+    return (f"segment {seg.path.name} is damaged ({what}; it changed on disk since it was "
+            "checked)")
+
+
+def plan_reads(lookups: QueryLookups, segments: Sequence[Segment], *, budget: int,
+               on_damage: OnDamage | None = None) -> ReadPlan:
     """The rows of every lookup in every segment, rarest first, at most ``budget``
-    postings in all (the rows that would go past it are left out whole)."""
+    postings in all (the rows that would go past it are left out whole).
+
+    A segment whose directory rows run backwards or past its postings is left out, and
+    ``on_damage`` told of it."""
     parts: list[tuple[npt.NDArray[Any], ...]] = []
     # Segments of one size share a directory width: each width's rows are hashed once.
     rows_of: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]] = {}
@@ -97,7 +114,12 @@ def plan_reads(lookups: QueryLookups, segments: Sequence[Segment], *, budget: in
             rows_of[seg.dir_bits] = row_and_check(lookups.hashes, seg.dir_bits)
         rows, check = rows_of[seg.dir_bits]
         lo = seg.directory[rows].astype(np.int64)
-        cnt = seg.directory[rows + 1].astype(np.int64) - lo
+        hi = seg.directory[rows + 1].astype(np.int64)
+        if len(rows) and not (bool(np.all(lo <= hi)) and int(hi.max()) <= len(seg.values)):
+            if on_damage is not None:
+                on_damage(seg, _damaged(seg, "a directory row lies outside its postings"))
+            continue
+        cnt = hi - lo
         keep = np.flatnonzero(cnt > 0)
         parts.append((np.full(len(keep), n, dtype=np.int64), keep, lo[keep], cnt[keep],
                       check[keep]))
@@ -118,6 +140,11 @@ def rarest_within(count: npt.NDArray[np.int64], budget: int) -> npt.NDArray[np.i
     The same rows as a stable argsort of every count followed by a cumulative sum, found
     by counting instead: in a 1,000 h library a query has ~700,000 rows to choose from,
     and sorting them all was a third of a query's time."""
+    # A row longer than the budget is never read; leaving it out first bounds the table
+    # counted below by the budget, not by whatever count a row claims.
+    if int(count.max(initial=0)) > budget:
+        fits = np.flatnonzero(count <= budget)
+        return fits[rarest_within(count[fits], budget)]
     per_count = np.bincount(count)
     whole = np.cumsum(per_count * np.arange(len(per_count), dtype=np.int64))
     # Every row rarer than ``last`` fits; of the rows of exactly ``last``, the first few.
@@ -133,10 +160,11 @@ def rarest_within(count: npt.NDArray[np.int64], budget: int) -> npt.NDArray[np.i
 
 
 def read_postings(lookups: QueryLookups, segments: Sequence[Segment], *, budget: int,
+                  on_damage: OnDamage | None = None,
                   ) -> list[tuple[Segment, npt.NDArray[np.int64], npt.NDArray[np.uint32]]]:
     """For each segment, the values whose check byte matches and the lookup each answers
     (see :func:`plan_reads`)."""
-    plan = plan_reads(lookups, segments, budget=budget)
+    plan = plan_reads(lookups, segments, budget=budget, on_damage=on_damage)
     out = []
     for n, seg in enumerate(segments):
         mine = plan.segment == n
@@ -190,19 +218,28 @@ def _collect(views: Sequence[WarpedPeaks], clip_frames: float, index: Index,
     live_keys = np.fromiter(index.episodes, dtype=np.int64)
     parts: list[_Votes] = []
     for seg, which, values in read_postings(lookups, index.segments,
-                                            budget=mp.postings_budget * len(views)):
-        hits = family.resolve(lookups, query, which, values, seg, params, mp)
-        if len(hits) == 0:
+                                            budget=mp.postings_budget * len(views),
+                                            on_damage=index.set_aside):
+        try:
+            hits = family.resolve(lookups, query, which, values, seg, params, mp)
+            if len(hits) == 0:
+                continue
+            local = np.searchsorted(seg.episode_peak_start, hits.ref[:, 0], side="right") - 1
+            if len(local) and not 0 <= int(local.min()) <= int(local.max()) < len(
+                    seg.episode_keys):
+                raise IndexError("a peak lies outside every episode")
+            keys = seg.episode_keys[local]
+            live = np.isin(keys, live_keys)
+            if not live.any():
+                continue
+            # The view each hit came through, from the clip peaks it pairs with.
+            v_no = view_of_peak[hits.clip[live, 0]]
+            tf = time_factor[v_no][:, None]
+            t_r = seg.peak_frame[hits.ref[live]].astype(np.float64)
+        except (IndexError, ValueError) as exc:
+            # Only damage makes a segment's own arrays disagree: the others still answer.
+            index.set_aside(seg, _damaged(seg, str(exc) or type(exc).__name__))
             continue
-        local = np.searchsorted(seg.episode_peak_start, hits.ref[:, 0], side="right") - 1
-        keys = seg.episode_keys[local]
-        live = np.isin(keys, live_keys)
-        if not live.any():
-            continue
-        # The view each hit came through, from the clip peaks it pairs with.
-        v_no = view_of_peak[hits.clip[live, 0]]
-        tf = time_factor[v_no][:, None]
-        t_r = seg.peak_frame[hits.ref[live]].astype(np.float64)
         t_q = query.frame[hits.clip[live]].astype(np.float64) / tf
         scale = hits.scale[live] * tf[:, 0]
         parts.append(_Votes(
@@ -408,6 +445,17 @@ def verify(hit: Hit, sketcher: sketch.ClipSketcher, index: Index, *,
     if where is None:
         return hit
     seg, local = where
+    try:
+        return _verify(hit, sketcher, index, seg, local, scales)
+    except (IndexError, ValueError) as exc:
+        # Its sketch table disagrees with itself: damage. No evidence from it, and no
+        # more questions to it.
+        index.set_aside(seg, _damaged(seg, str(exc) or type(exc).__name__))
+        return replace(hit, evidence=0.0)
+
+
+def _verify(hit: Hit, sketcher: sketch.ClipSketcher, index: Index, seg: Segment, local: int,
+            scales: Sequence[float]) -> Hit:
     params = index.params
     ref = seg.episode_sketch(local)
     bits_per_code = params.sketch_bands - 1

@@ -187,6 +187,9 @@ def test_damage_anywhere_in_a_segment_is_refused_and_the_rest_answers(
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     one, four = (json.loads(line) for line in proc.stdout.splitlines())
+    # Each answer says that part of the library was not searched (issue 18, A).
+    assert one["episodes_not_searched"] == four["episodes_not_searched"] == 2
+    assert proc.stderr.count("2 indexed episode(s) could not be searched") == 2, proc.stderr
     # Never a confident answer from damaged data: episode 1 is not answered at all...
     assert one["status"] != "match" or one["match"]["episode_id"] != demo_library.episode_id(0)
     assert all(c["episode_id"] not in (demo_library.episode_id(0), demo_library.episode_id(1))
@@ -200,6 +203,41 @@ def test_damage_anywhere_in_a_segment_is_refused_and_the_rest_answers(
     assert "damaged" in check.stderr and demo_library.episode_id(0) in check.stderr
     stats = json.loads(cli("stats", "--index", str(index_dir), "--json").stdout)
     assert len(stats["damaged"]) == 1 and stats["episodes"] == 2
+
+
+def test_a_segment_damaged_in_place_while_open_is_set_aside(
+        two_segments: Path, demo_library: DemoLibrary, tmp_path: Path) -> None:
+    """Issue 18, B: bytes changed under an open (memory-mapped) segment after its checksum
+    was checked. No count read from it is trusted: the segment is set aside, the other
+    answers, and the answers say how much was not searched."""
+    index_dir = tmp_path / "index"
+    shutil.copytree(two_segments, index_dir, ignore=shutil.ignore_patterns("LOCK"))
+    with Index.open(index_dir) as idx:
+        damaged = next(s for s in idx.segments
+                       if any(idx.episodes[int(k)].episode_id == demo_library.episode_id(0)
+                              for k in s.episode_keys))
+        first = identify_samples(to_8k(demo_library.clip(0, 15.0, 5.0)), idx)
+        assert first.match is not None and first.episodes_not_searched == 0
+        lo, hi = _segment_parts(damaged.path)["directory"]
+        with damaged.path.open("r+b") as fh:  # in place: the map sees it
+            fh.seek(lo + (hi - lo) // 3)
+            fh.write(b"\xff" * 400)
+
+        healthy = identify_samples(to_8k(demo_library.clip(3, 15.0, 5.0)), idx)
+        assert healthy.status is Status.MATCH and healthy.match is not None
+        assert healthy.match.episode.episode_id == demo_library.episode_id(3)
+        lost = identify_samples(to_8k(demo_library.clip(0, 15.0, 5.0)), idx)
+        assert all(c.episode.episode_id not in (demo_library.episode_id(0),
+                                                demo_library.episode_id(1))
+                   for c in lost.candidates)
+        assert lost.episodes_not_searched == healthy.episodes_not_searched == 2
+        assert [d.file for d in idx.damaged] == [damaged.path.name]
+        assert "directory" in idx.damaged[0].reason
+        assert all(s is not damaged for s in idx.segments)
+    # Opened afresh, the file fails its checksum (checked again, not remembered as whole).
+    with Index.open(index_dir) as again:
+        assert [d.file for d in again.damaged] == [damaged.path.name]
+        assert "checksum" in again.damaged[0].reason
 
 
 def test_check_passes_a_whole_index(two_segments: Path) -> None:
@@ -339,4 +377,5 @@ def test_commits_keep_finished_files_when_a_run_is_interrupted(
                           commit_every_s=0.0))
     with Index.open(tmp_path / "index") as ro:
         assert len(ro.episodes) == 2
+
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citywok.errors import IndexNotFoundError, IndexStoreError
-from citywok.index import CATALOG_NAME, Index
+from citywok.index import CATALOG_NAME, SEGMENT_DIR, Index
 from citywok.web.core.config import Settings
 from citywok.web.db import Database
 from citywok.web.fetch import LinkPolicy
@@ -38,11 +38,17 @@ class IndexHolder:
         self._checked = 0.0
         self._lock = threading.Lock()
 
-    def _disk_stamp(self) -> tuple[int, ...]:
+    def _disk_stamp(self, index: Index | None) -> tuple[int, ...]:
+        paths = [self.path / CATALOG_NAME, self.path / (CATALOG_NAME + "-wal")]
+        if index is not None:
+            # Segments are never rewritten, so one whose stat changed was damaged in
+            # place: reopening checks its checksum again, and readiness names it.
+            paths += [s.path for s in index.segments]
+            paths += [self.path / SEGMENT_DIR / d.file for d in index.damaged]
         out: list[int] = []
-        for name in (CATALOG_NAME, CATALOG_NAME + "-wal"):
+        for path in paths:
             try:
-                st = (self.path / name).stat()
+                st = path.stat()
                 # The inode too: a pulled snapshot swaps the folder behind the path.
                 out += [st.st_mtime_ns, st.st_size, st.st_ino]
             except OSError:
@@ -51,17 +57,20 @@ class IndexHolder:
 
     def reload(self) -> Index:
         with self._lock:
-            stamp = self._disk_stamp()
-            self._index = Index.open(self.path)
-            self._stamp = stamp
+            before = self._disk_stamp(None)
+            index = Index.open(self.path)
+            # The catalogue as it was before opening (a change meanwhile is seen next
+            # time), the segments as opened.
+            self._stamp = before + self._disk_stamp(index)[len(before):]
+            self._index = index
             self._checked = time.monotonic()
-            return self._index
+            return index
 
     def get(self) -> Index:
         now = time.monotonic()
         if self._index is None or now - self._checked >= self.check_interval_s:
             self._checked = now
-            if self._index is None or self._disk_stamp() != self._stamp:
+            if self._index is None or self._disk_stamp(self._index) != self._stamp:
                 try:
                     return self.reload()
                 except IndexStoreError:
