@@ -1,5 +1,5 @@
 """Fault injection against a running service: a segment damaged on disk while it is
-served.
+served, a burst of wrong keys.
 
 What must hold: no 500 while the service says it is ready, the healthy part of the
 library keeps answering, readiness names what is damaged, and the caps hold however many
@@ -8,10 +8,13 @@ clients come at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -119,6 +122,36 @@ def test_readiness_names_damage_before_any_query_meets_it(
             body = httpx.get(srv.url + "/readyz").json()
         assert body["status"] == "degraded", body
         assert [d.split(":")[0] for d in body["damaged"]] == [seg_path.name]
+    finally:
+        stop_server(srv)
+
+
+async def _burst(base: str, n: int, method: str, path: str, **request: Any) -> list[int]:
+    """``n`` requests sent at once, on ``n`` connections; their statuses."""
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        answers = await asyncio.gather(*(client.request(method, path, **request)
+                                         for _ in range(n)))
+    return [r.status_code for r in answers]
+
+
+def test_a_concurrent_wrong_key_burst_holds_the_limit(library: Library, tmp_path: Path
+                                                       ) -> None:
+    srv = start_server(library, tmp_path, env={
+        "CITYWOK_AUTH_FAILURE_RATE_LIMIT": "20/hour", "CITYWOK_AUTH_FAILURE_DELAY_S": "0",
+        "CITYWOK_REFUSED_RATE_LIMIT": "60/hour"})
+    try:
+        statuses = asyncio.run(_burst(srv.url, 100, "GET", "/api/v1/me",
+                                      headers={"X-API-Key": "cwk_wrong_wrongwrongwrong"}))
+        print(f"\nwrong-key burst: {dict(Counter(statuses))}")
+        assert statuses.count(401) <= 20 and statuses.count(401) + statuses.count(429) == 100, \
+            sorted(statuses)
+        # Links refused before any work: the limit of refusals holds the same way.
+        statuses = asyncio.run(_burst(srv.url, 100, "POST", "/api/v1/identify",
+                                      json={"url": "http://10.0.0.1/clip.mp4"}))
+        print(f"refused-link burst: {dict(Counter(statuses))}")
+        assert statuses.count(422) <= 60 and statuses.count(422) + statuses.count(429) == 100, \
+            sorted(statuses)
     finally:
         stop_server(srv)
 

@@ -49,7 +49,7 @@ from citywok.pipeline import identify_samples
 from citywok.result import IdentifyResult, Status
 from citywok.web import metrics
 from citywok.web.answers import publish
-from citywok.web.deps import verify_api_key
+from citywok.web.deps import refuse_empty_key, verify_api_key
 from citywok.web.errors import describe, error_body
 from citywok.web.following import FollowEnd, follow
 from citywok.web.live_audio import LiveAudio
@@ -112,6 +112,7 @@ async def listen(ws: WebSocket) -> None:
     audio: LiveAudio | None = None
     answered = False
     try:
+        refuse_empty_key(ws.headers)
         token = ws.headers.get("x-api-key") or ws.headers.get("authorization", "").removeprefix(
             "Bearer ").strip() or None
         ip = client_ip(ws, services.trusted_proxies)
