@@ -1,5 +1,5 @@
 """Fault injection against a running service: a segment damaged on disk while it is
-served, a burst of wrong keys.
+served, a flood of listening sessions at a low job cap, a burst of wrong keys.
 
 What must hold: no 500 while the service says it is ready, the healthy part of the
 library keeps answering, readiness names what is damaged, and the caps hold however many
@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
@@ -155,3 +158,85 @@ def test_a_concurrent_wrong_key_burst_holds_the_limit(library: Library, tmp_path
     finally:
         stop_server(srv)
 
+
+class _Peak:
+    """How many callers are inside at once, and the most there ever were."""
+
+    def __init__(self) -> None:
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+def test_a_listen_flood_at_a_low_job_cap(library: Library, monkeypatch: pytest.MonkeyPatch,
+                                         make_client: Callable[..., TestClient]) -> None:
+    """20 sessions at once, with 2 jobs and 6 sessions allowed: never more than 2 matches
+    and 6 decoders at a time, and the sessions past 6 are told the server is busy."""
+    from citywok.pipeline import identify_samples
+    from citywok.web.live_audio import LiveAudio
+    from citywok.web.routes import listen
+
+    matches, decoders = _Peak(), _Peak()
+    real_start, real_close = LiveAudio.start, LiveAudio.aclose
+
+    def identify(*args: Any, **kwargs: Any) -> Any:
+        matches.enter()
+        try:
+            time.sleep(0.1)  # long enough for concurrent matches to overlap
+            return identify_samples(*args, **kwargs)
+        finally:
+            matches.leave()
+
+    async def start(self: LiveAudio) -> None:
+        decoders.enter()
+        await real_start(self)
+
+    async def aclose(self: LiveAudio) -> None:
+        try:
+            await real_close(self)
+        finally:
+            decoders.leave()
+
+    monkeypatch.setattr(listen, "identify_samples", identify)
+    monkeypatch.setattr(LiveAudio, "start", start)
+    monkeypatch.setattr(LiveAudio, "aclose", aclose)
+    client = make_client(max_concurrent_jobs=2, listen_max_sessions=6, listen_max_s=6.0,
+                         listen_check_interval_s=0.5)
+    clip = library.clips[".mp3"]
+    data = clip.path.read_bytes()
+    barrier = threading.Barrier(20)
+
+    def session() -> dict[str, Any]:
+        barrier.wait()
+        with client.websocket_connect("/api/v1/listen") as ws:
+            first = ws.receive_json()
+            if first["type"] == "error":
+                return dict(first)
+            for n in range(0, len(data), 4000):
+                ws.send_bytes(data[n: n + 4000])
+            ws.send_json({"type": "stop"})
+            while (msg := ws.receive_json())["type"] not in ("result", "error"):
+                pass
+            return dict(msg)
+
+    with ThreadPoolExecutor(20) as pool:
+        ends = list(pool.map(lambda _: session(), range(20)))
+    answered = [m for m in ends if m["type"] == "result"]
+    busy = [m for m in ends if m["type"] == "error"]
+    print(f"\nlisten flood: {len(answered)} answered, {len(busy)} busy; at most "
+          f"{matches.most} matches and {decoders.most} decoders at once")
+    assert len(answered) + len(busy) == 20
+    assert 1 <= len(answered) <= 6 and len(busy) >= 14, ends
+    assert all(m["status"] == 503 and m["error"]["code"] == "busy" and m["retry_after_s"] > 0
+               for m in busy), busy
+    assert all(m["answer"]["match"]["episode_id"] == clip.episode_id for m in answered)
+    assert 1 <= matches.most <= 2, matches.most
+    assert decoders.most <= 6 and decoders.now == 0, (decoders.most, decoders.now)

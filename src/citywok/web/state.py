@@ -106,6 +106,8 @@ class Services:
     link_policy: LinkPolicy
     #: The following sessions held now, and how many may be.
     follow_slots: FollowSlots
+    #: The listening sessions (each with its decoder) held now, and how many may be.
+    listen_slots: FollowSlots
     #: Shared answers (``None`` when share links are off).
     shares: ShareStore | None = None
     previews: PreviewCache | None = None
@@ -129,6 +131,7 @@ class Services:
             previews=PreviewCache(settings.preview_cache_path,
                                   max_bytes=settings.preview_cache_max_bytes),
             follow_slots=FollowSlots(settings.listen_follow_max_sessions),
+            listen_slots=FollowSlots(settings.listen_max_sessions),
         )
 
     def start(self) -> None:

@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         default=1800.0, gt=0, le=86_400, description="Longest a listening session may go "
         "on following the episode after its answer (the page's Listen does, until "
         "stopped); CITYWOK_LISTEN_MAX_S bounds only the identification before it.")
+    listen_max_sessions: int = Field(
+        default=8, ge=1, description="Listening sessions one worker holds open at once "
+        "(each keeps an ffmpeg decoder while it listens and follows); past it, a new "
+        "session is refused with 503 'busy'. Their matches share "
+        "CITYWOK_MAX_CONCURRENT_JOBS with every other identification.")
     listen_follow_max_sessions: int = Field(
         default=8, ge=0, description="Following sessions one worker holds at once (each "
         "keeps an ffmpeg decoder and a tracker for up to CITYWOK_LISTEN_FOLLOW_MAX_S); past "
