@@ -3,6 +3,7 @@ share store, preview cache and following slots."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ from pathlib import Path
 from citywok.errors import IndexNotFoundError, IndexStoreError
 from citywok.index import CATALOG_NAME, SEGMENT_DIR, Index
 from citywok.web.core.config import Settings
+from citywok.web.datadir import adopt_old_files
 from citywok.web.db import Database
 from citywok.web.fetch import LinkPolicy
 from citywok.web.following import FollowSlots
@@ -21,6 +23,8 @@ from citywok.web.ratelimit import RateLimiter
 from citywok.web.security import Network, parse_networks
 from citywok.web.shares import ShareStore, SqliteShareStore
 from citywok.web.usage import UsageLog
+
+log = logging.getLogger("citywok.web")
 
 
 class IndexHolder:
@@ -114,6 +118,10 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        for old, new in adopt_old_files(settings):
+            log.info("service data moved out of the index folder (a snapshot pull would "
+                     "replace it); the old file is left as it was",
+                     extra={"old": str(old), "new": str(new)})
         db = Database(settings.database)
         return cls(
             settings=settings,
