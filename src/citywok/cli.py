@@ -278,7 +278,11 @@ def identify(
         help="Refuse clips longer than this, as the web service does (0: no cap; the first "
         f"{MAX_QUERY_S:g} s are analysed either way).")] = defaults.MAX_CLIP_DURATION_S,
 ) -> None:
-    """Say which episode each clip comes from, and where in it."""
+    """Say which episode each clip comes from, and where in it.
+
+    When damaged segments kept part of the library from being searched, a warning on
+    stderr says how many episodes (the answer is still given, exit code 0; `citywok
+    check` names the segments)."""
     try:
         settings = link_settings() if any(is_link(f) for f in files) else None
         idx = Index.open(resolve_index(index_dir))
