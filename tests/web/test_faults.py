@@ -212,10 +212,10 @@ def test_a_listen_flood_at_a_low_job_cap(library: Library, monkeypatch: pytest.M
                          listen_check_interval_s=0.5)
     clip = library.clips[".mp3"]
     data = clip.path.read_bytes()
-    start, opened = threading.Barrier(20), threading.Barrier(20)
+    go, opened = threading.Barrier(20), threading.Barrier(20)
 
     def session() -> dict[str, Any]:
-        start.wait()
+        go.wait()
         with client.websocket_connect("/api/v1/listen") as ws:
             first = ws.receive_json()
             # Every session is open (or refused) before any sends sound: none can end and
