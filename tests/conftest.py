@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,19 @@ class DemoLibrary:
 
     def episode_id(self, n: int) -> str:
         return f"demo-show-s01e{n + 1:02d}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _service_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The web service keeps keys and shares in CITYWOK_DATA_DIR (the per-user data dir
+    by default): tests, and the servers they start, keep theirs in a temporary one."""
+    old = os.environ.get("CITYWOK_DATA_DIR")
+    os.environ["CITYWOK_DATA_DIR"] = str(tmp_path_factory.mktemp("service-data"))
+    yield
+    if old is None:
+        os.environ.pop("CITYWOK_DATA_DIR", None)
+    else:
+        os.environ["CITYWOK_DATA_DIR"] = old
 
 
 @pytest.fixture(scope="session")

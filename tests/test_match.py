@@ -228,3 +228,11 @@ def test_rarest_within_takes_what_a_full_sort_would() -> None:
         order = np.argsort(count, kind="stable")
         want = order[np.cumsum(count[order]) <= budget]
         assert np.array_equal(rarest_within(count, budget), want)
+
+
+def test_rarest_within_never_trusts_a_count_past_the_budget() -> None:
+    """A damaged directory can claim a row of 2**40 postings: the count table is bounded
+    by the budget, not by the claim (issue 18, B: it once asked for 32 GiB)."""
+    count = np.array([2**40, 3, 5, 2**35, 1], dtype=np.int64)
+    assert rarest_within(count, 10).tolist() == [4, 1, 2]
+    assert rarest_within(count, 0).tolist() == []

@@ -15,3 +15,13 @@ DEFAULT_INDEX_TEXT = "the per-user data dir (~/.local/share/citywok/index on Lin
 def default_index_dir() -> Path:
     """The index ``citywok index``, ``identify`` and ``serve`` use unless told otherwise."""
     return Path(user_data_dir("citywok")) / "index"
+
+
+#: How the default data directory of the web service reads in help texts and docs.
+DEFAULT_DATA_TEXT = "the per-user data dir (~/.local/share/citywok on Linux)"
+
+
+def default_data_dir() -> Path:
+    """Where the web service keeps its own state (keys, usage, shares) unless told
+    otherwise: beside the default index, never inside any index."""
+    return Path(user_data_dir("citywok"))

@@ -31,7 +31,7 @@ from citywok.store.local import (
     LocalStore,
     NewEpisode,
 )
-from citywok.store.reads import Postings, read_postings
+from citywok.store.reads import Postings, damage_reason, read_postings
 from citywok.store.segment import MAGIC, SEGMENT_VERSION, Segment, read_segment, write_segment
 
 #: The header key naming the families an index holds, nominating family first.
@@ -119,7 +119,8 @@ class Index:
     def postings(self, hashes: npt.NDArray[np.uint32], *, budget: int) -> list[Postings]:
         """What every segment holds for ``hashes``, rarest rows first within ``budget``
         postings (see :mod:`citywok.store.reads`)."""
-        return read_postings(hashes, self.store.segments, budget=budget)
+        return read_postings(hashes, self.store.segments, budget=budget,
+                             on_damage=self.set_aside)
 
     def sketch_window(self, key: int) -> npt.NDArray[np.uint16] | None:
         """The stored sketch codes of a live episode (None if it is not live)."""
@@ -170,11 +171,32 @@ class Index:
         return [r for r in self.store.shared if r.group == stretch.group]
 
     def _index_places(self) -> None:
-        self._where = {}
+        # Built aside and swapped in whole: queries on other threads read it meanwhile.
+        where: dict[int, tuple[Segment, int]] = {}
         for seg in self.store.segments:
             for local, key in enumerate(seg.episode_keys):
                 if int(key) in self.store.episodes:
-                    self._where[int(key)] = (seg, local)
+                    where[int(key)] = (seg, local)
+        self._where = where
+
+    def set_aside_read(self, where: Postings | int, exc: Exception) -> None:
+        """A read of ``where`` (postings a segment answered, or an episode's windows)
+        found the segment disagreeing with itself: only damage does that. It is set
+        aside; the others go on answering."""
+        seg = where.table if isinstance(where, Postings) else self._where.get(where, (None,))[0]
+        if seg is not None:
+            self.set_aside(seg, damage_reason(seg, str(exc) or type(exc).__name__))
+
+    def set_aside(self, segment: Segment, reason: str) -> None:
+        """Stop answering from a segment found damaged while reading it (see
+        :meth:`LocalStore.set_aside`); its episodes are listed as not searched."""
+        self.store.set_aside(segment, reason)
+        self._index_places()
+
+    @property
+    def unsearched_episodes(self) -> int:
+        """Episodes of the catalogue that no query can reach: their segment is damaged."""
+        return sum(len(d.episode_keys) for d in self.store.damaged)
 
     def reload(self) -> None:
         self.store.reload()

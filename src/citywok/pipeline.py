@@ -75,6 +75,8 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
         timings_ms=dict(timings),
         shared=(shared_material(index, candidates, clip_s=clip_s)
                 if status is Status.AMBIGUOUS else None),
+        # After the match: a segment found damaged during it counts too.
+        episodes_not_searched=index.unsearched_episodes,
     )
 
 

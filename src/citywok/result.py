@@ -126,6 +126,9 @@ class IdentifyResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     #: For ``ambiguous``: the shared material the clip lies in, when the catalogue knows it.
     shared: SharedMaterial | None = None
+    #: Indexed episodes that could not be searched (their segment is damaged): the answer
+    #: holds for the rest of the library only, and a ``no_match`` may be wrong.
+    episodes_not_searched: int = 0
 
     def to_json(self, *, file: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -138,6 +141,8 @@ class IdentifyResult:
         out["clip_duration_s"] = round(self.clip_duration_s, 3)
         if self.shared is not None:
             out["shared"] = self.shared.to_json()
+        if self.episodes_not_searched:
+            out["episodes_not_searched"] = self.episodes_not_searched
         return out
 
 

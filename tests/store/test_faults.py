@@ -16,25 +16,36 @@ skips.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from citywok.errors import IndexNotFoundError, IndexWriteError
-from citywok.index import SEGMENT_DIR, Index, NewEpisode
+from citywok.errors import (
+    IndexNotFoundError,
+    IndexWriteError,
+    SnapshotCorruptError,
+    SnapshotError,
+)
+from citywok.index import CATALOG_NAME, SEGMENT_DIR, Index, NewEpisode
 from citywok.pipeline import drive, identify_samples, index_paths
 from citywok.result import Episode, Status
 from citywok.store.segment import _ARRAYS
+from citywok.store.snapshot import SnapshotStore, current_version
 from tests.conftest import DemoLibrary, to_8k, write_clip
+from tests.servers import S3Server
 
 EXE = [sys.executable, "-m", "citywok.cli.main"]
 
@@ -187,6 +198,9 @@ def test_damage_anywhere_in_a_segment_is_refused_and_the_rest_answers(
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     one, four = (json.loads(line) for line in proc.stdout.splitlines())
+    # Each answer says that part of the library was not searched (issue 18, A).
+    assert one["episodes_not_searched"] == four["episodes_not_searched"] == 2
+    assert proc.stderr.count("2 indexed episode(s) could not be searched") == 2, proc.stderr
     # Never a confident answer from damaged data: episode 1 is not answered at all...
     assert one["status"] != "match" or one["match"]["episode_id"] != demo_library.episode_id(0)
     assert all(c["episode_id"] not in (demo_library.episode_id(0), demo_library.episode_id(1))
@@ -200,6 +214,41 @@ def test_damage_anywhere_in_a_segment_is_refused_and_the_rest_answers(
     assert "damaged" in check.stderr and demo_library.episode_id(0) in check.stderr
     stats = json.loads(cli("stats", "--index", str(index_dir), "--json").stdout)
     assert len(stats["damaged"]) == 1 and stats["episodes"] == 2
+
+
+def test_a_segment_damaged_in_place_while_open_is_set_aside(
+        two_segments: Path, demo_library: DemoLibrary, tmp_path: Path) -> None:
+    """Issue 18, B: bytes changed under an open (memory-mapped) segment after its checksum
+    was checked. No count read from it is trusted: the segment is set aside, the other
+    answers, and the answers say how much was not searched."""
+    index_dir = tmp_path / "index"
+    shutil.copytree(two_segments, index_dir, ignore=shutil.ignore_patterns("LOCK"))
+    with Index.open(index_dir) as idx:
+        damaged = next(s for s in idx.segments
+                       if any(idx.episodes[int(k)].episode_id == demo_library.episode_id(0)
+                              for k in s.episode_keys))
+        first = identify_samples(to_8k(demo_library.clip(0, 15.0, 5.0)), idx)
+        assert first.match is not None and first.episodes_not_searched == 0
+        lo, hi = _segment_parts(damaged.path)["directory"]
+        with damaged.path.open("r+b") as fh:  # in place: the map sees it
+            fh.seek(lo + (hi - lo) // 3)
+            fh.write(b"\xff" * 400)
+
+        healthy = identify_samples(to_8k(demo_library.clip(3, 15.0, 5.0)), idx)
+        assert healthy.status is Status.MATCH and healthy.match is not None
+        assert healthy.match.episode.episode_id == demo_library.episode_id(3)
+        lost = identify_samples(to_8k(demo_library.clip(0, 15.0, 5.0)), idx)
+        assert all(c.episode.episode_id not in (demo_library.episode_id(0),
+                                                demo_library.episode_id(1))
+                   for c in lost.candidates)
+        assert lost.episodes_not_searched == healthy.episodes_not_searched == 2
+        assert [d.file for d in idx.damaged] == [damaged.path.name]
+        assert "directory" in idx.damaged[0].reason
+        assert all(s is not damaged for s in idx.segments)
+    # Opened afresh, the file fails its checksum (checked again, not remembered as whole).
+    with Index.open(index_dir) as again:
+        assert [d.file for d in again.damaged] == [damaged.path.name]
+        assert "checksum" in again.damaged[0].reason
 
 
 def test_check_passes_a_whole_index(two_segments: Path) -> None:
@@ -340,3 +389,108 @@ def test_commits_keep_finished_files_when_a_run_is_interrupted(
     with Index.open(tmp_path / "index") as ro:
         assert len(ro.episodes) == 2
 
+
+
+# -- snapshots -----------------------------------------------------------------------------
+
+
+def _snapshot_store(s3: S3Server, demo: DemoLibrary, tmp: Path
+                    ) -> tuple[SnapshotStore, Any, str, Path]:
+    """A store in a fresh bucket with the demo index pushed; the client, the bucket and
+    the pushed index's folder."""
+    client = s3.client()
+    bucket = s3.bucket("faults-" + uuid.uuid4().hex[:12])
+    store = SnapshotStore(f"s3://{bucket}/cw", client=client)
+    source = tmp / "built"
+    shutil.copytree(demo.index_dir, source, ignore=shutil.ignore_patterns("LOCK"))
+    store.push(source)
+    return store, client, bucket, source
+
+
+def _publish(client: Any, bucket: str, manifest: dict[str, Any]) -> str:
+    """Put ``manifest`` up as a new snapshot and point CURRENT at it; its id."""
+    snapshot_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    manifest = {**manifest, "snapshot": snapshot_id}
+    body = json.dumps(manifest).encode()
+    client.put_object(Bucket=bucket, Key=f"cw/snapshots/{snapshot_id}.json", Body=body)
+    client.put_object(Bucket=bucket, Key="cw/CURRENT", Body=json.dumps({
+        "snapshot": snapshot_id, "manifest_sha256": hashlib.sha256(body).hexdigest()}).encode())
+    return snapshot_id
+
+
+def test_a_manifest_missing_a_segment_is_refused(
+        s3_server: S3Server, demo_library: DemoLibrary, tmp_path: Path) -> None:
+    store, client, bucket, _ = _snapshot_store(s3_server, demo_library, tmp_path)
+    serving = tmp_path / "index"
+    good = store.pull(serving)
+    pointer = json.loads(client.get_object(Bucket=bucket, Key="cw/CURRENT")["Body"].read())
+    manifest = json.loads(client.get_object(
+        Bucket=bucket, Key=f"cw/snapshots/{pointer['snapshot']}.json")["Body"].read())
+    # Every file checks out, but the catalogue names a segment the manifest left out.
+    manifest["files"] = [f for f in manifest["files"] if f["path"] == CATALOG_NAME]
+    bad = _publish(client, bucket, manifest)
+
+    with pytest.raises(SnapshotCorruptError, match=f"snapshot {bad} is not a usable index"):
+        store.pull(serving)
+    assert current_version(serving) == good.snapshot_id
+    with Index.open(serving) as idx:
+        assert len(idx.episodes) == len(demo_library.truth) and not idx.damaged
+    proc = subprocess.run([*EXE, "snapshot", "pull", f"s3://{bucket}/cw", "--index",
+                           str(serving)], env={**os.environ, **s3_server.env},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 65 and "not a usable index" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+_SLOW_PULL = """
+import sys, time
+from pathlib import Path
+from citywok.store import snapshot
+from tests.servers import S3Server
+
+fetch = snapshot.SnapshotStore._fetch_verified
+def slow(self, entry, dest, snapshot_id):
+    fetch(self, entry, dest, snapshot_id)
+    print("fetched", entry.path, flush=True)
+    time.sleep(300)  # killed here, part-way through the download
+snapshot.SnapshotStore._fetch_verified = slow
+s3 = S3Server(endpoint_url=sys.argv[1], env={})
+snapshot.SnapshotStore(sys.argv[2], client=s3.client()).pull(Path(sys.argv[3]))
+"""
+
+
+def test_a_killed_pull_leaves_nothing_for_good(
+        s3_server: S3Server, demo_library: DemoLibrary, tmp_path: Path) -> None:
+    store, _, bucket, _ = _snapshot_store(s3_server, demo_library, tmp_path)
+    serving = tmp_path / "index"
+    versions = tmp_path / "index.versions"
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, "-c", _SLOW_PULL, s3_server.endpoint_url,
+                                 f"s3://{bucket}/cw", str(serving)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("fetched"), "the pull did not start"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    # Each killed pull left its download folder (nothing of it runs to clean up)...
+    assert len(list(versions.glob(".pull-*"))) >= 1
+    # ...and the next pull, holding the lock every pull holds, removes them all.
+    pulled = store.pull(serving)
+    assert pulled.changed and current_version(serving) == pulled.snapshot_id
+    assert list(versions.glob(".pull-*")) == []
+    assert list(tmp_path.glob(".index.link-*")) == []
+
+
+def test_a_push_to_a_missing_bucket_is_a_clear_error(
+        s3_server: S3Server, demo_library: DemoLibrary, tmp_path: Path) -> None:
+    source = tmp_path / "built"
+    shutil.copytree(demo_library.index_dir, source, ignore=shutil.ignore_patterns("LOCK"))
+    missing = "no-such-bucket-" + uuid.uuid4().hex[:8]
+    store = SnapshotStore(f"s3://{missing}/cw", client=s3_server.client())
+    with pytest.raises(SnapshotError, match=r"NoSuchBucket|does not exist"):
+        store.push(source)
+    proc = subprocess.run([*EXE, "snapshot", "push", f"s3://{missing}/cw", "--index",
+                           str(source)], env={**os.environ, **s3_server.env},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 69, proc.stderr
+    assert "Traceback" not in proc.stderr and "bucket" in proc.stderr.lower()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -88,6 +88,7 @@ def base_settings(library: Library, tmp: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "index": library.index,
         "keys_db": tmp / "keys.sqlite",
+        "data_dir": tmp / "data",
         "temp_dir": tmp / "work",
         "anonymous_rate_limit": "1000/hour",
         "key_rate_limit": "1000/hour",
@@ -285,15 +286,19 @@ class LiveServer:
 
 
 def start_server(library: Library, tmp: Path, *, workers: int = 1,
-                 env: dict[str, str] | None = None) -> LiveServer:
+                 env: Mapping[str, str | None] | None = None) -> LiveServer:
+    """``citywok serve`` on a free loopback port; ``env`` adds variables (``None`` unsets
+    one of the defaults here)."""
     port = free_port()
     log = tmp / "server.log"
-    full_env = {**os.environ,
-                "CITYWOK_INDEX": str(library.index),
-                "CITYWOK_KEYS_DB": str(tmp / "keys.sqlite"),
-                "CITYWOK_TEMP_DIR": str(tmp / "work"),
-                "CITYWOK_ANONYMOUS_RATE_LIMIT": "1000/hour",
-                **(env or {})}
+    with_unset = {**os.environ,
+                  "CITYWOK_INDEX": str(library.index),
+                  "CITYWOK_KEYS_DB": str(tmp / "keys.sqlite"),
+                  "CITYWOK_DATA_DIR": str(tmp / "data"),
+                  "CITYWOK_TEMP_DIR": str(tmp / "work"),
+                  "CITYWOK_ANONYMOUS_RATE_LIMIT": "1000/hour",
+                  **(env or {})}
+    full_env = {k: v for k, v in with_unset.items() if v is not None}
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with log.open("wb") as fh:
         proc = subprocess.Popen(

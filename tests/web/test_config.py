@@ -31,7 +31,11 @@ def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.anonymous_rate_limit == "3/minute"
     assert s.allowed_hosts == ["a.example", "b.example"]
     assert s.allowed_ports == [8080, 8443]
-    assert s.keys_path == Path("/srv/index/keys.sqlite")
+    monkeypatch.setenv("CITYWOK_DATA_DIR", "/srv/citywok")
+    s = load_settings()
+    # The service's own state lives apart from the index, which a snapshot replaces.
+    assert s.keys_path == Path("/srv/citywok/keys.sqlite")
+    assert s.shares_path == Path("/srv/citywok/shares.sqlite")
 
 
 def test_defaults() -> None:

@@ -31,3 +31,5 @@ def test_readyz_and_stats_report_damage(library: Library, tmp_path: Path,
     clip = next(iter(library.clips.values()))
     r = client.post("/api/v1/identify", files={"file": (clip.path.name, clip.path.read_bytes())})
     assert r.status_code == 200 and r.json()["status"] == "no_match"
+    # The answer says why it may be wrong: part of the library was not searched.
+    assert r.json()["episodes_not_searched"] == 3

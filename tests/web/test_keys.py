@@ -200,3 +200,29 @@ def test_wrong_keys_on_the_listening_socket_count_too(make_client: Callable[...,
                                   headers={"x-api-key": "cwk_000000000002_guess"}) as ws:
         msg = ws.receive_json()
     assert msg["status"] == 429 and msg["retry_after_s"] > 0, msg
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": ""}, {"X-API-Key": "  "},
+                                     {"Authorization": "Bearer "}])
+def test_an_empty_key_is_refused_not_anonymous(client: TestClient,
+                                               headers: dict[str, str]) -> None:
+    """Issue 18, H: a key variable that came out empty must not be served quietly on the
+    anonymous tier."""
+    r = client.get("/api/v1/me", headers=headers)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key", r.text
+    assert "empty" in r.json()["error"]["message"]
+    with client.websocket_connect("/api/v1/listen", headers=headers) as ws:
+        msg = ws.receive_json()
+    assert msg["type"] == "error" and msg["status"] == 401, msg
+    assert client.get("/api/v1/me").json()["tier"] == "anonymous"  # no header: anonymous
+
+
+def test_every_route_that_reads_a_key_documents_the_wrong_key_limit(client: TestClient
+                                                                    ) -> None:
+    """Issue 18, H: past the wrong-key limit any route that reads a key answers 429."""
+    spec = client.get("/openapi.json").json()
+    missing = [f"{method.upper()} {path}" for path, ops in spec["paths"].items()
+               for method, op in ops.items() if op.get("security")
+               and not {"401", "429"} <= set(op["responses"])]
+    assert missing == []
+    assert any(op.get("security") for ops in spec["paths"].values() for op in ops.values())

@@ -279,7 +279,11 @@ def identify(
         f"{MatchParams().max_query_s:g} s are analysed either way)."
     )] = defaults.MAX_CLIP_DURATION_S,
 ) -> None:
-    """Say which episode each clip comes from, and where in it."""
+    """Say which episode each clip comes from, and where in it.
+
+    When damaged segments kept part of the library from being searched, a warning on
+    stderr says how many episodes (the answer is still given, exit code 0; `citywok
+    check` names the segments)."""
     try:
         settings = link_settings() if any(is_link(f) for f in files) else None
         idx = Index.open(resolve_index(index_dir))
@@ -301,6 +305,11 @@ def identify(
                 print(json.dumps(res.to_json(file=f)), flush=True)
             else:
                 _print_result(f, res)
+            if res.episodes_not_searched:
+                # The answer stands (exit 0), but only for the part of the library searched.
+                say(err, f"{f}: ", ("warning:", "yellow"),
+                    f" {res.episodes_not_searched} indexed episode(s) could not be searched "
+                    "(a damaged segment; run `citywok check`)")
 
 
 @app.command()

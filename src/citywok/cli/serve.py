@@ -17,6 +17,7 @@ import typer
 from citywok import errors
 from citywok.cli.common import IndexOpt
 from citywok.web.core.config import Settings, load_settings
+from citywok.web.datadir import adopt_old_files
 from citywok.web.keys import KeyStore
 
 keys_app = typer.Typer(help="Create, list and revoke API keys of the web service.",
@@ -31,7 +32,8 @@ def _fail(exc: errors.CityWokError) -> typer.Exit:
 
 
 KeysDbOpt = Annotated[Path | None, typer.Option(
-    "--keys-db", help="Key database [default: $CITYWOK_KEYS_DB or keys.sqlite in the index].",
+    "--keys-db", help="Key database [default: $CITYWOK_KEYS_DB or keys.sqlite in "
+    "$CITYWOK_DATA_DIR].",
     show_default=False)]
 
 
@@ -42,8 +44,18 @@ def _settings(**overrides: object) -> Settings:
         raise _fail(exc) from None
 
 
+def _database(index: Path | None, keys_db: Path | None) -> str:
+    """The key database's URL, its file moved out of the index first if it still was."""
+    settings = _settings(index=index, keys_db=keys_db)
+    try:
+        adopt_old_files(settings)
+    except errors.CityWokError as exc:
+        raise _fail(exc) from None
+    return settings.database
+
+
 def _store(index: Path | None, keys_db: Path | None) -> KeyStore:
-    return KeyStore(_settings(index=index, keys_db=keys_db).database)
+    return KeyStore(_database(index, keys_db))
 
 
 def _when(ts: float | None) -> str:
@@ -163,9 +175,9 @@ def usage(
     from citywok.web.db import Database
     from citywok.web.usage import UsageLog
 
-    settings = _settings(index=index, keys_db=keys_db)
+    database = _database(index, keys_db)
     try:
-        report = UsageLog(Database(settings.database)).report(days=days)
+        report = UsageLog(Database(database)).report(days=days)
     except errors.CityWokError as exc:
         raise _fail(exc) from None
     if as_json:

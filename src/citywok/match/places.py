@@ -8,7 +8,9 @@
 3. **Places.** Hits vote for (episode, where the clip's centre falls, pitch shift); the
    busiest distinct places with at least ``min_votes`` votes get a line fit
    ``t_ref = offset + scale * t_clip`` through their peak correspondences.
-Verification (:mod:`citywok.match.verify`) then scores each place.
+Verification (:mod:`citywok.match.verify`) then scores each place. A segment found
+damaged while its postings are read is set aside (:meth:`Index.set_aside_read`) while
+the others answer.
 """
 
 from __future__ import annotations
@@ -102,17 +104,23 @@ def _collect(views: Sequence[WarpedPeaks], clip_frames: float, index: Index,
     live_keys = np.fromiter(index.episodes, dtype=np.int64)
     parts: list[_Votes] = []
     for got in index.postings(lookups.hashes, budget=mp.postings_budget * len(views)):
-        hits = family.resolve(lookups, query, got.lookup, got.values, got.table, params, mp)
-        if len(hits) == 0:
+        try:
+            hits = family.resolve(lookups, query, got.lookup, got.values, got.table, params,
+                                  mp)
+            if len(hits) == 0:
+                continue
+            keys = got.episode_keys(hits.ref[:, 0])
+            live = np.isin(keys, live_keys)
+            if not live.any():
+                continue
+            # The view each hit came through, from the clip peaks it pairs with.
+            v_no = view_of_peak[hits.clip[live, 0]]
+            tf = time_factor[v_no][:, None]
+            t_r = got.peak_frames(hits.ref[live]).astype(np.float64)
+        except (IndexError, ValueError) as exc:
+            # Only damage makes a segment's own arrays disagree: the others still answer.
+            index.set_aside_read(got, exc)
             continue
-        keys = got.episode_keys(hits.ref[:, 0])
-        live = np.isin(keys, live_keys)
-        if not live.any():
-            continue
-        # The view each hit came through, from the clip peaks it pairs with.
-        v_no = view_of_peak[hits.clip[live, 0]]
-        tf = time_factor[v_no][:, None]
-        t_r = got.peak_frames(hits.ref[live]).astype(np.float64)
         t_q = query.frame[hits.clip[live]].astype(np.float64) / tf
         scale = hits.scale[live] * tf[:, 0]
         parts.append(_Votes(

@@ -59,6 +59,17 @@ def verify(hit: Hit, sketcher: ClipSketcher, index: Index, *,
     ref = index.sketch_window(hit.episode_key)
     if ref is None:
         return hit
+    try:
+        return _verify(hit, sketcher, ref, index, scales)
+    except (IndexError, ValueError) as exc:
+        # Its sketch table disagrees with itself: damage. No evidence from it, and no
+        # more questions to it.
+        index.set_aside_read(hit.episode_key, exc)
+        return replace(hit, evidence=0.0)
+
+
+def _verify(hit: Hit, sketcher: ClipSketcher, ref: npt.NDArray[np.uint16], index: Index,
+            scales: Sequence[float]) -> Hit:
     judge = index.verifier
     params = index.params
     bits_per_code = params.sketch_bands - 1

@@ -15,7 +15,9 @@ stored peaks without decoding anything again).
 
 Readers verify each segment's SHA-256 against the catalogue when they first map it
 (once per file per process): a damaged segment is set aside with the reason, and the
-others keep answering.
+others keep answering. A segment damaged on disk after that shows through its memory
+map; a reader that meets it (a count out of bounds) sets it aside the same way
+(:meth:`LocalStore.set_aside`).
 """
 
 from __future__ import annotations
@@ -110,6 +112,18 @@ def _verify_once(path: Path, sha256: str) -> None:
         _verified[key] = True
 
 
+def _forget_verified(path: Path) -> None:
+    """Check ``path``'s checksum again the next time it is opened (it was found damaged
+    since, perhaps without its size or time changing)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    with _verified_lock:
+        for key in [k for k in _verified if k[:2] == (st.st_dev, st.st_ino)]:
+            del _verified[key]
+
+
 class LocalStore:
     """An index directory, open for reading (and for writing when it holds the lock)."""
 
@@ -128,6 +142,7 @@ class LocalStore:
         self.damaged: list[DamagedSegment] = []
         self.episodes: dict[int, Episode] = {}
         self.shared: list[SharedStretch] = []
+        self._aside_lock = threading.Lock()
         self.reload()
 
     # -- opening -------------------------------------------------------------------------
@@ -224,6 +239,12 @@ class LocalStore:
     def writable(self) -> bool:
         return self._lock is not None
 
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.catalog.close()
         for seg in self.segments:
@@ -256,6 +277,20 @@ class LocalStore:
         self.damaged = damaged
         self.episodes = {k: r.episode for k, r in rows.items() if k not in lost}
         self.shared = [s for s in self.catalog.shared() if s.episode_key in self.episodes]
+
+    def set_aside(self, segment: Segment, reason: str) -> None:
+        """Stop answering from ``segment`` (found damaged while reading it) and list it in
+        :attr:`damaged`. The lists are replaced, not changed, so a query iterating the old
+        ones finishes on them."""
+        with self._aside_lock:
+            if not any(s is segment for s in self.segments):
+                return
+            keys = tuple(int(k) for k in segment.episode_keys if int(k) in self.episodes)
+            self.segments = [s for s in self.segments if s is not segment]
+            self.damaged = [*self.damaged, DamagedSegment(segment.path.name, reason, keys)]
+            self.episodes = {k: e for k, e in self.episodes.items() if k not in keys}
+            self.shared = [s for s in self.shared if s.episode_key in self.episodes]
+        _forget_verified(segment.path)
 
     def check(self) -> list[DamagedSegment]:
         """Verify every live segment from scratch (checksum and structure)."""

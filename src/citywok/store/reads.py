@@ -3,11 +3,16 @@
 Each lookup reads one directory row of every segment; rows are read rarest first until
 the budget of postings is spent, so a query costs about the same whatever the library's
 size, and the common hashes (which say least) are the ones left out when it binds.
+
+Segments are read through memory maps, so a file damaged on disk after it was checked
+shows through: no count read from a segment is trusted before it is bounded, and a
+segment found damaged while reading is reported (``on_damage``) and left out while the
+others answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +32,25 @@ class Postings:
     values: npt.NDArray[np.uint32]
 
     def episode_keys(self, peak_index: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """The episode each of the table's peaks ``peak_index`` belongs to."""
+        """The episode each of the table's peaks ``peak_index`` belongs to (IndexError
+        when one lies outside every episode: only damage does that)."""
         t = self.table
-        return t.episode_keys[np.searchsorted(t.episode_peak_start, peak_index,
-                                              side="right") - 1]
+        local = np.searchsorted(t.episode_peak_start, peak_index, side="right") - 1
+        if len(local) and not 0 <= int(local.min()) <= int(local.max()) < len(t.episode_keys):
+            raise IndexError("a peak lies outside every episode")
+        return t.episode_keys[local]
 
     def peak_frames(self, peak_index: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
         return self.table.peak_frame[peak_index]
+
+
+#: Told of a segment found damaged while reading it, and why.
+OnDamage = Callable[[Segment, str], None]
+
+
+def damage_reason(seg: Segment, what: str) -> str:
+    return (f"segment {seg.path.name} is damaged ({what}; it changed on disk since it was "
+            "checked)")
 
 
 @dataclass(frozen=True)
@@ -49,10 +66,13 @@ class ReadPlan:
     check: npt.NDArray[np.uint8]
 
 
-def plan_reads(hashes: npt.NDArray[np.uint32], segments: Sequence[Segment], *, budget: int
-               ) -> ReadPlan:
+def plan_reads(hashes: npt.NDArray[np.uint32], segments: Sequence[Segment], *, budget: int,
+               on_damage: OnDamage | None = None) -> ReadPlan:
     """The rows of every lookup in every segment, rarest first, at most ``budget``
-    postings in all (the rows that would go past it are left out whole)."""
+    postings in all (the rows that would go past it are left out whole).
+
+    A segment whose directory rows run backwards or past its postings is left out, and
+    ``on_damage`` told of it."""
     parts: list[tuple[npt.NDArray[Any], ...]] = []
     # Segments of one size share a directory width: each width's rows are hashed once.
     rows_of: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]] = {}
@@ -61,7 +81,12 @@ def plan_reads(hashes: npt.NDArray[np.uint32], segments: Sequence[Segment], *, b
             rows_of[seg.dir_bits] = row_and_check(hashes, seg.dir_bits)
         rows, check = rows_of[seg.dir_bits]
         lo = seg.directory[rows].astype(np.int64)
-        cnt = seg.directory[rows + 1].astype(np.int64) - lo
+        hi = seg.directory[rows + 1].astype(np.int64)
+        if len(rows) and not (bool(np.all(lo <= hi)) and int(hi.max()) <= len(seg.values)):
+            if on_damage is not None:
+                on_damage(seg, damage_reason(seg, "a directory row lies outside its postings"))
+            continue
+        cnt = hi - lo
         keep = np.flatnonzero(cnt > 0)
         parts.append((np.full(len(keep), n, dtype=np.int64), keep, lo[keep], cnt[keep],
                       check[keep]))
@@ -82,6 +107,11 @@ def rarest_within(count: npt.NDArray[np.int64], budget: int) -> npt.NDArray[np.i
     The same rows as a stable argsort of every count followed by a cumulative sum, found
     by counting instead: in a 1,000 h library a query has ~700,000 rows to choose from,
     and sorting them all was a third of a query's time."""
+    # A row longer than the budget is never read; leaving it out first bounds the table
+    # counted below by the budget, not by whatever count a row claims.
+    if int(count.max(initial=0)) > budget:
+        fits = np.flatnonzero(count <= budget)
+        return fits[rarest_within(count[fits], budget)]
     per_count = np.bincount(count)
     whole = np.cumsum(per_count * np.arange(len(per_count), dtype=np.int64))
     # Every row rarer than ``last`` fits; of the rows of exactly ``last``, the first few.
@@ -97,10 +127,10 @@ def rarest_within(count: npt.NDArray[np.int64], budget: int) -> npt.NDArray[np.i
 
 
 def read_postings(hashes: npt.NDArray[np.uint32], segments: Sequence[Segment], *,
-                  budget: int) -> list[Postings]:
+                  budget: int, on_damage: OnDamage | None = None) -> list[Postings]:
     """For each segment, the values whose check byte matches and the lookup each answers
     (see :func:`plan_reads`)."""
-    plan = plan_reads(hashes, segments, budget=budget)
+    plan = plan_reads(hashes, segments, budget=budget, on_damage=on_damage)
     out = []
     for n, seg in enumerate(segments):
         mine = plan.segment == n

@@ -236,14 +236,16 @@ class SnapshotStore:
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             yield
         except ClientError as exc:
             raise SnapshotError(f"{what}: {_why(exc)}") from None
-        except BotoCoreError as exc:
-            raise SnapshotError(f"{what}: {exc}") from None
+        except (BotoCoreError, Boto3Error) as exc:
+            # Boto3Error: upload_file's own (S3UploadFailedError wraps the ClientError).
+            raise SnapshotError(f"{what}: {_upload_why(exc)}") from None
 
     def current(self) -> str | None:
         """The id of the snapshot ``CURRENT`` points at, ``None`` when nothing was pushed."""
@@ -345,6 +347,7 @@ class SnapshotStore:
         versions.mkdir(parents=True, exist_ok=True)
         target = versions / snapshot_id
         with _locked(versions / ".lock"):
+            _remove_leftovers(index_dir, versions)
             if index_dir.is_symlink() and index_dir.resolve() == target.resolve() and (
                     target / CATALOG_NAME).is_file():
                 manifest = self._manifest(snapshot_id, manifest_digest)
@@ -385,7 +388,11 @@ class SnapshotStore:
             for folder in {p.parent for p in tmp.rglob("*") if p.is_file()}:
                 _fsync_dir(folder)
             try:  # a snapshot that verifies but is no usable index is refused too
-                LocalStore.open(tmp).close()  # structure and checksums; no family needed
+                with LocalStore.open(tmp) as store:  # structure and checksums; no family
+                    # Every segment its catalogue names, whole: a manifest that leaves
+                    # one out would swap in a library with episodes missing.
+                    if store.damaged:
+                        raise SnapshotCorruptError("; ".join(d.reason for d in store.damaged))
             except CityWokError as exc:
                 raise SnapshotCorruptError(f"snapshot {manifest.snapshot_id} is not a usable "
                                            f"index: {exc.message}") from None
@@ -491,6 +498,18 @@ def _point(index_dir: Path, target: Path) -> None:
     _fsync_dir(index_dir.parent)
 
 
+def _remove_leftovers(index_dir: Path, versions: Path) -> None:
+    """Remove what pulls that died part-way left: their download folders and unrenamed
+    links. Called with the versions lock held, and every pull holds it from its first
+    file to its swap, so none of these can belong to a pull still running."""
+    for tmp in versions.glob(".pull-*"):
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+    for link in index_dir.parent.glob(f".{index_dir.name}.link-*"):
+        if link.is_symlink():
+            link.unlink(missing_ok=True)
+
+
 def _prune(versions: Path, *, keep: int, current: Path) -> None:
     done = sorted((p for p in versions.iterdir() if p.is_dir() and _ID.fullmatch(p.name)),
                   key=lambda p: p.name, reverse=True)
@@ -505,6 +524,15 @@ def _prune(versions: Path, *, keep: int, current: Path) -> None:
 def _missing(exc: Any) -> bool:
     code = str(exc.response.get("Error", {}).get("Code", ""))
     return code in ("NoSuchKey", "404", "NotFound")
+
+
+def _upload_why(exc: Exception) -> str:
+    """The store's own words from a wrapped error (``... operation: The specified bucket
+    does not exist``), without boto3's preamble naming local paths."""
+    cause = exc.__context__
+    if cause is not None and hasattr(cause, "response"):
+        return _why(cause)
+    return str(exc).rpartition(": ")[2] or type(exc).__name__
 
 
 def _why(exc: Any) -> str:

@@ -60,6 +60,7 @@ def answer_body(result: IdentifyResult, *, file: str | None) -> dict[str, Any]:
     for data, c in zip(out["candidates"], result.candidates, strict=True):
         data.update(_scene(c, clip_s))
     out["shared"] = result.shared.to_json() if result.shared is not None else None
+    out["episodes_not_searched"] = result.episodes_not_searched
     return out
 
 

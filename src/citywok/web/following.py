@@ -12,9 +12,12 @@ long pause, the sound turned off, nothing arriving), with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Executor
 from enum import StrEnum
 from typing import Any
 
@@ -52,7 +55,8 @@ class FollowEnd(StrEnum):
 class FollowSlots:
     """The following sessions one worker holds at once (``listen_follow_max_sessions``):
     each keeps a decoder process and a tracker for up to ``listen_follow_max_s``, so their
-    number is bounded. Used from the worker's event loop only (no lock needed)."""
+    number is bounded. Used from the worker's event loop only (no lock needed). The
+    listening sessions themselves are counted by another (``listen_max_sessions``)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -101,12 +105,14 @@ def feed(tracker: LiveTracker, samples: npt.NDArray[np.float32], *, rate_hz: int
 
 async def follow(audio: LiveAudio, tracker: LiveTracker,
                  send: Callable[[dict[str, Any]], Awaitable[None]], *, max_s: float,
-                 idle_s: float, clock: Callable[[], float] = time.monotonic) -> FollowEnd:
+                 idle_s: float, clock: Callable[[], float] = time.monotonic,
+                 executor: Executor | None = None) -> FollowEnd:
     """Feed the session's sound to ``tracker`` and send its events until it ends.
 
     The tracker gets everything decoded so far first (the sound the answer came from).
     ``max_s`` and ``idle_s`` are wall-clock seconds from here; the last message sent is
-    ``follow_ended`` unless the client went away.
+    ``follow_ended`` unless the client went away. The tracker's matching runs on
+    ``executor`` (the worker's job pool, so it counts against its cap) when given.
     """
     audio.buffer_bytes = max(audio.buffer_bytes, int(BUFFER_S * audio.rate_hz) * 4)
     audio.max_stream_bytes += int(max_s * BYTES_PER_S)
@@ -116,7 +122,9 @@ async def follow(audio: LiveAudio, tracker: LiveTracker,
         while True:
             samples = audio.take()
             if len(samples):
-                events = await run_in_threadpool(feed, tracker, samples, rate_hz=audio.rate_hz)
+                work = functools.partial(feed, tracker, samples, rate_hz=audio.rate_hz)
+                events = await (run_in_threadpool(work) if executor is None else
+                                asyncio.get_running_loop().run_in_executor(executor, work))
                 for event in events:
                     if isinstance(event, Found | Position):
                         last_place = clock()

@@ -50,6 +50,10 @@ class IdentifyOut(BaseModel):
     clip_duration_s: float
     shared: SharedOut | None = Field(None, description="For `ambiguous`: the shared material "
                                      "the clip lies in, when the catalogue knows it.")
+    episodes_not_searched: int = Field(0, description="Indexed episodes that could not be "
+                                       "searched (their segment is damaged; see `/readyz`): "
+                                       "the answer holds for the rest of the library, and a "
+                                       "`no_match` may be wrong.")
     share_url: str | None = Field(None, description="A short link to this answer (`/r/<id>`), "
                                   "a page that previews in chat apps; null when sharing is off.")
 

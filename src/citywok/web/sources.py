@@ -51,7 +51,7 @@ def route_doc(*, file: str, answer: str, link_schema: dict[str, Any], stages: st
               "a plain answer) or `error` (`{\"status\", \"error\": {code, message}}`).")
     responses: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorBody, "description": why} for status, why in (
-            (400, "Malformed request"), (401, "Unknown or revoked API key"),
+            (400, "Malformed request"), (401, "Unknown, revoked or empty API key"),
             (413, "Upload, download, body or input too large or too long"),
             (415, "Not a media file with audio, or an unsupported body type"),
             (422, "Invalid request (both or neither of file and url), unusable audio, or "

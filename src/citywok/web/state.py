@@ -3,6 +3,7 @@ share store, preview cache and following slots."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citywok.errors import IndexNotFoundError, IndexStoreError
-from citywok.index import CATALOG_NAME, Index
+from citywok.index import CATALOG_NAME, SEGMENT_DIR, Index
 from citywok.links.fetch import LinkPolicy
 from citywok.web.core.config import Settings
+from citywok.web.datadir import adopt_old_files
 from citywok.web.db import Database
 from citywok.web.following import FollowSlots
 from citywok.web.keys import KeyStore
@@ -21,6 +23,8 @@ from citywok.web.ratelimit import RateLimiter
 from citywok.web.security import Network, parse_networks
 from citywok.web.shares import ShareStore, SqliteShareStore
 from citywok.web.usage import UsageLog
+
+log = logging.getLogger("citywok.web")
 
 
 class IndexHolder:
@@ -38,11 +42,17 @@ class IndexHolder:
         self._checked = 0.0
         self._lock = threading.Lock()
 
-    def _disk_stamp(self) -> tuple[int, ...]:
+    def _disk_stamp(self, index: Index | None) -> tuple[int, ...]:
+        paths = [self.path / CATALOG_NAME, self.path / (CATALOG_NAME + "-wal")]
+        if index is not None:
+            # Segments are never rewritten, so one whose stat changed was damaged in
+            # place: reopening checks its checksum again, and readiness names it.
+            paths += [s.path for s in index.segments]
+            paths += [self.path / SEGMENT_DIR / d.file for d in index.damaged]
         out: list[int] = []
-        for name in (CATALOG_NAME, CATALOG_NAME + "-wal"):
+        for path in paths:
             try:
-                st = (self.path / name).stat()
+                st = path.stat()
                 # The inode too: a pulled snapshot swaps the folder behind the path.
                 out += [st.st_mtime_ns, st.st_size, st.st_ino]
             except OSError:
@@ -51,17 +61,20 @@ class IndexHolder:
 
     def reload(self) -> Index:
         with self._lock:
-            stamp = self._disk_stamp()
-            self._index = Index.open(self.path)
-            self._stamp = stamp
+            before = self._disk_stamp(None)
+            index = Index.open(self.path)
+            # The catalogue as it was before opening (a change meanwhile is seen next
+            # time), the segments as opened.
+            self._stamp = before + self._disk_stamp(index)[len(before):]
+            self._index = index
             self._checked = time.monotonic()
-            return self._index
+            return index
 
     def get(self) -> Index:
         now = time.monotonic()
         if self._index is None or now - self._checked >= self.check_interval_s:
             self._checked = now
-            if self._index is None or self._disk_stamp() != self._stamp:
+            if self._index is None or self._disk_stamp(self._index) != self._stamp:
                 try:
                     return self.reload()
                 except IndexStoreError:
@@ -97,12 +110,18 @@ class Services:
     link_policy: LinkPolicy
     #: The following sessions held now, and how many may be.
     follow_slots: FollowSlots
+    #: The listening sessions (each with its decoder) held now, and how many may be.
+    listen_slots: FollowSlots
     #: Shared answers (``None`` when share links are off).
     shares: ShareStore | None = None
     previews: PreviewCache | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        for old, new in adopt_old_files(settings):
+            log.info("service data moved out of the index folder (a snapshot pull would "
+                     "replace it); the old file is left as it was",
+                     extra={"old": str(old), "new": str(new)})
         db = Database(settings.database)
         return cls(
             settings=settings,
@@ -120,6 +139,7 @@ class Services:
             previews=PreviewCache(settings.preview_cache_path,
                                   max_bytes=settings.preview_cache_max_bytes),
             follow_slots=FollowSlots(settings.listen_follow_max_sessions),
+            listen_slots=FollowSlots(settings.listen_max_sessions),
         )
 
     def start(self) -> None:

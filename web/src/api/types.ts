@@ -42,6 +42,8 @@ export interface IdentifyResult {
   clip_duration_s: number;
   /** For ambiguous answers: the kind of shared material, when the catalogue knows it. */
   shared?: SharedMaterial | null;
+  /** Indexed episodes that could not be searched (a damaged segment); a no_match may be wrong. */
+  episodes_not_searched?: number;
   /** A short link to this answer (`/r/<id>`), or null when sharing is off. */
   share_url?: string | null;
 }

@@ -15,7 +15,13 @@ from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from citywok.defaults import DEFAULT_INDEX_TEXT, MAX_CLIP_DURATION_S, default_index_dir
+from citywok.defaults import (
+    DEFAULT_DATA_TEXT,
+    DEFAULT_INDEX_TEXT,
+    MAX_CLIP_DURATION_S,
+    default_data_dir,
+    default_index_dir,
+)
 from citywok.errors import ConfigError
 from citywok.links.fetch import DownloadLimits, LinkPolicy
 
@@ -47,10 +53,15 @@ class Settings(BaseSettings):
     index: Path = Field(default_factory=default_index_dir, description="Index directory the "
                         "service answers from (opened read-only and memory-mapped; shared by "
                         "all workers); the same default as 'citywok index'.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Where the service keeps its own "
+        "state: API keys and usage figures (keys.sqlite), shared answers (shares.sqlite). "
+        "Never inside the index, which a snapshot pull replaces; such files found at their "
+        "old places (in or beside the index) are copied here once.")
     keys_db: Path | None = Field(
         default=None, description="SQLite file holding the hashed API keys and usage "
-        "figures when no CITYWOK_DATABASE_URL is set [default: keys.sqlite inside the index "
-        "directory; beside it, as <index>.keys.sqlite, with snapshots].")
+        "figures when no CITYWOK_DATABASE_URL is set [default: keys.sqlite in "
+        "CITYWOK_DATA_DIR].")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the database of API keys and usage "
         "figures, e.g. postgresql+psycopg://user:pass@host/citywok for replicas that share "
@@ -117,7 +128,7 @@ class Settings(BaseSettings):
         "of each request].")
     shares_db: Path | None = Field(
         default=None, description="SQLite file holding shared answers (the answer only, "
-        "never the clip) [default: shares.sqlite inside the index directory].")
+        "never the clip) [default: shares.sqlite in CITYWOK_DATA_DIR].")
     share_ttl_days: float = Field(
         default=30.0, ge=0, description="How long a shared answer (/r/<id>) stays "
         "readable; 0 turns share links off.")
@@ -146,6 +157,11 @@ class Settings(BaseSettings):
         default=1800.0, gt=0, le=86_400, description="Longest a listening session may go "
         "on following the episode after its answer (the page's Listen does, until "
         "stopped); CITYWOK_LISTEN_MAX_S bounds only the identification before it.")
+    listen_max_sessions: int = Field(
+        default=8, ge=1, description="Listening sessions one worker holds open at once "
+        "(each keeps an ffmpeg decoder while it listens and follows); past it, a new "
+        "session is refused with 503 'busy'. Their matches share "
+        "CITYWOK_MAX_CONCURRENT_JOBS with every other identification.")
     listen_follow_max_sessions: int = Field(
         default=8, ge=0, description="Following sessions one worker holds at once (each "
         "keeps an ffmpeg decoder and a tracker for up to CITYWOK_LISTEN_FOLLOW_MAX_S); past "
@@ -263,6 +279,13 @@ class Settings(BaseSettings):
             return default_index_dir()
         return value
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return default_data_dir()
+        return value
+
     @field_validator("library_roots", "allowed_hosts", "allowed_ports", "trusted_proxies",
                      "cors_origins", mode="before")
     @classmethod
@@ -293,6 +316,10 @@ class Settings(BaseSettings):
         if self.public_url is not None and not re.match(r"^https?://[^/\s]+/?$",
                                                         self.public_url):
             raise ValueError("public_url must be like https://citywok.example")
+        if self.data_dir.expanduser().resolve().is_relative_to(
+                self.index.expanduser().resolve()):
+            raise ValueError("data_dir must not be inside the index (a snapshot pull "
+                             "replaces the index folder whole)")
         scheme = self.rate_limit_storage.split("://", 1)[0]
         if scheme not in ("memory", "redis", "rediss", "redis+unix"):
             raise ValueError("rate_limit_storage must be memory:// or a redis:// URL")
@@ -300,11 +327,7 @@ class Settings(BaseSettings):
 
     @property
     def keys_path(self) -> Path:
-        if self.keys_db is not None:
-            return self.keys_db
-        if self.snapshot_url:  # the index folder is replaced by each pulled snapshot
-            return self.index.parent / f"{self.index.name}.keys.sqlite"
-        return self.index / "keys.sqlite"
+        return self.keys_db if self.keys_db is not None else self.data_dir / "keys.sqlite"
 
     @property
     def database(self) -> str:
@@ -313,7 +336,7 @@ class Settings(BaseSettings):
 
     @property
     def shares_path(self) -> Path:
-        return self.shares_db if self.shares_db is not None else self.index / "shares.sqlite"
+        return self.shares_db if self.shares_db is not None else self.data_dir / "shares.sqlite"
 
     @property
     def preview_cache_path(self) -> Path:
@@ -344,6 +367,8 @@ def settings_reference() -> str:
         shown = ",".join(str(v) for v in default) if isinstance(default, list) else default
         if f.default_factory is default_index_dir:  # differs per user and OS
             shown = DEFAULT_INDEX_TEXT
+        if f.default_factory is default_data_dir:
+            shown = DEFAULT_DATA_TEXT
         rows.append(f"| `CITYWOK_{name.upper()}` | `{shown}` | {f.description} |")
     return "\n".join(rows) + "\n"
 

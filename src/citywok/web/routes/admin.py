@@ -18,7 +18,7 @@ from citywok.errors import LibraryError
 from citywok.index import Index
 from citywok.pipeline import drive, index_paths
 from citywok.result import Episode, IndexSummary
-from citywok.web.deps import ServicesDep, require_admin
+from citywok.web.deps import WRONG_KEYS_RESPONSE, ServicesDep, require_admin
 from citywok.web.errors import ApiError, ErrorBody
 from citywok.web.schemas import (
     EpisodeOut,
@@ -33,7 +33,8 @@ router = APIRouter(
     prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
     responses={401: {"model": ErrorBody, "description": "No or unknown key"},
                403: {"model": ErrorBody, "description": "Not an admin key"},
-               409: {"model": ErrorBody, "description": "Another writer holds the index"}},
+               409: {"model": ErrorBody, "description": "Another writer holds the index"},
+               **WRONG_KEYS_RESPONSE},
 )
 
 

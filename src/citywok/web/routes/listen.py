@@ -28,10 +28,14 @@ after the answer, the sound goes to a live tracker, and its events come as
 ``listen_max_s`` bounds only the identification, ``listen_follow_max_s`` the following.
 
 One session, following included, counts as one identification against the caller's limit.
+A worker holds at most ``listen_max_sessions`` sessions (each has its own decoder); past
+it a new one gets an error with status 503 (``busy``). Their matches run on the worker's
+job pool, under ``max_concurrent_jobs`` with every other identification.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -41,7 +45,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.concurrency import run_in_threadpool
 
 from citywok.errors import CityWokError, MediaError
 from citywok.long.live import LiveTracker
@@ -49,8 +52,8 @@ from citywok.pipeline import identify_samples
 from citywok.result import IdentifyResult, Status
 from citywok.web import metrics
 from citywok.web.answers import publish
-from citywok.web.deps import verify_api_key
-from citywok.web.errors import describe, error_body
+from citywok.web.deps import refuse_empty_key, verify_api_key
+from citywok.web.errors import ApiError, describe, error_body
 from citywok.web.following import FollowEnd, follow
 from citywok.web.live_audio import LiveAudio
 from citywok.web.ratelimit import RateLimiter
@@ -67,6 +70,8 @@ AMBIGUOUS_AFTER_S = 4.0
 #: Most bytes one session may send (Opus at 32 kb/s makes 0.5 MB in two minutes).
 MAX_STREAM_BYTES = 16_000_000
 _CLOSE_POLICY = 1008
+#: Seconds a session refused as busy is told to wait (sessions last up to listen_max_s).
+BUSY_RETRY_S = 5
 
 
 def conclusive(result: IdentifyResult, previous: IdentifyResult | None, heard_s: float, *,
@@ -111,11 +116,17 @@ async def listen(ws: WebSocket) -> None:
     await ws.accept()
     audio: LiveAudio | None = None
     answered = False
+    slot = contextlib.ExitStack()
     try:
+        refuse_empty_key(ws.headers)
         token = ws.headers.get("x-api-key") or ws.headers.get("authorization", "").removeprefix(
             "Bearer ").strip() or None
         ip = client_ip(ws, services.trusted_proxies)
         key = await verify_api_key(services, token, ip) if token else None
+        # Before the quota is counted: a session refused for want of room costs nothing.
+        if not slot.enter_context(services.listen_slots.hold(True)):
+            raise ApiError(503, "busy", "too many listening sessions on this server; try "
+                           "again in a moment", headers={"Retry-After": str(BUSY_RETRY_S)})
         quota = await services.limiter.hit(key=key, ip=ip)
         if not quota.allowed:
             metrics.RATE_LIMITED.labels("key" if key else "anonymous").inc()
@@ -138,8 +149,9 @@ async def listen(ws: WebSocket) -> None:
             due = heard_s - looked_at >= settings.listen_check_interval_s
             if heard_s >= FIRST_LOOK_S and (due or last) and heard_s > looked_at:
                 looked_at = heard_s
-                previous, result = result, await run_in_threadpool(
-                    identify_samples, audio.samples(max_s=heard_s), index)
+                # On the job pool: a session's matches wait their turn with uploads'.
+                previous, result = result, await asyncio.get_running_loop().run_in_executor(
+                    services.executor, identify_samples, audio.samples(max_s=heard_s), index)
                 await ws.send_text(json.dumps({"type": "heard", "heard_s": round(looked_at, 2),
                                                "status": result.status.value}))
                 if conclusive(result, previous, looked_at,
@@ -168,7 +180,8 @@ async def listen(ws: WebSocket) -> None:
                 started = time.monotonic()
                 end = await follow(audio, LiveTracker(index), _sender(ws),
                                    max_s=settings.listen_follow_max_s,
-                                   idle_s=settings.listen_follow_idle_s)
+                                   idle_s=settings.listen_follow_idle_s,
+                                   executor=services.executor)
                 log.info("listen: following ended", extra={
                     "reason": end.value, "followed_s": round(time.monotonic() - started, 1)})
                 if end is FollowEnd.GONE:
@@ -192,6 +205,7 @@ async def listen(ws: WebSocket) -> None:
     finally:
         if audio is not None:
             await audio.aclose()
+        slot.close()
 
 
 def _sender(ws: WebSocket) -> Callable[[dict[str, Any]], Awaitable[None]]:

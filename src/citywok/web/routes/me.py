@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from citywok.web.deps import ApiKeyDep, ServicesDep
+from citywok.web.deps import WRONG_KEYS_RESPONSE, ApiKeyDep, ServicesDep
 from citywok.web.errors import ErrorBody
 from citywok.web.schemas import MeOut
 from citywok.web.security import client_ip
@@ -13,7 +13,8 @@ router = APIRouter(tags=["account"])
 
 
 @router.get("/me", response_model=MeOut,
-            responses={401: {"model": ErrorBody, "description": "Unknown or revoked API key"}})
+            responses={401: {"model": ErrorBody, "description": "Unknown, revoked or empty "
+                                 "API key"}, **WRONG_KEYS_RESPONSE})
 async def me(request: Request, services: ServicesDep, key: ApiKeyDep) -> MeOut:
     """Tier (anonymous per address, or per key), the limit, and identifications left now.
 

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from citywok.web.deps import ServicesDep, require_admin
+from citywok.web.deps import WRONG_KEYS_RESPONSE, ServicesDep, require_admin
 from citywok.web.errors import ErrorBody
 
 router = APIRouter(
     prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
     responses={401: {"model": ErrorBody, "description": "No or unknown key"},
-               403: {"model": ErrorBody, "description": "Not an admin key"}},
+               403: {"model": ErrorBody, "description": "Not an admin key"},
+               **WRONG_KEYS_RESPONSE},
 )
 
 
