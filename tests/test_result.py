@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from citywok.result import (
     Candidate,
     Episode,
@@ -59,3 +61,29 @@ def test_an_answer_has_its_fields_in_order_and_rounded() -> None:
 def test_decided_by_names_the_evidence() -> None:
     assert _candidate(decided_by=Evidence.BOTH).to_json()["decided_by"] == "both"
     assert [name for name, _ in shown_fields(Candidate)][-1] == "decided_by"
+
+
+def _as_hand_written(c: Candidate) -> dict[str, object]:
+    """``Candidate.to_json`` as it was written by hand before the answer model (9ada7f4)."""
+    e = c.episode
+    return {"show": e.show, "season": e.season, "episode": e.episode, "title": e.title,
+            "episode_id": e.episode_id, "offset_s": round(c.offset_s, 3),
+            "confidence": round(c.confidence, 4), "score": c.score,
+            "speed": round(c.speed, 4), "pitch_semitones": round(c.pitch_semitones, 2)}
+
+
+def test_every_value_is_byte_for_byte_what_the_hand_written_json_gave() -> None:
+    rng = np.random.default_rng(16)
+    for _ in range(2000):
+        c = Candidate(EPISODE, offset_s=float(rng.uniform(0, 3000)),
+                      score=float(rng.exponential(20)), confidence=float(rng.uniform()),
+                      speed=float(rng.uniform(0.7, 1.4)),
+                      pitch_semitones=float(rng.uniform(-3, 3)))
+        old, new = _as_hand_written(c), c.to_json()
+        assert {k: json.dumps(new[k]) for k in old} == {k: json.dumps(v) for k, v in old.items()}
+        elapsed, clip = float(rng.uniform(0, 5000)), float(rng.uniform(1, 60))
+        res = IdentifyResult(status=Status.MATCH, match=c, candidates=(c,),
+                             elapsed_ms=elapsed, clip_duration_s=clip)
+        out = json.dumps(res.to_json(file="x"))
+        assert f'"elapsed_ms": {json.dumps(round(elapsed, 2))}' in out
+        assert f'"clip_duration_s": {json.dumps(round(clip, 3))}' in out
