@@ -1,10 +1,73 @@
-"""What CityWok returns: frozen dataclasses, turned into JSON only at the edges."""
+"""What CityWok returns: frozen dataclasses, turned into JSON only at the edges.
+
+**The answer model.** The fields of an answer that leave CityWok are marked here, once,
+with ``field(metadata=shown(...))``: a description and, for floats, how many decimals
+they keep. :func:`answer_json` turns a result into the JSON that ``citywok identify
+--json`` prints; the web service derives its ``response_model`` from the same marks
+(``citywok.web.schemas.model_of``), and the page's TypeScript types are generated from
+that OpenAPI document (``scripts/gen-web-types``). A field without a mark (a file's path,
+its content hash, timings) stays inside. docs/web.md, "Adding a field to the answer",
+gives the steps.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum, StrEnum
 from typing import Any
+
+#: The metadata key that marks a dataclass field as part of the answer.
+ANSWER = "citywok.answer"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How a field reads in the answer's JSON."""
+
+    #: One line of help (the OpenAPI description, the page's generated types).
+    doc: str
+    #: Decimals kept for a float (``None``: as it is).
+    digits: int | None = None
+    #: The field is a dataclass whose own shown fields are written in its place, flat.
+    inline: bool = False
+
+
+def shown(doc: str, *, digits: int | None = None, inline: bool = False) -> dict[str, Shown]:
+    """Field metadata putting the field in the answer (``field(metadata=shown(...))``)."""
+    return {ANSWER: Shown(doc, digits=digits, inline=inline)}
+
+
+def shown_fields(cls: type) -> list[tuple[str, Shown]]:
+    """The fields of dataclass ``cls`` that are in the answer, in their order."""
+    return [(f.name, f.metadata[ANSWER]) for f in fields(cls) if ANSWER in f.metadata]
+
+
+def answer_json(value: Any) -> dict[str, Any]:
+    """The answer's JSON of a result dataclass: its shown fields, floats rounded as
+    marked, enums as their values, nested results as objects (inline ones flattened)."""
+    out: dict[str, Any] = {}
+    for name, how in shown_fields(type(value)):
+        item = getattr(value, name)
+        if how.inline:
+            out.update(answer_json(item))
+        else:
+            out[name] = _plain(item, how.digits)
+    return out
+
+
+def _plain(value: Any, digits: int | None) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return answer_json(value)
+    if isinstance(value, tuple | list):
+        return [_plain(v, digits) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v, digits) for k, v in value.items()}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, float) and digits is not None:
+        return round(value, digits)
+    return value
 
 
 class Status(StrEnum):
@@ -19,11 +82,11 @@ class Status(StrEnum):
 class Episode:
     """One indexed recording and what is known about it."""
 
-    episode_id: str
-    show: str
-    season: int | None
-    episode: int | None
-    title: str | None
+    episode_id: str = field(metadata=shown("The episode's id in the index."))
+    show: str = field(metadata=shown("The show's name."))
+    season: int | None = field(metadata=shown("Season number, when known."))
+    episode: int | None = field(metadata=shown("Episode number, when known."))
+    title: str | None = field(metadata=shown("The episode's title, when known."))
     duration_s: float
     source_path: str
     content_hash: str
@@ -43,36 +106,37 @@ class Episode:
         return f"{text} - {self.title}" if self.title else text
 
 
+class Evidence(StrEnum):
+    """Which kind of evidence decided a candidate."""
+
+    #: The sound alone (every answer today).
+    SOUND = "sound"
+    #: The picture alone.
+    PICTURE = "picture"
+    #: Sound and picture together.
+    BOTH = "both"
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A place in an episode where the clip fits."""
 
-    episode: Episode
-    #: Where in the episode the clip's first sample falls, in seconds.
-    offset_s: float
-    #: Evidence: reference peaks found in the clip beyond chance, in standard deviations.
-    score: float
-    #: Probability-like confidence in [0, 1] that this place is right.
-    confidence: float
-    #: Playback speed of the clip relative to the episode (1.25 = 25 % fast).
-    speed: float
-    #: Pitch of the clip relative to the episode, in semitones.
-    pitch_semitones: float
+    episode: Episode = field(metadata=shown("The episode.", inline=True))
+    offset_s: float = field(metadata=shown(
+        "Where in the episode the clip's first sample falls, in seconds.", digits=3))
+    score: float = field(metadata=shown(
+        "Evidence: reference peaks found in the clip beyond chance, in standard deviations."))
+    confidence: float = field(metadata=shown(
+        "Probability-like confidence in [0, 1] that this place is right.", digits=4))
+    speed: float = field(metadata=shown(
+        "Playback speed of the clip relative to the episode (1.25 = 25 % fast).", digits=4))
+    pitch_semitones: float = field(metadata=shown(
+        "Pitch of the clip relative to the episode, in semitones.", digits=2))
+    decided_by: Evidence = field(default=Evidence.SOUND, metadata=shown(
+        "Which evidence decided this place: `sound`, `picture` or `both`."))
 
     def to_json(self) -> dict[str, Any]:
-        e = self.episode
-        return {
-            "show": e.show,
-            "season": e.season,
-            "episode": e.episode,
-            "title": e.title,
-            "episode_id": e.episode_id,
-            "offset_s": round(self.offset_s, 3),
-            "confidence": round(self.confidence, 4),
-            "score": self.score,
-            "speed": round(self.speed, 4),
-            "pitch_semitones": round(self.pitch_semitones, 2),
-        }
+        return answer_json(self)
 
 
 class SharedKind(StrEnum):
@@ -103,47 +167,44 @@ class SharedStretch:
 class SharedMaterial:
     """Why an answer is ambiguous: the clip lies in audio that several episodes hold."""
 
-    kind: SharedKind
-    #: How many indexed episodes hold this material.
-    episodes: int
+    kind: SharedKind = field(metadata=shown(
+        "intro: the opening theme; outro: the end credits; cue: material shared elsewhere "
+        "(a recurring music cue, a recap)."))
+    episodes: int = field(metadata=shown("How many indexed episodes hold this material."))
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "episodes": self.episodes}
+        return answer_json(self)
 
 
 @dataclass(frozen=True)
 class IdentifyResult:
     """The answer for one clip."""
 
-    status: Status
-    #: The best candidate; ``None`` for ``no_match``.
-    match: Candidate | None
-    #: Every candidate worth showing, best first (for ``ambiguous``: all that fit).
-    candidates: tuple[Candidate, ...]
-    #: Time spent matching (and decoding, when the caller decoded through CityWok).
-    elapsed_ms: float
-    clip_duration_s: float = 0.0
+    status: Status = field(metadata=shown(
+        "match: one place; ambiguous: several episodes fit equally well; no_match: the "
+        "audio is not in the library."))
+    match: Candidate | None = field(metadata=shown(
+        "The best candidate; null for `no_match`."))
+    candidates: tuple[Candidate, ...] = field(metadata=shown(
+        "Every candidate worth showing, best first; for `ambiguous`, every episode that "
+        "fits."))
+    elapsed_ms: float = field(metadata=shown(
+        "Time spent matching (and decoding, when CityWok decoded the clip).", digits=2))
+    clip_duration_s: float = field(metadata=shown(
+        "How long the clip is, in seconds.", digits=3))
     timings_ms: dict[str, float] = field(default_factory=dict)
-    #: For ``ambiguous``: the shared material the clip lies in, when the catalogue knows it.
-    shared: SharedMaterial | None = None
-    #: Indexed episodes that could not be searched (their segment is damaged): the answer
-    #: holds for the rest of the library only, and a ``no_match`` may be wrong.
-    episodes_not_searched: int = 0
+    shared: SharedMaterial | None = field(default=None, metadata=shown(
+        "For `ambiguous`: the shared material the clip lies in, when the catalogue knows "
+        "it."))
+    episodes_not_searched: int = field(default=0, metadata=shown(
+        "Indexed episodes that could not be searched (their segment is damaged; see "
+        "`/readyz`): the answer holds for the rest of the library, and a `no_match` may be "
+        "wrong."))
 
     def to_json(self, *, file: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if file is not None:
-            out["file"] = file
-        out["status"] = self.status.value
-        out["match"] = self.match.to_json() if self.match else None
-        out["candidates"] = [c.to_json() for c in self.candidates]
-        out["elapsed_ms"] = round(self.elapsed_ms, 2)
-        out["clip_duration_s"] = round(self.clip_duration_s, 3)
-        if self.shared is not None:
-            out["shared"] = self.shared.to_json()
-        if self.episodes_not_searched:
-            out["episodes_not_searched"] = self.episodes_not_searched
-        return out
+        """The answer as ``citywok identify --json`` prints it (``file``: the clip's name)."""
+        head = {"file": file} if file is not None else {}
+        return {**head, **answer_json(self)}
 
 
 @dataclass(frozen=True)

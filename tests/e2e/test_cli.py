@@ -63,6 +63,7 @@ def test_identify_json_lines(cli_index: Path, demo_library: DemoLibrary,
     assert (m["season"], m["episode"]) == (1, 2) and isinstance(m["title"], str)
     assert abs(m["offset_s"] - 12.0) < 1.0 and 0 < m["confidence"] <= 1
     assert abs(m["speed"] - 1.2) < 0.03
+    assert m["decided_by"] == "sound"  # which evidence decided (issue 16)
     assert lines[1]["status"] == "error" and "broken.mp4" in lines[1]["error"]
     assert lines[2]["status"] == "ambiguous" and len(lines[2]["candidates"]) == 4
 

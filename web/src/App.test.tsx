@@ -185,7 +185,7 @@ describe("App", () => {
     render(<App identifyImpl={impl} />);
     pickFile();
     const m: Candidate = {
-      ...ep(2, 600, 0.97), speed: 1.2, pitch_semitones: 0, end_s: 607, episode_duration_s: 1187,
+      ...ep(2, 600, 0.97), speed: 1.2, pitch_semitones: 0, end_s: 607, episode_duration_s: 1187, decided_by: "sound",
       watch_url: "https://tv.example/s1e2?t=600", preview_image: "/api/v1/previews/abcdefgh/0.jpg",
       preview_video: "/api/v1/previews/abcdefgh/0.mp4",
     };
@@ -195,6 +195,7 @@ describe("App", () => {
     expect(screen.getByRole("progressbar", { name: "Where in the episode" })).toHaveAttribute("value", "600");
     expect(screen.getByText("The clip plays 20 % faster than the episode, with its pitch kept.")).toBeInTheDocument();
     expect(screen.getByRole("link", { name: "Watch from 10:00" })).toHaveAttribute("href", "https://tv.example/s1e2?t=600");
+    expect(screen.getByTestId("decided-by")).toHaveTextContent("decided by the sound");
     fireEvent.click(screen.getByRole("button", { name: /Play the scene/ }));
     expect(screen.getByTestId("preview-video")).toHaveAttribute("src", "/api/v1/previews/abcdefgh/0.mp4?size=medium");
     expect((screen.getByTestId("preview-video") as HTMLVideoElement).muted).toBe(true);

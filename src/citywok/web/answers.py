@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -21,6 +22,7 @@ from citywok.index import Index
 from citywok.ingest.library import render_watch_url
 from citywok.result import Candidate, Episode, IdentifyResult
 from citywok.web.core.config import Settings
+from citywok.web.schemas import AnswerLinks, CandidateLinks, CandidateOut, IdentifyOut
 from citywok.web.state import Services
 
 log = logging.getLogger("citywok.web")
@@ -43,84 +45,104 @@ def episode_by_id(index: Index, episode_id: str) -> Episode | None:
     return next((e for e in index.episodes.values() if e.episode_id == episode_id), None)
 
 
-def _scene(c: Candidate, clip_s: float) -> dict[str, Any]:
+#: What a stored answer leaves out: the clip's name and every link (made when shown).
+_LINKS = {"watch_url": True, "preview_image": True, "preview_video": True}
+_NOT_STORED: dict[str, Any] = {"file": True, "share_url": True, "match": _LINKS,
+                               "candidates": {"__all__": _LINKS}}
+
+
+def _watch_url(episode: Episode | None, at_s: float, *, base: str,
+               settings: Settings) -> str | None:
+    if episode is not None and episode.watch_url:
+        return render_watch_url(episode.watch_url, season=episode.season,
+                                episode=episode.episode, t_s=at_s)
+    if episode is not None and settings.serve_sources:
+        return f"{base}{API_PREFIX}/episodes/{episode.episode_id}/media#t={int(at_s)}"
+    return None
+
+
+def _previews(n: int | None, share_id: str | None, base: str) -> dict[str, str | None]:
+    if share_id is None or n is None:
+        return {"preview_image": None, "preview_video": None}
+    at = f"{base}{API_PREFIX}/previews/{share_id}/{n}"
+    return {"preview_image": f"{at}.jpg", "preview_video": f"{at}.mp4"}
+
+
+def _candidate(c: Candidate, n: int | None, *, clip_s: float, share_id: str | None,
+               base: str, settings: Settings) -> BaseModel:
     # The clip covers clip_s seconds of its own time, i.e. clip_s x speed of the episode.
     end = min(c.episode.duration_s, c.offset_s + clip_s * max(c.speed, 0.0))
-    return {"end_s": round(max(end, c.offset_s), 3),
-            "episode_duration_s": round(c.episode.duration_s, 3)}
+    links = CandidateLinks(
+        end_s=round(max(end, c.offset_s), 3),
+        episode_duration_s=round(c.episode.duration_s, 3),
+        watch_url=_watch_url(c.episode, round(c.offset_s, 3), base=base, settings=settings),
+        **_previews(n, share_id, base))
+    return CandidateOut.model_validate({**c.to_json(), **links.model_dump()})
 
 
-def answer_body(result: IdentifyResult, *, file: str | None) -> dict[str, Any]:
-    """The JSON answer (the shape of ``citywok identify --json``) with each candidate's
-    scene end and episode length, and the kind of shared material (or ``None``)."""
-    out = result.to_json(file=file)
+def answer_out(result: IdentifyResult, *, file: str | None, share_id: str | None,
+               base: str, settings: Settings) -> AnswerLinks:
+    """The web's answer: ``result``'s answer model (``citywok identify --json``) with each
+    candidate's scene end, episode length, watch link and previews, and the share link."""
     clip_s = result.clip_duration_s
-    if result.match is not None and out.get("match"):
-        out["match"].update(_scene(result.match, clip_s))
-    for data, c in zip(out["candidates"], result.candidates, strict=True):
-        data.update(_scene(c, clip_s))
-    out["shared"] = result.shared.to_json() if result.shared is not None else None
-    out["episodes_not_searched"] = result.episodes_not_searched
-    return out
+    candidates = [_candidate(c, n, clip_s=clip_s, share_id=share_id, base=base,
+                             settings=settings) for n, c in enumerate(result.candidates)]
+    match = None
+    if result.match is not None:
+        same = next((n for n, c in enumerate(result.candidates) if c == result.match), None)
+        match = _candidate(result.match, same, clip_s=clip_s, share_id=share_id, base=base,
+                           settings=settings)
+    return IdentifyOut.model_validate({
+        **result.to_json(), "match": match, "candidates": candidates, "file": file,
+        "share_url": f"{base}/r/{share_id}" if share_id is not None else None})
 
 
-def stored_part(answer: Mapping[str, Any]) -> dict[str, Any]:
-    """What a share keeps: the answer less the clip's file name (and any links)."""
-    return {k: v for k, v in answer.items() if k not in ("file", "share_url")}
+def stored_part(answer: AnswerLinks) -> dict[str, Any]:
+    """What a share keeps: the answer less the clip's file name and its links."""
+    return answer.model_dump(mode="json", exclude=_NOT_STORED)
 
 
-def _links(c: dict[str, Any], n: int | None, *, share_id: str | None, base: str,
-           index: Index | None, settings: Settings) -> dict[str, Any]:
-    c = {k: v for k, v in c.items()
-         if k not in ("watch_url", "preview_image", "preview_video")}
-    episode = episode_by_id(index, str(c.get("episode_id"))) if index is not None else None
-    at = float(c.get("offset_s") or 0.0)
-    watch = None
-    if episode is not None and episode.watch_url:
-        watch = render_watch_url(episode.watch_url, season=episode.season,
-                                 episode=episode.episode, t_s=at)
-    elif episode is not None and settings.serve_sources:
-        watch = f"{base}{API_PREFIX}/episodes/{episode.episode_id}/media#t={int(at)}"
-    c["watch_url"] = watch
-    if share_id is not None and n is not None:
-        c["preview_image"] = f"{base}{API_PREFIX}/previews/{share_id}/{n}.jpg"
-        c["preview_video"] = f"{base}{API_PREFIX}/previews/{share_id}/{n}.mp4"
-    else:
-        c["preview_image"] = c["preview_video"] = None
-    return c
+def with_links(stored: Mapping[str, Any], *, share_id: str, base: str,
+               index: Index | None, settings: Settings) -> AnswerLinks:
+    """A stored answer (:func:`stored_part`) as it is shown again: with its share link,
+    and per candidate a fresh watch link and previews."""
+    answer = IdentifyOut.model_validate(stored)
+    by_id = ({e.episode_id: e for e in index.episodes.values()} if index is not None
+             else {})
+    data = answer.model_dump(mode="json")
 
+    def linked(c: dict[str, Any], n: int | None) -> dict[str, Any]:
+        at = float(c.get("offset_s") or 0.0)
+        watch = _watch_url(by_id.get(str(c.get("episode_id"))), at, base=base,
+                           settings=settings)
+        return {**c, "watch_url": watch, **_previews(n, share_id, base)}
 
-def with_links(answer: Mapping[str, Any], *, share_id: str | None, base: str,
-               index: Index | None, settings: Settings) -> dict[str, Any]:
-    """``answer`` with ``share_url`` and, per candidate, ``watch_url``, ``preview_image``
-    and ``preview_video`` (``None`` where there is none)."""
-    out = dict(answer)
-    candidates = [_links(dict(c), n, share_id=share_id, base=base, index=index,
-                         settings=settings) for n, c in enumerate(answer.get("candidates", []))]
-    out["candidates"] = candidates
-    match = answer.get("match")
-    if isinstance(match, Mapping):
+    candidates = data["candidates"]
+    data["candidates"] = [linked(c, n) for n, c in enumerate(candidates)]
+    match = data["match"]
+    if match is not None:
         same = next((n for n, c in enumerate(candidates)
                      if c.get("episode_id") == match.get("episode_id")
                      and c.get("offset_s") == match.get("offset_s")), None)
-        out["match"] = _links(dict(match), same, share_id=share_id, base=base, index=index,
-                              settings=settings)
-    out["share_url"] = f"{base}/r/{share_id}" if share_id is not None else None
-    out.setdefault("shared", None)
-    return out
+        data["match"] = linked(match, same)
+    data["share_url"] = f"{base}/r/{share_id}"
+    return IdentifyOut.model_validate(data)
 
 
-async def publish(conn: HTTPConnection, services: Services, index: Index,
-                  result: IdentifyResult, *, file: str | None) -> dict[str, Any]:
+async def publish(conn: HTTPConnection, services: Services, result: IdentifyResult, *,
+                  file: str | None) -> AnswerLinks:
     """The answer to send: kept as a share (when shares are on) and linked."""
-    body = answer_body(result, file=file)
+    base = base_url(conn, services.settings)
     share_id: str | None = None
     if services.shares is not None:
         try:
-            share = await run_in_threadpool(services.shares.put, stored_part(body))
+            # The share ids its previews by candidate; the links themselves are not kept.
+            stored = stored_part(answer_out(result, file=None, share_id=None, base=base,
+                                            settings=services.settings))
+            share = await run_in_threadpool(services.shares.put, stored)
             share_id = share.share_id
         except (sqlite3.Error, OSError, RuntimeError) as exc:
             # The answer matters more than its share link.
             log.warning("answer not stored for sharing: %s", exc)
-    return with_links(body, share_id=share_id, base=base_url(conn, services.settings),
-                      index=index, settings=services.settings)
+    return answer_out(result, file=file, share_id=share_id, base=base,
+                      settings=services.settings)

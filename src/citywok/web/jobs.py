@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel
+
 from citywok.analysis.decode import MediaInfo, probe
 from citywok.errors import MediaError, MediaTooLongError, NotMediaError
 from citywok.index import Index
@@ -52,12 +54,16 @@ ALLOWED_DEMUXERS = (
 
 @dataclass(frozen=True)
 class Event:
-    """A named Server-Sent Event and its JSON data."""
+    """A named Server-Sent Event and its JSON data; a ``result`` may carry its response
+    model instead (``model``), sent as it is when the answer is one JSON body."""
 
     name: str
     data: dict[str, Any]
+    model: BaseModel | None = None
 
     def sse(self) -> dict[str, str]:
+        if self.model is not None:
+            return {"event": self.name, "data": self.model.model_dump_json()}
         return {"event": self.name, "data": json.dumps(self.data)}
 
 

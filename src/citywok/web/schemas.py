@@ -1,25 +1,82 @@
-"""Shapes of request and response bodies, for validation and the OpenAPI document."""
+"""Shapes of request and response bodies, for validation and the OpenAPI document.
+
+The answer's models are not written here field by field: :func:`model_of` derives them
+from the dataclasses in ``citywok.result`` (the one answer model), each with one typed
+extension of what the web adds (scene end, links).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import MISSING, fields, is_dataclass
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from citywok.result import Episode
+from citywok.result import Candidate, Episode, IdentifyResult, SharedMaterial, shown_fields
+
+M = TypeVar("M", bound=BaseModel)
 
 
-class CandidateOut(BaseModel):
-    show: str
-    season: int | None
-    episode: int | None
-    title: str | None
-    episode_id: str
-    offset_s: float = Field(description="Where in the episode the clip starts, in seconds.")
-    confidence: float
-    score: float
-    speed: float
-    pitch_semitones: float
+class AnswerModel(BaseModel):
+    """The base of every model derived from an answer dataclass (see :func:`model_of`)."""
+
+
+def _wire_type(hint: Any, models: Mapping[type, type[BaseModel]]) -> Any:
+    """``hint`` with every answer dataclass in it replaced by its model (tuples as lists)."""
+    if isinstance(hint, type) and hint in models:
+        return models[hint]
+    if isinstance(hint, type) and is_dataclass(hint):
+        raise TypeError(f"no answer model given for {hint.__name__}")
+    args = get_args(hint)
+    if get_origin(hint) in (Union, UnionType):
+        return Union[tuple(_wire_type(a, models) for a in args)]  # noqa: UP007
+    if get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return list[_wire_type(args[0], models)]  # type: ignore[misc]
+    return hint
+
+
+def _wire_fields(cls: type, models: Mapping[type, type[BaseModel]]) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    defaults = {f.name: f.default for f in fields(cls)}
+    out: dict[str, Any] = {}
+    for name, how in shown_fields(cls):
+        if how.inline:
+            out.update(_wire_fields(hints[name], models))
+            continue
+        default = defaults[name]
+        info = (Field(description=how.doc) if default is MISSING
+                else Field(default, description=how.doc))
+        out[name] = (_wire_type(hints[name], models), info)
+    return out
+
+
+def model_of(cls: type, *, name: str, extend: type[M],
+             models: Mapping[type, type[BaseModel]] | None = None) -> type[M]:
+    """The pydantic model of answer dataclass ``cls`` (``citywok.result``): its shown
+    fields with their types and descriptions (a field with a default in the dataclass has
+    it here, so an answer stored before the field existed still reads), then the fields
+    of ``extend``, the typed extension a shell adds (``AnswerModel``: none). ``models``
+    gives the model of each answer dataclass nested in ``cls``. Written once, not field by
+    field: a field added to the dataclass is in the API, its OpenAPI document and the
+    page's generated types."""
+    own = _wire_fields(cls, models or {})
+    if extend is AnswerModel:
+        return cast("type[M]", create_model(name, __base__=AnswerModel, __module__=__name__,
+                                            __doc__=cls.__doc__, **own))
+    # The dataclass's fields first, then the extension's (pydantic orders fields by the
+    # bases from the last): the JSON reads as the CLI's, with the links after.
+    fields_of = create_model(f"{name}Fields", __base__=AnswerModel, __module__=__name__,
+                             **own)
+    bases: tuple[type[BaseModel], ...] = (extend, fields_of)
+    return cast("type[M]", create_model(name, __base__=bases, __module__=__name__,
+                                        __doc__=extend.__doc__))
+
+
+class CandidateLinks(AnswerModel):
+    """A place in an episode where the clip fits, with what a person can act on."""
+
     end_s: float | None = Field(None, description="Where in the episode the clip's scene "
                                 "ends, in seconds (`offset_s` is where it starts).")
     episode_duration_s: float | None = Field(None, description="How long the episode is.")
@@ -31,31 +88,21 @@ class CandidateOut(BaseModel):
                                       "muted; `?sound=true` keeps the sound; `?size=`).")
 
 
-class SharedOut(BaseModel):
-    kind: Literal["intro", "outro", "cue"] = Field(
-        description="intro: the opening theme; outro: the end credits; cue: material "
-        "shared elsewhere (a recurring music cue, a recap).")
-    episodes: int = Field(description="How many indexed episodes hold this material.")
-
-
-class IdentifyOut(BaseModel):
+class AnswerLinks(AnswerModel):
     """The shape of ``citywok identify --json``, with links to act on and to share."""
 
     file: str | None = Field(None, description="The uploaded file's name, or the link.")
-    status: Literal["match", "ambiguous", "no_match"]
-    match: CandidateOut | None
-    candidates: list[CandidateOut] = Field(description="Every candidate worth showing, best "
-                                           "first; for `ambiguous`, every episode that fits.")
-    elapsed_ms: float
-    clip_duration_s: float
-    shared: SharedOut | None = Field(None, description="For `ambiguous`: the shared material "
-                                     "the clip lies in, when the catalogue knows it.")
-    episodes_not_searched: int = Field(0, description="Indexed episodes that could not be "
-                                       "searched (their segment is damaged; see `/readyz`): "
-                                       "the answer holds for the rest of the library, and a "
-                                       "`no_match` may be wrong.")
     share_url: str | None = Field(None, description="A short link to this answer (`/r/<id>`), "
                                   "a page that previews in chat apps; null when sharing is off.")
+
+
+#: How shared material is described in an answer.
+SharedOut = model_of(SharedMaterial, name="SharedOut", extend=AnswerModel)
+#: A candidate as the web service gives it: the answer's candidate and its links.
+CandidateOut = model_of(Candidate, name="CandidateOut", extend=CandidateLinks)
+#: The answer as the web service gives it (``response_model`` of identify and shares).
+IdentifyOut = model_of(IdentifyResult, name="IdentifyOut", extend=AnswerLinks,
+                       models={Candidate: CandidateOut, SharedMaterial: SharedOut})
 
 
 class MeOut(BaseModel):

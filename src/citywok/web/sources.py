@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -227,15 +227,16 @@ async def _until_disconnect(request: Request) -> None:
             return
 
 
-async def answer(request: Request, events: AsyncGenerator[Event, None]) -> Response:
-    """The ``result`` event's data as one JSON answer (errors are raised). A client that
-    goes away first cancels the work (and gets 499, which nobody reads)."""
+async def answer(request: Request, events: AsyncGenerator[Event, None]) -> Any:
+    """The ``result`` event's model (or its data) for the route to return as its
+    ``response_model`` (errors are raised). A client that goes away first cancels the work
+    (and gets a 499 response, which nobody reads)."""
 
-    async def consume() -> dict[str, Any]:
+    async def consume() -> Any:
         async with contextlib.aclosing(events):
             async for event in events:
                 if event.name == "result":
-                    return event.data
+                    return event.model if event.model is not None else event.data
         raise RuntimeError("the job ended without a result")
 
     work = asyncio.ensure_future(consume())
@@ -252,4 +253,4 @@ async def answer(request: Request, events: AsyncGenerator[Event, None]) -> Respo
         with contextlib.suppress(asyncio.CancelledError):
             await work
         return Response(status_code=499)  # the client has gone; nobody reads this
-    return JSONResponse(work.result())
+    return work.result()

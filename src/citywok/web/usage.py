@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.background import BackgroundTask
+from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -185,6 +185,25 @@ def _safely(fn: Callable[[], None]) -> None:
 
 def after(response: Response, request: Request, job: Any) -> Response:
     """Record ``job``'s outcome once ``response`` has been sent (streams included)."""
+    write = _writer(request, job, cancelled=lambda: response.status_code == 499)
+    previous = response.background
+
+    async def run() -> None:
+        if previous is not None:
+            await previous()
+        await run_in_threadpool(_safely, write)
+
+    response.background = BackgroundTask(run)
+    return response
+
+
+def later(tasks: BackgroundTasks, request: Request, job: Any) -> None:
+    """Record ``job``'s outcome once the answer a route returned has been sent."""
+    tasks.add_task(_safely, _writer(request, job, cancelled=lambda: False))
+
+
+def _writer(request: Request, job: Any, *,
+            cancelled: Callable[[], bool]) -> Callable[[], None]:
     from citywok.web.jobs import LinkSource
 
     services = request.app.state.services
@@ -198,7 +217,7 @@ def after(response: Response, request: Request, job: Any) -> Response:
     def write() -> None:
         result = job.result
         if result is None:  # an error event was streamed, or the client went away
-            status = "cancelled" if response.status_code == 499 else "error"
+            status = "cancelled" if cancelled() else "error"
             services.usage.record(kind=IDENTIFY, status=status, source=kind,
                                   platform=platform)
             return
@@ -207,15 +226,7 @@ def after(response: Response, request: Request, job: Any) -> Response:
             latency_ms=round(float(result.elapsed_ms), 2),
             episode_id=result.match.episode.episode_id if result.match is not None else None)
 
-    previous = response.background
-
-    async def run() -> None:
-        if previous is not None:
-            await previous()
-        await run_in_threadpool(_safely, write)
-
-    response.background = BackgroundTask(run)
-    return response
+    return write
 
 
 async def refused(request: Request, status: int, code: str) -> None:

@@ -1,36 +1,21 @@
 // POST /api/v1/timeline with `Accept: text/event-stream` (see ./post.ts for how it goes
 // up and comes back): segments arrive as the server finds them, with progress; an
 // AbortController cancels (the server stops and frees its worker when the connection
-// goes). Shapes: docs/web.md, citywok/timeline.py.
+// goes). Shapes: generated from the API's OpenAPI document (./schema.d.ts).
 
 import { numberOrNull, post, type PostOptions, type Source } from "./post";
-import type { Candidate } from "./types";
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
 
 export const TIMELINE_URL = "/api/v1/timeline";
 
-export type SegmentStatus = "match" | "ambiguous" | "unknown";
-
 /** An episode a segment comes from: `offset_s` where the segment starts in it. */
-export interface SegmentMatch extends Candidate {
-  /** Where the segment ends in the episode, in seconds. */
-  end_offset_s: number;
-}
-
-export interface TimelineSegment {
-  start_s: number;
-  end_s: number;
-  status: SegmentStatus;
-  match: SegmentMatch | null;
-  /** For ambiguous segments: every episode that fits all of it. */
-  candidates: SegmentMatch[];
-}
-
-export interface TimelineResult {
-  file?: string | null;
-  duration_s: number;
-  segments: TimelineSegment[];
-  elapsed_ms: number;
-}
+export type SegmentMatch = Schemas["SegmentMatchOut"];
+export type TimelineSegment = Schemas["SegmentOut"];
+export type SegmentStatus = TimelineSegment["status"];
+/** The answer (`POST /api/v1/timeline`, the SSE `result`): the shape of `citywok timeline --json`. */
+export type TimelineResult = Schemas["TimelineOut"];
 
 export type TimelineStage = "sending" | "received" | "downloading" | "decoding" | "reading";
 

@@ -1,90 +1,24 @@
-// Shapes of the CityWok API (see docs/web.md and citywok/result.py).
+// Shapes of the CityWok API, named for the page. Nothing is written here by hand: every
+// type comes from schema.d.ts, which scripts/gen_web_types.py generates (openapi-typescript)
+// from the service's own OpenAPI document, itself derived from the answer model in
+// src/citywok/result.py (docs/web.md, "One answer model").
 
-export type Status = "match" | "ambiguous" | "no_match";
+import type { components } from "./schema";
 
-export interface Candidate {
-  show: string;
-  season: number | null;
-  episode: number | null;
-  title: string | null;
-  episode_id: string;
-  /** Where in the episode the clip starts, in seconds. */
-  offset_s: number;
-  /** Probability-like confidence in [0, 1]. */
-  confidence: number;
-  score: number;
-  /** Playback speed of the clip relative to the episode (1.25 = 25 % fast). */
-  speed: number;
-  pitch_semitones: number;
-  /** Where in the episode the clip's scene ends (seconds). */
-  end_s?: number | null;
-  /** How long the episode is (seconds). */
-  episode_duration_s?: number | null;
-  /** Where to watch the episode from this moment. */
-  watch_url?: string | null;
-  /** A still of the moment (JPEG) and a few seconds of the scene (MP4, muted). */
-  preview_image?: string | null;
-  preview_video?: string | null;
-}
+type Schemas = components["schemas"];
 
+export type Status = Schemas["Status"];
+/** Which evidence decided a candidate. */
+export type Evidence = Schemas["Evidence"];
+/** A place in an episode where the clip fits, with its scene and links. */
+export type Candidate = Schemas["CandidateOut"];
 /** Why an answer is ambiguous, from the catalogue. */
-export interface SharedMaterial {
-  kind: "intro" | "outro" | "cue";
-  episodes: number;
-}
-
-export interface IdentifyResult {
-  file?: string | null;
-  status: Status;
-  match: Candidate | null;
-  candidates: Candidate[];
-  elapsed_ms: number;
-  clip_duration_s: number;
-  /** For ambiguous answers: the kind of shared material, when the catalogue knows it. */
-  shared?: SharedMaterial | null;
-  /** Indexed episodes that could not be searched (a damaged segment); a no_match may be wrong. */
-  episodes_not_searched?: number;
-  /** A short link to this answer (`/r/<id>`), or null when sharing is off. */
-  share_url?: string | null;
-}
-
+export type SharedMaterial = Schemas["SharedOut"];
+/** The answer (`POST /api/v1/identify`, `GET /api/v1/shares/{id}`, the SSE `result`). */
+export type IdentifyResult = Schemas["IdentifyOut"];
 /** GET /api/v1/me: the caller's tier and what is left of its quota. */
-export interface Me {
-  tier: "anonymous" | "key";
-  key_id: string | null;
-  key_name: string | null;
-  limit: number;
-  remaining: number;
-  window_s: number;
-  reset_s: number;
-}
-
-export interface ErrorBody {
-  error: { code: string; message: string };
-}
-
-export interface Stats {
-  episodes: number;
-  shows: number;
-  hours: number;
-  index_bytes: number;
-  segments: number;
-  hashes: number;
-  format_version: number;
-}
-
-export interface EpisodeInfo {
-  episode_id: string;
-  show: string;
-  season: number | null;
-  episode: number | null;
-  title: string | null;
-  duration_s: number;
-}
-
-export interface EpisodePage {
-  items: EpisodeInfo[];
-  total: number;
-  offset: number;
-  limit: number;
-}
+export type Me = Schemas["MeOut"];
+export type ErrorBody = Schemas["ErrorBody"];
+export type Stats = Schemas["StatsOut"];
+export type EpisodeInfo = Schemas["EpisodeOut"];
+export type EpisodePage = Schemas["EpisodePage"];

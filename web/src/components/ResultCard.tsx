@@ -121,6 +121,12 @@ function Matched({ result, shared }: { result: IdentifyResult; shared?: boolean 
       <Place lead="The clip starts at" atS={m.offset_s} lengthS={m.episode_duration_s} timeTestId="timestamp" />
       <p className="confidence">
         <span className="big">{confidenceWords(m.confidence)}</span> <span className="hint">({percent(m.confidence)} confidence)</span>
+        {m.decided_by && (
+          <span className="hint" data-testid="decided-by">
+            {" "}
+            · decided by {m.decided_by === "both" ? "sound and picture" : `the ${m.decided_by}`}
+          </span>
+        )}
       </p>
       {change && <p className="hint">{change}</p>}
       {m.watch_url && (

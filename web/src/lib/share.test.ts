@@ -22,6 +22,36 @@ describe("share", () => {
     expect(back.file).toBeUndefined();
   });
 
+  it("carries the answer as named fields, links left out, new fields kept", () => {
+    const linked = { ...match, decided_by: "sound" as const, watch_url: "https://x.example/", preview_image: "/p.jpg", later_field: "kept" };
+    const fragment = encodeResult({ ...result, match: linked, candidates: [linked] });
+    const payload = JSON.parse(atob(fragment.slice(2).replace(/-/g, "+").replace(/_/g, "/")));
+    expect(payload).toMatchObject({ v: 2, status: "match", match: 0, clip_duration_s: 5 });
+    expect(payload.candidates[0]).toMatchObject({ episode_id: "x-s02e05", offset_s: 83.46, decided_by: "sound" });
+    expect(payload.candidates[0]).not.toHaveProperty("watch_url");
+    const back = decodeResult(fragment)!;
+    expect(back.match).toMatchObject({ decided_by: "sound", later_field: "kept", score: 12.5 });
+    expect(back.match).not.toHaveProperty("watch_url");
+    expect(back.match).not.toHaveProperty("preview_image");
+  });
+
+  it("still opens old links, whose candidates were positional tuples (v1)", () => {
+    const old = { v: 1, s: "match", m: 1, d: 5, c: [["Show", 1, 2, null, "show-s01e02", 83.46, 0.973, 1]] };
+    const back = decodeResult(`#r=${btoa(JSON.stringify(old))}`)!;
+    expect(back.status).toBe("match");
+    expect(back.match).toMatchObject({ show: "Show", season: 1, episode: 2, episode_id: "show-s01e02", offset_s: 83.46, confidence: 0.973 });
+    expect(back.clip_duration_s).toBe(5);
+  });
+
+  it("refuses a named link whose match is not among its candidates, or whose fields are wrong", () => {
+    const bad = (payload: object) => decodeResult(`#r=${btoa(JSON.stringify(payload))}`);
+    const c = { show: "S", season: 1, episode: 1, title: null, episode_id: "s", offset_s: 1, confidence: 1, speed: 1 };
+    expect(bad({ v: 2, status: "match", match: 3, clip_duration_s: 1, candidates: [c] })).toBeNull();
+    expect(bad({ v: 2, status: "match", match: 0, clip_duration_s: 1, candidates: [{ ...c, offset_s: "1" }] })).toBeNull();
+    expect(bad({ v: 2, status: "no_match", match: 0, clip_duration_s: 1, candidates: [c] })).toBeNull();
+    expect(bad({ v: 2, status: "match", match: 0, clip_duration_s: 1, candidates: [c] })).not.toBeNull();
+  });
+
   it("round-trips no_match", () => {
     const none: IdentifyResult = { status: "no_match", match: null, candidates: [], elapsed_ms: 1, clip_duration_s: 3 };
     expect(decodeResult(encodeResult(none))).toMatchObject({ status: "no_match", match: null, candidates: [] });

@@ -1,16 +1,17 @@
 """``POST /api/v1/identify``: an uploaded clip or a link → the episode and the offset.
 
-JSON by default (the shape of ``citywok identify --json``); Server-Sent Events with
-``Accept: text/event-stream`` or ``stream=true``.
+JSON by default (``IdentifyOut``: the answer model of ``citywok identify --json`` with
+the web's links); Server-Sent Events with ``Accept: text/event-stream`` or
+``stream=true``, whose ``result`` event carries the same model.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import Response
 
 from citywok.web import jobs, usage
@@ -35,8 +36,9 @@ async def identify(
     services: ServicesDep,
     index: IndexDep,
     budget: BudgetDep,
+    tasks: BackgroundTasks,
     stream: Annotated[bool, Query(description="Answer with Server-Sent Events.")] = False,
-) -> Response:
+) -> Any:
     """Identify an uploaded clip (multipart `file`) or a link (`url`), not both.
 
     Counts against the caller's rate limit (per IP without a key, per key with one); a
@@ -51,7 +53,11 @@ async def identify(
     events = _published(request, services, job)
     if wants_stream(request, stream, body_stream):
         return usage.after(event_stream(events), request, job)
-    return usage.after(await answer(request, events), request, job)
+    out = await answer(request, events)
+    if isinstance(out, Response):  # the client went away
+        return usage.after(out, request, job)
+    usage.later(tasks, request, job)
+    return out
 
 
 async def _published(request: Request, services: Services,
@@ -61,7 +67,7 @@ async def _published(request: Request, services: Services,
     async with contextlib.aclosing(jobs.run(job)) as events:
         async for event in events:
             if event.name == "result" and job.result is not None:
-                event = jobs.Event("result", await publish(request, services, job.index,
-                                                           job.result,
-                                                           file=event.data.get("file")))
+                out = await publish(request, services, job.result,
+                                    file=event.data.get("file"))
+                event = jobs.Event("result", event.data, model=out)
             yield event

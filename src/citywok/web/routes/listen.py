@@ -163,7 +163,7 @@ async def listen(ws: WebSocket) -> None:
             raise MediaError("too little sound was heard to identify anything")
         metrics.IDENTIFICATIONS.labels(result.status.value).inc()
         answered = True
-        answer = await publish(ws, services, index, result, file=None)
+        answer = (await publish(ws, services, result, file=None)).model_dump(mode="json")
         wanted = (audio.follow and not audio.stopped and not audio.ended
                   and result.status in (Status.MATCH, Status.AMBIGUOUS))
         with services.follow_slots.hold(wanted) as following:

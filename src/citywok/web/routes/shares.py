@@ -19,7 +19,7 @@ from citywok.web.deps import IndexDep, ServicesDep
 from citywok.web.errors import ApiError, ErrorBody
 from citywok.web.preview import PreviewKind, PreviewSize
 from citywok.web.previews import MEDIA_TYPE
-from citywok.web.schemas import IdentifyOut
+from citywok.web.schemas import AnswerLinks, IdentifyOut
 from citywok.web.shares import Share
 from citywok.web.state import Services
 
@@ -41,7 +41,7 @@ def _share(services: Services, share_id: str) -> Share:
 
 @router.get("/shares/{share_id}", response_model=IdentifyOut, responses=_GONE)
 async def get_share(share_id: str, request: Request, services: ServicesDep,
-                    index: IndexDep) -> dict[str, Any]:
+                    index: IndexDep) -> AnswerLinks:
     """A shared answer, as it was given (less the clip's name), with fresh links."""
     share = await run_in_threadpool(_share, services, share_id)
     return with_links(share.answer, share_id=share.share_id,
@@ -186,7 +186,7 @@ def add_share_page(app: FastAPI, page_dir: Path) -> None:
                                             url=str(request.url), image=None), status_code=404)
         base = base_url(request, services.settings)
         answer = with_links(share.answer, share_id=share.share_id, base=base, index=None,
-                            settings=services.settings)
+                            settings=services.settings).model_dump(mode="json")
         title, text = describe_answer(answer)
         first = (answer.get("candidates") or [{}])[0]
         image = first.get("preview_image") if answer.get("status") != "no_match" else None

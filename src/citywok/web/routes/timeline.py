@@ -8,24 +8,31 @@ cancels the job, which lets go of its worker within one step (a few seconds of i
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from citywok.result import Candidate
 from citywok.web.deps import BudgetDep, IndexDep, ServicesDep
-from citywok.web.schemas import CandidateOut, LinkIn
+from citywok.web.schemas import AnswerModel, LinkIn, model_of
 from citywok.web.sources import accept, answer, event_stream, route_doc, wants_stream
 from citywok.web.timeline_job import TimelineJob, run
 
 router = APIRouter(tags=["timeline"])
 
 
-class SegmentMatchOut(CandidateOut):
+class SegmentEnd(AnswerModel):
     """An episode a segment comes from; ``offset_s`` is where the segment starts in it."""
 
     end_offset_s: float = Field(description="Where the segment ends in the episode, in s.")
+
+
+if TYPE_CHECKING:  # to mypy, the typed extension; at run time, the model derived from it
+    SegmentMatchOut = SegmentEnd
+else:
+    #: A segment's episode: the answer model's candidate, and where the segment ends.
+    SegmentMatchOut = model_of(Candidate, name="SegmentMatchOut", extend=SegmentEnd)
 
 
 class SegmentOut(BaseModel):
@@ -68,7 +75,7 @@ async def timeline(
     index: IndexDep,
     budget: BudgetDep,
     stream: Annotated[bool, Query(description="Answer with Server-Sent Events.")] = False,
-) -> Response:
+) -> Any:
     """The timeline of a long input (multipart `file`) or a link (`url`): every segment,
     with the episode it comes from (identify's `match` shape, `offset_s` where the segment
     starts in the episode), `ambiguous` for shared material, `unknown` for the rest.
