@@ -47,6 +47,12 @@ RUN /opt/citywok/bin/pip install --no-deps --no-build-isolation . \
 
 # -- 3. the runtime: Python, ffmpeg, the environment from stage 2, nothing else -----------
 FROM ${PYTHON_IMAGE} AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /data --create-home citywok
+COPY --from=build /opt/citywok /opt/citywok
+# Last, so that a new revision rebuilds no layer above
 ARG VERSION=0.1.0
 ARG SOURCE=https://github.com/citywok/citywok
 ARG REVISION=unknown
@@ -56,11 +62,6 @@ LABEL org.opencontainers.image.title="CityWok" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="MIT"
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --home-dir /data --create-home citywok
-COPY --from=build /opt/citywok /opt/citywok
 ENV PATH=/opt/citywok/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
