@@ -28,6 +28,8 @@ COPY --from=page-build /src/src/citywok/web/static/ /
 
 # -- 2. the Python packages from the lock, then the package, into /opt/citywok ----------
 FROM ${PYTHON_IMAGE} AS build
+# (scripts/container-image prunes superseded images by this label, build stages included)
+LABEL org.opencontainers.image.title="CityWok"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python3 -m venv /opt/citywok
@@ -47,6 +49,9 @@ RUN /opt/citywok/bin/pip install --no-deps --no-build-isolation . \
 
 # -- 3. the runtime: Python, ffmpeg, the environment from stage 2, nothing else -----------
 FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="CityWok" \
+      org.opencontainers.image.description="Tell which TV episode a short clip comes from, and where in it." \
+      org.opencontainers.image.licenses="MIT"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg \
  && rm -rf /var/lib/apt/lists/* \
@@ -56,12 +61,9 @@ COPY --from=build /opt/citywok /opt/citywok
 ARG VERSION=0.1.0
 ARG SOURCE=https://github.com/citywok/citywok
 ARG REVISION=unknown
-LABEL org.opencontainers.image.title="CityWok" \
-      org.opencontainers.image.description="Tell which TV episode a short clip comes from, and where in it." \
-      org.opencontainers.image.version="${VERSION}" \
+LABEL org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.licenses="MIT"
+      org.opencontainers.image.source="${SOURCE}"
 ENV PATH=/opt/citywok/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
