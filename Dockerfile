@@ -28,8 +28,6 @@ COPY --from=page-build /src/src/citywok/web/static/ /
 
 # -- 2. the Python packages from the lock, then the package, into /opt/citywok ----------
 FROM ${PYTHON_IMAGE} AS build
-# (scripts/container-image prunes superseded images by this label, build stages included)
-LABEL org.opencontainers.image.title="CityWok"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python3 -m venv /opt/citywok
@@ -49,6 +47,8 @@ RUN /opt/citywok/bin/pip install --no-deps --no-build-isolation . \
 
 # -- 3. the runtime: Python, ffmpeg, the environment from stage 2, nothing else -----------
 FROM ${PYTHON_IMAGE} AS runtime
+# (scripts/container-image prunes superseded images by this title; the build stage has
+# no label, so the prune leaves its cached layers for the next build)
 LABEL org.opencontainers.image.title="CityWok" \
       org.opencontainers.image.description="Tell which TV episode a short clip comes from, and where in it." \
       org.opencontainers.image.licenses="MIT"

@@ -132,7 +132,7 @@ def image() -> Image:
     built = subprocess.run([script], capture_output=True, text=True, env=_env(), timeout=1800)
     build_s = time.monotonic() - started
     assert built.returncode == 0, built.stderr[-5000:]
-    image_id = built.stdout.strip().splitlines()[-1]
+    image_id = built.stdout.strip().splitlines()[-1].removeprefix("sha256:")
     size = int(_podman("image", "inspect", "--format", "{{.Size}}", image_id).stdout)
     print(f"\nimage {image_id[:12]}: built in {build_s:.0f} s, {size / 1e6:.0f} MB")
     return Image(id=image_id, build_s=build_s, size_mb=size / 1e6)
