@@ -7,6 +7,7 @@ from an S3 server at start, as the non-root user it was built with."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -211,6 +212,18 @@ def _check(served: Served, demo_library: DemoLibrary, tmp_path: Path) -> None:
     status = _podman("exec", served.name, "cat", "/proc/1/status").stdout
     uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
     assert set(uids) == {UID}, status
+
+
+@pytest.mark.slow
+def test_the_image_is_labelled_with_this_revision(image: Image) -> None:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    labels = json.loads(_podman("image", "inspect", "--format", "{{json .Labels}}",
+                                image.id).stdout)
+    assert labels["org.opencontainers.image.revision"] == head.stdout.strip()
+    assert labels["org.opencontainers.image.title"] == "CityWok"
 
 
 def _world_readable_copy(index: Path, dest: Path) -> Path:
