@@ -208,6 +208,8 @@ def _check(served: Served, demo_library: DemoLibrary, tmp_path: Path) -> None:
     assert answer["status"] == "match" and isinstance(match, dict), answer
     assert match["episode_id"] == demo_library.episode_id(1)
     assert abs(float(match["offset_s"]) - 12.0) < 0.5
+    # The image's HEALTHCHECK, run once (podman's periodic timers need systemd).
+    assert _podman("healthcheck", "run", served.name, check=False).returncode == 0
     # The serving process itself (PID 1: the image's CMD), not a shell exec'd beside it.
     status = _podman("exec", served.name, "cat", "/proc/1/status").stdout
     uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
