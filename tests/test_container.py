@@ -92,12 +92,12 @@ def _last_line(text: str) -> str:
     return (text.strip().splitlines() or ["no message"])[-1]
 
 
-def _why_podman_cannot_run() -> str | None:
-    """Why no container can run here, or None when one can (an image is not needed yet:
+def _why_no_image_here() -> str | None:
+    """Why the image cannot be built and run here, or None (no image is needed to tell:
     `podman info` answers without one)."""
-    for tool, package in (("podman", "podman"), ("runc", "runc"), ("mmdebstrap", "mmdebstrap")):
+    for tool in ("podman", "runc", "mmdebstrap"):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed (scripts/setup podman installs {package})"
+            return f"{tool} is not installed (scripts/setup podman installs it)"
     info = _podman("info", check=False, timeout_s=60)
     if info.returncode != 0:
         return f"`podman info` failed: {_last_line(info.stderr)}"
@@ -117,10 +117,9 @@ class Image:
 def image() -> Image:
     """The image, built by scripts/container-image. It stays, tagged citywok:local, as the
     cache of the next build: the base and the unchanged layers are made once a machine."""
-    why = _why_podman_cannot_run()
+    why = _why_no_image_here()
     if why is not None:
-        pytest.skip(f"podman cannot run containers here ({why}); the image was not built "
-                    "or tested")
+        pytest.skip(f"the container image was not built or tested: {why}")
     script = str(ROOT / "scripts" / "container-image")
     base = subprocess.run([script, "--base-only"], capture_output=True, text=True,
                           env=_env(), timeout=1200)
