@@ -113,10 +113,11 @@ class Image:
     size_mb: float
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def image() -> Image:
     """The image, built by scripts/container-image. It stays, tagged citywok:local, as the
-    cache of the next build: the base and the unchanged layers are made once a machine."""
+    cache of the next build: the base and the unchanged layers are made once a machine.
+    (Session-scoped, so that it comes, or skips, before the session's demo library.)"""
     why = _why_no_image_here()
     if why is not None:
         pytest.skip(f"the container image was not built or tested: {why}")
