@@ -69,7 +69,8 @@ ENV PATH=/opt/citywok/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     CITYWOK_HOST=0.0.0.0 \
     CITYWOK_PORT=8000 \
-    CITYWOK_INDEX=/data/index
+    CITYWOK_INDEX=/data/index \
+    CITYWOK_DATA_DIR=/data/service
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
