@@ -265,8 +265,8 @@ def index(
         media = kept + len(failed)
         raise fail(errors.IndexingIncompleteError(
             f"{len(failed)} of {media} inputs could not be indexed") if kept
-            else errors.IndexingFailedError(f"none of the {media} inputs could be "
-                                            "indexed"))
+            else errors.IndexingFailedError(f"none of the {media} inputs could be indexed"
+                                            if media > 1 else "the input could not be indexed"))
 
 
 def _print_left_out(left_out: tuple[tuple[str, str], ...]) -> None:
