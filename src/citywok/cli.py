@@ -292,8 +292,8 @@ def _print_result(name: str, res: IdentifyResult) -> None:
 
 
 #: Where each optional part of CityWok comes from.
-WEB_EXTRA = "pip install 'citywok[web]'"
-LINKS_EXTRA = "pip install 'citywok[links]'"
+WEB_EXTRA = defaults.install_hint("web")
+LINKS_EXTRA = defaults.install_hint("links")
 
 
 def link_settings() -> Settings:

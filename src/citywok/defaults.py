@@ -15,3 +15,9 @@ DEFAULT_INDEX_TEXT = "the per-user data dir (~/.local/share/citywok/index on Lin
 def default_index_dir() -> Path:
     """The index ``citywok index``, ``identify`` and ``serve`` use unless told otherwise."""
     return Path(user_data_dir("citywok")) / "index"
+
+
+def install_hint(extra: str) -> str:
+    """How to add an optional part: CityWok is installed from its clone (it is not
+    published on PyPI, where another project may take the name)."""
+    return f"pip install '.[{extra}]' in the CityWok clone"

@@ -172,8 +172,8 @@ def test_an_interrupted_index_keeps_what_finished_and_says_so(
     assert proc.returncode == code, (out, err)
     assert "Traceback" not in err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and (m := re.fullmatch(
-        r"interrupted: kept (\d) of 4; run again to finish", lines[0])), err
+    m = re.fullmatch(r"interrupted: kept (\d) of 4; run again to finish", lines[0])
+    assert len(lines) == 1 and m is not None, err
     kept = int(m.group(1))
     assert 1 <= kept < 4
     listed = _listed(index)

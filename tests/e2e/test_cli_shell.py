@@ -93,7 +93,7 @@ def test_serve_and_keys_without_the_web_extra_say_what_to_install() -> None:
     for args in (("serve",), ("serve", "--port", "9"), ("keys", "list"), ("usage",)):
         proc = run_without(SERVER_STACK + LINKS_EXTRA, *args)
         assert proc.returncode == 78, (args, proc.stderr)
-        assert "pip install 'citywok[web]'" in proc.stderr, proc.stderr
+        assert "pip install '.[web]' in the CityWok clone" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
 
 
@@ -141,6 +141,6 @@ def test_links_extra_is_small_and_enough_for_the_cli(demo_library: DemoLibrary,
         assert proc.returncode == 0 and '"demo-show-s01e02"' in proc.stdout, proc.stderr
         missing = run_without(SERVER_STACK + LINKS_EXTRA, "identify", url, "--index",
                               str(index_dir))
-        assert "pip install 'citywok[links]'" in missing.stderr, missing.stderr
+        assert "pip install '.[links]' in the CityWok clone" in missing.stderr, missing.stderr
     finally:
         server.shutdown()
