@@ -51,8 +51,9 @@ export interface Me {
   tier: "anonymous" | "key";
   key_id: string | null;
   key_name: string | null;
-  limit: number;
-  remaining: number;
+  /** null: no limit (a server listening on loopback only). */
+  limit: number | null;
+  remaining: number | null;
   window_s: number;
   reset_s: number;
 }
