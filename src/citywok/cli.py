@@ -219,19 +219,20 @@ def index(
                     bar.update(task, description=ev.stage, completed=ev.done, total=ev.total,
                                item=ev.item or "")
 
+                code = 0
                 try:
                     summary = drive(index_paths(idx, found, workers=workers,
                                                 fingerprinter=runner), show)
-                except errors.IndexInterrupted as exc:
-                    kept = exc.kept
-                    say(err, ("interrupted:", "yellow"), f" kept {kept} of {exc.total}; run "
-                        "again to finish")
+                except KeyboardInterrupt as exc:
+                    # Fingerprinting says what it kept; before it, nothing new was done,
+                    # after it (shared material) all was kept and a rerun finishes.
+                    what = (f"kept {exc.kept} of {exc.total}"
+                            if isinstance(exc, errors.IndexInterrupted) else "kept what finished")
+                    say(err, ("interrupted:", "yellow"), f" {what}; run again to finish")
                     code = 128 + (stopped[0] if stopped else signal.SIGINT)
-                else:
-                    kept = len(summary.added) + len(summary.updated) + len(summary.skipped)
-                    code = 0
             stats = idx.stats()
-        if created and kept == 0:
+        empty = created and stats.episodes == 0
+        if empty:
             # An index that holds nothing would answer every clip "no match"; leave none.
             _remove_index(where)
         if code:
@@ -260,11 +261,12 @@ def index(
         _print_left_out(summary.left_out)
         say(out, f"index: {plural(stats.episodes, 'episode')}, {stats.hours:.2f} h, "
                   f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}"
-                  + (" (not kept: it holds nothing)" if kept == 0 and created else ""))
+                  + (" (not kept: it holds nothing)" if empty else ""))
     if failed:
-        media = kept + len(failed)
+        indexed = len(summary.added) + len(summary.updated) + len(summary.skipped)
+        media = indexed + len(failed)
         raise fail(errors.IndexingIncompleteError(
-            f"{len(failed)} of {media} inputs could not be indexed") if kept
+            f"{len(failed)} of {media} inputs could not be indexed") if indexed
             else errors.IndexingFailedError(f"none of the {media} inputs could be indexed"
                                             if media > 1 else "the input could not be indexed"))
 

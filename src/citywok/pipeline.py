@@ -358,11 +358,45 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
     skipped: list[str] = []
     failed: list[tuple[str, str]] = []
     jobs: list[_Job] = []
+    #: Files whose episode is stored already: checked below for a stored short decode.
+    stored: list[tuple[LibraryFile, EpisodeRow, os.stat_result]] = []
+    for i, f in enumerate(files):
+        yield Progress(stage="checking", done=i, total=len(files), item=f.path.name)
+        st = f.path.stat()
+        known = index.catalog.by_path(str(f.path))
+        if known and known.file_size == st.st_size and known.file_mtime_ns == st.st_mtime_ns:
+            stored.append((f, known, st))
+            continue
+        digest = content_hash(f.path)
+        same = index.catalog.by_hash(digest)
+        if same is not None:
+            index.update_source(same, source_path=str(f.path), file_size=st.st_size,
+                                file_mtime_ns=st.st_mtime_ns)
+            stored.append((f, same, st))
+            continue
+        jobs.append(_Job(f, st.st_size, st.st_mtime_ns, digest, known.key if known else None))
+    # An episode an earlier decoder stored cut short (killed, or stopped by a signal, and
+    # taken for the whole) is done again: the file says how long it is.
+    if stored:
+        yield Progress(stage="checking lengths", item=f"{len(stored)} stored")
+    for (f, row, st), short in zip(stored, stored_short([r for _, r, _ in stored]),
+                                   strict=True):
+        if short is None:
+            skipped.append(row.episode.episode_id)
+        else:
+            jobs.append(_Job(f, st.st_size, st.st_mtime_ns, row.episode.content_hash,
+                             row.key))
+
+    total_bytes = float(sum(j.size for j in jobs)) or 1.0
+    done_bytes = 0.0
     pending: list[NewEpisode] = []
     replaces: list[int] = []
     pending_s = 0.0
     audio_s = 0.0
     last_commit = time.monotonic()
+    # Outcomes that finished before an earlier job: held until their turn.
+    waiting: dict[int, JobOutcome] = {}
+    next_turn = 0
 
     def accept(n: int, outcome: JobOutcome) -> None:
         nonlocal pending_s, audio_s
@@ -397,94 +431,53 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
         pending, replaces, pending_s = [], [], 0.0
         last_commit = time.monotonic()
 
+    runner = fingerprinter if fingerprinter is not None else local_fingerprinter(workers)
     try:
-        yield from _check_files(index, files, jobs, skipped)
-        total_bytes = float(sum(j.size for j in jobs)) or 1.0
-        done_bytes = 0.0
-        # Outcomes that finished before an earlier job: held until their turn.
-        waiting: dict[int, JobOutcome] = {}
-        next_turn = 0
-        runner = fingerprinter if fingerprinter is not None else local_fingerprinter(workers)
-        try:
-            requests = [FingerprintJob(j.file.path, index.params) for j in jobs]
-            if jobs:
-                yield Progress(stage="fingerprinting", done=0.0, total=total_bytes,
-                               item=jobs[0].file.path.name)
-            for n, outcome in runner.run(requests):
-                waiting[n] = outcome
-                done_bytes += jobs[n].size
-                while next_turn in waiting:
-                    accept(next_turn, waiting.pop(next_turn))
-                    next_turn += 1
-                item = jobs[next_turn].file.path.name if next_turn < len(jobs) else None
-                yield Progress(stage="fingerprinting", done=done_bytes, total=total_bytes,
-                               item=item)
-                if pending and (pending_s >= batch_audio_s
-                                or time.monotonic() - last_commit >= commit_every_s):
-                    yield Progress(stage="committing", done=done_bytes, total=total_bytes)
-                    commit()
-            yield Progress(stage="committing", done=done_bytes, total=total_bytes)
-            commit()
-        finally:
-            runner.close()
-        if len(index.segments) > MAX_SEGMENTS:
-            yield Progress(stage="compacting")
-            index.compact(max_segments=MAX_SEGMENTS // 2)
-        changed = set(added) | set(updated)
-        # Shows with new episodes, and any whose shared material a stopped run left behind.
-        all_shows = {e.show for e in index.episodes.values()}
-        shows = {e.show for e in index.episodes.values() if e.episode_id in changed}
-        shows |= {s for s in all_shows - shows if index.shared_is_stale(s)}
-        if shows:
-            yield Progress(stage="finding shared material")
-            update_shared(index, shows)
+        requests = [FingerprintJob(j.file.path, index.params) for j in jobs]
+        if jobs:
+            yield Progress(stage="fingerprinting", done=0.0, total=total_bytes,
+                           item=jobs[0].file.path.name)
+        for n, outcome in runner.run(requests):
+            waiting[n] = outcome
+            done_bytes += jobs[n].size
+            while next_turn in waiting:
+                accept(next_turn, waiting.pop(next_turn))
+                next_turn += 1
+            item = jobs[next_turn].file.path.name if next_turn < len(jobs) else None
+            yield Progress(stage="fingerprinting", done=done_bytes, total=total_bytes,
+                           item=item)
+            if pending and (pending_s >= batch_audio_s
+                            or time.monotonic() - last_commit >= commit_every_s):
+                yield Progress(stage="committing", done=done_bytes, total=total_bytes)
+                commit()
+        yield Progress(stage="committing", done=done_bytes, total=total_bytes)
+        commit()
     except KeyboardInterrupt:
         # Stopped (Ctrl-C, or a signal the shell turned into this): what finished is kept,
         # the rest is left to the next run, which skips what is kept. Files in flight are
-        # abandoned (the runner was closed above), never stored part-done.
+        # abandoned (their workers are stopped below), never stored part-done.
         commit()
         raise IndexInterrupted(kept=len(skipped) + len(added) + len(updated),
                                total=len(files)) from None
+    finally:
+        runner.close()
+    if len(index.segments) > MAX_SEGMENTS:
+        yield Progress(stage="compacting")
+        index.compact(max_segments=MAX_SEGMENTS // 2)
+    changed = set(added) | set(updated)
+    # Shows with new episodes, and any whose shared material a stopped run left behind.
+    all_shows = {e.show for e in index.episodes.values()}
+    shows = {e.show for e in index.episodes.values() if e.episode_id in changed}
+    shows |= {s for s in all_shows - shows if index.shared_is_stale(s)}
+    if shows:
+        yield Progress(stage="finding shared material")
+        update_shared(index, shows)
     yield Progress(stage="done", done=total_bytes, total=total_bytes)
     return IndexSummary(
         added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),
         failed=tuple(failed), audio_s=audio_s, elapsed_s=time.perf_counter() - started,
         left_out=found.left_out,
     )
-
-
-def _check_files(index: Index, files: Sequence[LibraryFile], jobs: list[_Job],
-                 skipped: list[str]) -> Generator[Progress, None, None]:
-    """Sort ``files`` into ``jobs`` (new, changed, or stored cut short) and ``skipped``
-    (stored whole and unchanged, or moved: the catalogue follows the file)."""
-    #: Files whose episode is stored already, to be checked for a stored short decode.
-    stored: list[tuple[LibraryFile, EpisodeRow, os.stat_result]] = []
-    for i, f in enumerate(files):
-        yield Progress(stage="checking", done=i, total=len(files), item=f.path.name)
-        st = f.path.stat()
-        known = index.catalog.by_path(str(f.path))
-        if known and known.file_size == st.st_size and known.file_mtime_ns == st.st_mtime_ns:
-            stored.append((f, known, st))
-            continue
-        digest = content_hash(f.path)
-        same = index.catalog.by_hash(digest)
-        if same is not None:
-            index.update_source(same, source_path=str(f.path), file_size=st.st_size,
-                                file_mtime_ns=st.st_mtime_ns)
-            stored.append((f, same, st))
-            continue
-        jobs.append(_Job(f, st.st_size, st.st_mtime_ns, digest, known.key if known else None))
-    # An episode an earlier decoder stored cut short (killed, or stopped by a signal, and
-    # taken for the whole) is done again: the file says how long it is.
-    if stored:
-        yield Progress(stage="checking lengths", item=f"{len(stored)} stored")
-    for (f, row, st), short in zip(stored, stored_short([r for _, r, _ in stored]),
-                                   strict=True):
-        if short is None:
-            skipped.append(row.episode.episode_id)
-        else:
-            jobs.append(_Job(f, st.st_size, st.st_mtime_ns, row.episode.content_hash,
-                             row.key))
 
 
 #: ffprobe runs at once while stored episodes are checked (each waits on its start-up).
