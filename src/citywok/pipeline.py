@@ -376,16 +376,23 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
             continue
         jobs.append(_Job(f, st.st_size, st.st_mtime_ns, digest, known.key if known else None))
     # An episode an earlier decoder stored cut short (killed, or stopped by a signal, and
-    # taken for the whole) is done again: the file says how long it is.
-    if stored:
-        yield Progress(stage="checking lengths", item=f"{len(stored)} stored")
-    for (f, row, st), short in zip(stored, stored_short([r for _, r, _ in stored]),
-                                   strict=True):
-        if short is None:
+    # taken for the whole) is done again: its file says how long it is. Every stored
+    # episode is compared until all are known whole; then never again (what this version
+    # adds is checked as it is decoded), so a run with nothing to do stays quick.
+    short_keys: set[int] = set()
+    if not index.lengths_checked:
+        yield Progress(stage="checking lengths")
+        rows = index.catalog.episodes()
+        short_keys = {r.key for r, why in zip(rows, stored_short(rows), strict=True) if why}
+    for f, row, st in stored:
+        if row.key not in short_keys:
             skipped.append(row.episode.episode_id)
         else:
             jobs.append(_Job(f, st.st_size, st.st_mtime_ns, row.episode.content_hash,
                              row.key))
+    # Short ones this run cannot redo (not among its files, or failing again) keep the
+    # check going on later runs.
+    unrepaired = short_keys - {row.key for _, row, _ in stored}
 
     total_bytes = float(sum(j.size for j in jobs)) or 1.0
     done_bytes = 0.0
@@ -403,6 +410,8 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
         job = jobs[n]
         if isinstance(outcome, CityWokError):
             failed.append((job.file.path.name, outcome.reason(job.file.path.name)))
+            if job.replaces in short_keys:
+                unrepaired.add(job.replaces)
             return
         info = job.file.info
         old = index.episodes.get(job.replaces) if job.replaces is not None else None
@@ -461,6 +470,8 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
                                total=len(files)) from None
     finally:
         runner.close()
+    if not index.lengths_checked and not unrepaired:
+        index.mark_lengths_checked()
     if len(index.segments) > MAX_SEGMENTS:
         yield Progress(stage="compacting")
         index.compact(max_segments=MAX_SEGMENTS // 2)
