@@ -260,7 +260,7 @@ def iter_decode(
     :class:`CorruptMediaError` on timeout, and when ffmpeg fails or is killed part-way
     (after yielding what it decoded; the message says where and why). A truncated file
     (re-uploads often are) decodes to its end without failing: compare the samples with
-    :func:`duration_disagrees` where the whole file is wanted.
+    :func:`duration_shortfall` where the whole file is wanted.
     """
     p = Path(path)
     if not p.exists():
