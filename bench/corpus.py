@@ -75,6 +75,11 @@ class Corpus:
 
 
 def load_corpus(root: Path) -> Corpus:
+    if not (root / "manifest.json").is_file() or not (root / "library").is_dir():
+        # The corpus is not in the repository: say what is wanted, not a traceback.
+        raise SystemExit(f"{root}: not a benchmark corpus (library/, outside/, manifest.json"
+                         "); bench/README.md#the-corpus says what it is and where it comes "
+                         "from")
     manifest = json.loads((root / "manifest.json").read_text())
     episodes = tuple(
         EpisodeFile(e["file"], float(e["duration_s"]), tuple(

@@ -1,6 +1,7 @@
 """Every kind of bad input gives a clear error, never a crash or a hang."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -9,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citywok.analysis.decode import STDERR_KEEP_BYTES, decode, iter_decode, probe, read_bounded
+from citywok.analysis.decode import (
+    STDERR_KEEP_BYTES,
+    MediaInfo,
+    decode,
+    duration_shortfall,
+    iter_decode,
+    probe,
+    read_bounded,
+)
 from citywok.cli.demo import CONTAINERS, encode
 from citywok.errors import (
     CorruptMediaError,
@@ -88,6 +97,71 @@ def test_truncated_file_keeps_what_decoded(tmp_path: Path) -> None:
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     x = decode(cut, sample_rate_hz=SR)
     assert 2.0 < len(x) / SR < 4.0
+
+
+def _ffmpeg_then(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str) -> None:
+    """Make ``ffmpeg`` the real one, followed by the shell command ``after`` (which ends
+    the wrapper: an exit status, or a kill of itself)."""
+    import shutil
+
+    real = shutil.which("ffmpeg")
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "ffmpeg").write_text(f'#!/bin/sh\n{real} "$@"\n{after}\n')
+    (folder / "ffmpeg").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(("after", "why"), [
+    ("kill -9 $$", "killed by SIGKILL"),
+    ("exit 255", "interrupted by a signal"),  # how ffmpeg ends on SIGINT or SIGTERM
+    ("echo 'Error while decoding stream' >&2; exit 1", "exit status 1: Error while decoding"),
+])
+def test_a_decoder_that_fails_after_some_audio_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str, why: str) -> None:
+    """Once, audio before the failure made the failure go unseen, and the part was taken
+    for the whole file."""
+    p = encode(_tone(3.0), tmp_path / "t.wav")
+    _ffmpeg_then(tmp_path, monkeypatch, after)
+    got = []
+    with pytest.raises(CorruptMediaError, match=rf"t.wav: the decoder stopped at 00:03.0 "
+                       rf"\({re.escape(why)}"):
+        for chunk in iter_decode(p, sample_rate_hz=SR):
+            got.append(chunk)
+    assert sum(map(len, got)) == 3 * SR  # what came is still handed over first
+
+
+def test_a_decoder_that_fails_before_any_audio_is_classified_as_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _ffmpeg_then(tmp_path, monkeypatch, "exit 1")
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not media")
+    with pytest.raises(NotMediaError):
+        decode(bad, sample_rate_hz=SR)
+
+
+def test_duration_shortfall_against_what_the_container_states() -> None:
+    episode = MediaInfo(format_name="matroska,webm", duration_s=1225.0, audio_streams=1,
+                        channels=2)
+    # Killed at 7:38 of 20:25: short. Codec padding, a second or so: whole.
+    assert duration_shortfall(458.0, episode) == "only 07:38.0 of its 20:25.0 decoded"
+    assert duration_shortfall(1224.0, episode) is None
+    # The slack grows with the length (2 s + 1 %), for estimated durations.
+    assert duration_shortfall(1225.0 - 2.0 - 12.0, episode) is None
+    assert duration_shortfall(1225.0 - 2.0 - 12.5, episode) is not None
+    # The audio stream's own duration wins over the container's (a longer video track).
+    video = MediaInfo(format_name="mov,mp4", duration_s=1300.0, audio_streams=1,
+                      audio_duration_s=1225.0)
+    assert duration_shortfall(1224.0, video) is None
+    # A file that states no duration is taken at its word.
+    assert duration_shortfall(1.0, MediaInfo("wav", None, 1)) is None
+
+
+def test_probe_reads_the_audio_streams_own_duration(tmp_path: Path) -> None:
+    p = encode(_tone(3.0), tmp_path / "v.mp4", audio_args=("-c:a", "aac"), video=True)
+    info = probe(p)
+    assert info.audio_duration_s is not None and abs(info.audio_duration_s - 3.0) < 0.1
+    assert info.expected_s == info.audio_duration_s
 
 
 def test_corrupt_header(tmp_path: Path) -> None:

@@ -96,3 +96,36 @@ def test_three_second_clip(demo_library: DemoLibrary, demo_index: Index,
                                    audio_args=("-c:a", "libmp3lame", "-b:a", "64k")),
                         demo_index)
     assert res.match is not None and abs(res.match.offset_s - 30.0) < 1.0
+
+
+def test_stored_lengths_are_checked_until_every_episode_is_whole(
+        demo_library: DemoLibrary, tmp_path: Path) -> None:
+    """An index from before decodes were checked: each run compares every stored episode
+    with its file until none is short, then no more (a run with nothing to do stays
+    quick); a short episode outside this run's folders keeps the check going."""
+    import shutil
+    import sqlite3
+
+    from citywok.pipeline import drive, index_paths
+
+    folders = []
+    for n in range(2):
+        folder = tmp_path / f"shows{n}"
+        folder.mkdir()
+        shutil.copy(demo_library.folder / demo_library.truth[n]["file"], folder)
+        folders.append(folder)
+    index_dir = tmp_path / "index"
+    with Index.open(index_dir, writable=True) as idx:
+        for folder in folders:
+            drive(index_paths(idx, [folder]))
+        assert idx.lengths_checked  # built by this version: checked as it was decoded
+    with sqlite3.connect(index_dir / "catalog.sqlite") as db:  # as an older version left it
+        db.execute("UPDATE episodes SET duration_s = 9.0 WHERE episode_id = ?",
+                   (demo_library.episode_id(1),))
+        db.execute("DELETE FROM meta WHERE key = 'lengths_checked'")
+    with Index.open(index_dir, writable=True) as idx:
+        first = drive(index_paths(idx, [folders[0]]))
+        assert first.updated == () and not idx.lengths_checked  # the short one is elsewhere
+        second = drive(index_paths(idx, [folders[1]]))
+        assert second.updated == (demo_library.episode_id(1),) and idx.lengths_checked
+        assert all(abs(e.duration_s - 40.0) < 0.1 for e in idx.episodes.values())

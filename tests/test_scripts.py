@@ -75,3 +75,21 @@ def test_setup_check_installs_nothing_when_all_is_there() -> None:
     assert proc.returncode == 0, proc.stderr
     if shutil.which("node") and shutil.which("ffmpeg") and shutil.which("espeak-ng"):
         assert "would install" not in proc.stdout, proc.stdout
+
+
+def test_the_page_tests_write_screenshots_where_git_does_not_track_them() -> None:
+    """scripts/test once rewrote 17 committed screenshots, leaving the checkout dirty."""
+    import re
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    setup = (ROOT / "web" / "e2e" / "global-setup.ts").read_text()
+    m = re.search(r'process\.env\.CITYWOK_SCREENSHOTS \|\| "([^"]+)"', setup)
+    assert m is not None, "global-setup.ts no longer says where screenshots go"
+    folder = m.group(1)
+    ignored = subprocess.run(["git", "check-ignore", "-q", f"{folder}/match-390.png"],
+                             cwd=ROOT, timeout=30)
+    assert ignored.returncode == 0, f"{folder} is not ignored by git"
+    tracked = subprocess.run(["git", "ls-files", folder], cwd=ROOT, capture_output=True,
+                             text=True, timeout=30).stdout
+    assert tracked == "", tracked

@@ -25,3 +25,7 @@ def default_data_dir() -> Path:
     """Where the web service keeps its own state (keys, usage, shares) unless told
     otherwise: beside the default index, never inside any index."""
     return Path(user_data_dir("citywok"))
+def install_hint(extra: str) -> str:
+    """How to add an optional part: CityWok is installed from its clone (it is not
+    published on PyPI, where another project may take the name)."""
+    return f"pip install '.[{extra}]' in the CityWok clone"

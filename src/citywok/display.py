@@ -31,5 +31,10 @@ def whole_seconds(seconds: float) -> int:
     return _round_half_up(max(0.0, seconds)) if math.isfinite(seconds) else 0
 
 
+def plural(n: int, word: str) -> str:
+    """``1 episode``, ``2 episodes``, ``0 episodes``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def _round_half_up(x: float) -> int:
     return math.floor(x + 0.5)

@@ -22,6 +22,7 @@
     │   ├── NoMediaFoundError         nothing under the paths given is media
     │   ├── IndexingFailedError       no media file given could be indexed
     │   └── IndexingIncompleteError   some media files could not be indexed, others were
+    ├── InputsIncompleteError         some inputs could not be read, the others were answered
     ├── FetchError                    a link could not be turned into media
     │   ├── URLRefusedError           scheme, host, address, port or platform not allowed
     │   ├── DownloadTooLargeError     over the size or duration cap
@@ -30,6 +31,9 @@
     │   └── SnapshotCorruptError      a snapshot is incomplete or fails its checksums
     ├── RateLimitedError              too many requests for this client
     └── ConfigError                   settings that cannot work together
+
+Apart from the tree, :class:`IndexInterrupted` is a ``KeyboardInterrupt``: work stopped
+on request is not an error, and nothing that catches errors must swallow it.
 
 The shells map these to exit codes (``citywok.cli.main``) and HTTP statuses
 (``citywok.web``), each in exactly one table. Messages are written for the person who
@@ -49,6 +53,11 @@ class CityWokError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def reason(self, name: str) -> str:
+        """The message without its leading ``name: ``, for a caller that shows the name
+        itself (``failed X.mp4: X.mp4: ...`` says it twice)."""
+        return self.message.removeprefix(f"{name}: ")
 
 
 class MediaError(CityWokError):
@@ -127,6 +136,10 @@ class IndexingIncompleteError(LibraryError):
     code = "indexing_incomplete"
 
 
+class InputsIncompleteError(CityWokError):
+    code = "inputs_incomplete"
+
+
 class FetchError(CityWokError):
     code = "fetch_failed"
 
@@ -161,3 +174,13 @@ class RateLimitedError(CityWokError):
 
 class ConfigError(CityWokError):
     code = "config_error"
+
+
+class IndexInterrupted(KeyboardInterrupt):
+    """Indexing stopped on request (Ctrl-C, SIGTERM) after committing what it finished:
+    ``kept`` of the ``total`` media files are in the index; a rerun does the rest."""
+
+    def __init__(self, *, kept: int, total: int) -> None:
+        super().__init__(f"kept {kept} of {total}")
+        self.kept = kept
+        self.total = total

@@ -41,6 +41,10 @@ __all__ = ["CATALOG_NAME", "MAGIC", "SEGMENT_DIR", "DamagedSegment", "Index", "N
            "Segment", "read_segment", "write_segment"]
 
 
+#: Catalogue note: every stored episode's length was checked against its file.
+_LENGTHS_CHECKED = "lengths_checked"
+
+
 class Index:
     """An index, open for queries (and for writing when opened ``writable``)."""
 
@@ -237,6 +241,15 @@ class Index:
         self.store.update_source(row, source_path=source_path, file_size=file_size,
                                  file_mtime_ns=file_mtime_ns)
         self._index_places()
+
+    @property
+    def lengths_checked(self) -> bool:
+        """Whether every stored episode's length has been checked against its file (by a
+        CityWok that refuses decodes that end early, so nothing added since needs it)."""
+        return self.store.catalog.get_meta(_LENGTHS_CHECKED) == "1"
+
+    def mark_lengths_checked(self) -> None:
+        self.store.set_note(_LENGTHS_CHECKED, "1")
 
     def remove(self, episode_id: str) -> Episode:
         ep = self.store.remove(episode_id)

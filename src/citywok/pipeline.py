@@ -7,8 +7,10 @@ is the result; :func:`drive` runs one to the end for callers that only want the 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -16,8 +18,8 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from citywok.analysis.decode import decode
-from citywok.errors import CityWokError
+from citywok.analysis.decode import decode, duration_shortfall, probe
+from citywok.errors import CityWokError, IndexInterrupted, MediaError
 from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
 from citywok.ingest.library import LibraryFile, LibraryScan, make_episode_id, scan_library
@@ -27,20 +29,30 @@ from citywok.match.query import analyse_clip, match_clip
 from citywok.match.shared import find_shared
 from citywok.params import MatchParams
 from citywok.result import Episode, IdentifyResult, IndexSummary, Progress, Status
+from citywok.store.catalog import EpisodeRow
 from citywok.store.local import MAX_SEGMENTS
 
 T = TypeVar("T")
 
 def drive(steps: Generator[Progress, None, T],
           on_progress: Callable[[Progress], None] | None = None) -> T:
-    """Run a progress generator to its end and return its result."""
+    """Run a progress generator to its end and return its result.
+
+    An interrupt that lands in ``on_progress`` is handed to the generator, so that it
+    stops as it would had the interrupt landed in its own code (keeping what it finished).
+    """
+    stopped: KeyboardInterrupt | None = None
     while True:
         try:
-            event = next(steps)
+            event = next(steps) if stopped is None else steps.throw(stopped)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        stopped = None
         if on_progress is not None:
-            on_progress(event)
+            try:
+                on_progress(event)
+            except KeyboardInterrupt as exc:
+                stopped = exc
 
 
 # -- identification ---------------------------------------------------------------------
@@ -150,21 +162,41 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
     skipped: list[str] = []
     failed: list[tuple[str, str]] = []
     jobs: list[_Job] = []
+    #: Files whose episode is stored already: checked below for a stored short decode.
+    stored: list[tuple[LibraryFile, EpisodeRow, os.stat_result]] = []
     for i, f in enumerate(files):
         yield Progress(stage="checking", done=i, total=len(files), item=f.path.name)
         st = f.path.stat()
         known = index.catalog.by_path(str(f.path))
         if known and known.file_size == st.st_size and known.file_mtime_ns == st.st_mtime_ns:
-            skipped.append(known.episode.episode_id)
+            stored.append((f, known, st))
             continue
         digest = content_hash(f.path)
         same = index.catalog.by_hash(digest)
         if same is not None:
             index.update_source(same, source_path=str(f.path), file_size=st.st_size,
                                 file_mtime_ns=st.st_mtime_ns)
-            skipped.append(same.episode.episode_id)
+            stored.append((f, same, st))
             continue
         jobs.append(_Job(f, st.st_size, st.st_mtime_ns, digest, known.key if known else None))
+    # An episode an earlier decoder stored cut short (killed, or stopped by a signal, and
+    # taken for the whole) is done again: its file says how long it is. Every stored
+    # episode is compared until all are known whole; then never again (what this version
+    # adds is checked as it is decoded), so a run with nothing to do stays quick.
+    short_keys: set[int] = set()
+    if not index.lengths_checked:
+        yield Progress(stage="checking lengths")
+        rows = index.catalog.episodes()
+        short_keys = {r.key for r, why in zip(rows, stored_short(rows), strict=True) if why}
+    for f, row, st in stored:
+        if row.key not in short_keys:
+            skipped.append(row.episode.episode_id)
+        else:
+            jobs.append(_Job(f, st.st_size, st.st_mtime_ns, row.episode.content_hash,
+                             row.key))
+    # Short ones this run cannot redo (not among its files, or failing again) keep the
+    # check going on later runs.
+    unrepaired = short_keys - {row.key for _, row, _ in stored}
 
     total_bytes = float(sum(j.size for j in jobs)) or 1.0
     done_bytes = 0.0
@@ -181,7 +213,9 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
         nonlocal pending_s, audio_s
         job = jobs[n]
         if isinstance(outcome, CityWokError):
-            failed.append((job.file.path.name, outcome.message))
+            failed.append((job.file.path.name, outcome.reason(job.file.path.name)))
+            if job.replaces in short_keys:
+                unrepaired.add(job.replaces)
             return
         info = job.file.info
         old = index.episodes.get(job.replaces) if job.replaces is not None else None
@@ -231,8 +265,17 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
                 commit()
         yield Progress(stage="committing", done=done_bytes, total=total_bytes)
         commit()
+    except KeyboardInterrupt:
+        # Stopped (Ctrl-C, or a signal the shell turned into this): what finished is kept,
+        # the rest is left to the next run, which skips what is kept. Files in flight are
+        # abandoned (their workers are stopped below), never stored part-done.
+        commit()
+        raise IndexInterrupted(kept=len(skipped) + len(added) + len(updated),
+                               total=len(files)) from None
     finally:
         runner.close()
+    if not index.lengths_checked and not unrepaired:
+        index.mark_lengths_checked()
     if len(index.segments) > MAX_SEGMENTS:
         yield Progress(stage="compacting")
         index.compact(max_segments=MAX_SEGMENTS // 2)
@@ -250,6 +293,29 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
         failed=tuple(failed), audio_s=audio_s, elapsed_s=time.perf_counter() - started,
         left_out=found.left_out,
     )
+
+
+#: ffprobe runs at once while stored episodes are checked (each waits on its start-up).
+CHECK_THREADS = 4
+
+
+def stored_short(rows: Sequence[EpisodeRow]) -> list[str | None]:
+    """For each stored episode, why its stored duration cannot be the whole of its source
+    file (see :func:`citywok.analysis.decode.duration_shortfall`), or ``None``: it can, or the file
+    is gone or unreadable (nothing to compare with)."""
+
+    def one(row: EpisodeRow) -> str | None:
+        ep = row.episode
+        try:
+            info = probe(ep.source_path)
+        except MediaError:
+            return None
+        return duration_shortfall(ep.duration_s, info)
+
+    if not rows:
+        return []
+    with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, len(rows))) as pool:
+        return list(pool.map(one, rows))
 
 
 def update_shared(index: Index, shows: Iterable[str]) -> None:

@@ -34,6 +34,15 @@ def test_help_for_every_command() -> None:
         assert proc.returncode == 0 and "Usage" in proc.stdout, cmd
 
 
+def test_version_is_the_package_version() -> None:
+    import tomllib
+
+    version = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())[
+        "project"]["version"]
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout == f"citywok {version}\n", proc
+
+
 def test_reindex_skips(cli_index: Path, demo_library: DemoLibrary) -> None:
     proc = run("index", str(demo_library.folder), "--index", str(cli_index), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -52,7 +61,9 @@ def test_identify_json_lines(cli_index: Path, demo_library: DemoLibrary,
     broken.write_text("not a video")
     proc = run("identify", str(good), str(broken), str(theme), "--index", str(cli_index),
                "--json")
-    assert proc.returncode == 0, proc.stderr
+    # One input could not be read: the exit code says so; the lines stay one per input.
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr == "error: 1 of 3 inputs could not be read\n"
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [ln["file"] for ln in lines] == [str(good), str(broken), str(theme)]
     first = lines[0]

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from citywok.cli.main import EXIT_CODES
-from citywok.errors import IndexingFailedError, IndexingIncompleteError, NoMediaFoundError
+from citywok.errors import (
+    IndexingFailedError,
+    IndexingIncompleteError,
+    IndexNotFoundError,
+    InputsIncompleteError,
+    MediaError,
+    NoMediaFoundError,
+)
 from tests.conftest import DemoLibrary
 from tests.e2e.test_cli import EXE, run
 
@@ -40,6 +47,7 @@ def test_mka_indexed_and_left_out_files_named(episode: Path, tmp_path: Path) -> 
     assert "not a media file" in summary["left_out"][0]["reason"]
     again = run("index", str(folder), "--index", str(tmp_path / "index"))
     assert "left out notes.txt: not a media file" in again.stdout, again.stdout
+    assert "index: 1 episode, " in again.stdout, again.stdout  # never "1 episodes"
 
 
 def test_partial_and_total_failure_have_their_own_codes(episode: Path, tmp_path: Path) -> None:
@@ -50,6 +58,10 @@ def test_partial_and_total_failure_have_their_own_codes(episode: Path, tmp_path:
     failed = run("index", str(folder), "--index", str(tmp_path / "i1"))
     assert failed.returncode == _code(IndexingFailedError) != 0, failed.stderr
     assert "failed 2" in failed.stdout and "Traceback" not in failed.stderr
+    # Each named once ("failed X.mp3: X.mp3: ..." said it twice).
+    assert "  failed broken - S01E02.mp3: not a media file" in failed.stdout, failed.stdout
+    # Nothing was indexed: no empty index is left to answer "no match" for every clip.
+    assert not (tmp_path / "i1").exists()
     shutil.copy(episode, folder)
     partial = run("index", str(folder), "--index", str(tmp_path / "i2"), "--json")
     assert partial.returncode == _code(IndexingIncompleteError) not in (0, 1, 2, 65)
@@ -67,8 +79,9 @@ def test_empty_folder_says_no_media_and_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_usage_errors_create_nothing(tmp_path: Path) -> None:
+    # A path that does not exist is an input that cannot be read (as for identify).
     missing = run("index", str(tmp_path / "nope"), "--index", str(tmp_path / "index"))
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert missing.returncode == 65 and "nope: no such file or folder" in missing.stderr
     assert not (tmp_path / "index").exists()
     (tmp_path / "shows").mkdir()
     blank = subprocess.run([*EXE, "index", "shows", "--index", ""], cwd=tmp_path,
@@ -83,3 +96,52 @@ def test_exit_codes_are_documented() -> None:
     for _, code, meaning in EXIT_CODES:
         assert f"{code} {meaning}" in help_text, (code, meaning)
         assert f", {code} " in readme, f"README does not list exit code {code}"
+
+
+def test_one_exit_code_rule_for_identify_timeline_and_index(
+        episode: Path, demo_library: DemoLibrary, tmp_path: Path) -> None:
+    """The same typo gives the same answer from every command that takes inputs: a path
+    that is not there could not be read (65); some of several inputs, 3 (the others are
+    done); all of them read, 0."""
+    index = str(demo_library.index_dir)
+    gone = str(tmp_path / "missing.mp4")
+    commands: list[tuple[str, ...]] = [("identify", gone, "--index", index),
+                                       ("identify", gone, "--json", "--index", index),
+                                       ("timeline", gone, "--index", index),
+                                       ("index", gone, "--index", str(tmp_path / "i"))]
+    for args in commands:
+        proc = run(*args)
+        assert proc.returncode == _code(MediaError) == 65, (args, proc.stdout, proc.stderr)
+        said = proc.stdout + proc.stderr
+        assert "missing.mp4" in said and "no such file" in said, args
+    # identify names the file once, before the reason.
+    human = run("identify", gone, "--index", index)
+    assert human.stderr == f"{gone}: error: no such file\n"
+    # Some inputs: 3 for identify (each line as before) and for index.
+    shutil.copy(episode, tmp_path / "clip.mka")
+    clip = tmp_path / "clip.mka"
+    some = run("identify", str(clip), gone, "--index", index, "--json")
+    assert some.returncode == _code(InputsIncompleteError) == 3, some.stderr
+    lines = [json.loads(line) for line in some.stdout.splitlines()]
+    assert [ln["status"] for ln in lines] == ["match", "error"]
+    assert lines[1] == {"file": gone, "status": "error", "error": "missing.mp4: no such file"}
+    folder = tmp_path / "shows"
+    folder.mkdir()
+    shutil.copy(episode, folder)
+    part = run("index", str(folder), gone, "--index", str(tmp_path / "i2"), "--json")
+    assert part.returncode == 3, part.stderr
+    summary = json.loads(part.stdout)
+    assert summary["added"] == ["demo-show-s01e01"]
+    assert summary["failed"] == [{"file": gone, "error": "no such file or folder"}]
+    assert run("identify", str(clip), "--index", index).returncode == 0
+
+
+def test_an_empty_index_says_it_is_empty(tmp_path: Path, episode: Path) -> None:
+    from citywok.index import Index
+
+    Index.open(tmp_path / "index", writable=True).close()  # made by hand: no episode
+    for cmd in ("identify", "timeline"):
+        proc = run(cmd, str(episode), "--index", str(tmp_path / "index"))
+        assert proc.returncode == _code(IndexNotFoundError) == 66, proc.stderr
+        assert "is empty: add episodes with `citywok index FOLDER`" in proc.stderr
+        assert "no match" not in proc.stdout

@@ -40,7 +40,7 @@ def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults() -> None:
     s = Settings()
-    assert s.anonymous_rate_limit == "10/hour" and s.key_rate_limit == "100/hour"
+    assert s.anonymous_rate_limit is None and s.key_rate_limit == "100/hour"
     assert s.rate_limit_storage == "memory://"
     assert s.fetch_allow_loopback is False and s.sentry_dsn is None
     assert s.cors_origins == [] and s.trusted_proxies == []
@@ -56,3 +56,22 @@ def test_defaults() -> None:
 def test_invalid_settings(overrides: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         load_settings(**overrides)
+
+
+@pytest.mark.parametrize(("settings", "limit"), [
+    # A person's own machine: nobody else can be anonymous there.
+    ({}, None), ({"host": "::1"}, None), ({"host": "localhost"}, None),
+    ({"host": "127.0.0.2"}, None),
+    # Reachable by others: the public limit, unless one is set.
+    ({"host": "0.0.0.0"}, "10/hour"), ({"host": "192.168.1.20"}, "10/hour"),
+    ({"host": "::"}, "10/hour"), ({"host": "citywok.example"}, "10/hour"),
+    # Behind a proxy on this machine, the clients are the proxy's: limited.
+    ({"trusted_proxies": ["127.0.0.1"]}, "10/hour"),
+    # Set, it applies wherever it listens; empty means not set.
+    ({"anonymous_rate_limit": "500/hour"}, "500/hour"),
+    ({"host": "0.0.0.0", "anonymous_rate_limit": "3/minute"}, "3/minute"),
+    ({"host": "0.0.0.0", "anonymous_rate_limit": ""}, "10/hour"),
+])
+def test_the_anonymous_limit_follows_the_address(settings: dict[str, object],
+                                                 limit: str | None) -> None:
+    assert load_settings(**settings).anonymous_limit == limit

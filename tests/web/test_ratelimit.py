@@ -211,3 +211,27 @@ def test_ipv6_clients_are_counted_per_64(library: Library, tmp_path: Path) -> No
             "::ffff:192.0.2.1", "192.0.2.1", "192.0.2.1")]  # IPv4-mapped is the IPv4 one
 
     assert asyncio.run(hits()) == [True, True, False, True, True, True, False]
+
+
+def test_a_server_on_loopback_has_no_anonymous_limit_unless_one_is_set(
+        make_client: Callable[..., TestClient]) -> None:
+    """A person's own server once locked them out after 10 identifications an hour."""
+    own = make_client(anonymous_rate_limit=None)  # host 127.0.0.1, the default
+    responses = [_try(own) for _ in range(12)]
+    assert [r.status_code for r in responses] == [415] * 12
+    assert not any("ratelimit-limit" in r.headers for r in responses)
+    me = own.get("/api/v1/me").json()
+    assert me["tier"] == "anonymous" and me["limit"] is None and me["remaining"] is None
+    # Set, the limit applies on loopback too; timelines count against it as well.
+    limited = make_client(anonymous_rate_limit="2/hour")
+    timeline = limited.post("/api/v1/timeline", files=NOT_MEDIA)
+    assert timeline.headers["ratelimit-remaining"] == "1", timeline.headers
+    assert [_try(limited).status_code for _ in range(2)] == [415, 429]
+
+
+def test_a_server_others_can_reach_limits_anonymous_clients_by_default(
+        make_client: Callable[..., TestClient]) -> None:
+    public = make_client(anonymous_rate_limit=None, host="0.0.0.0")
+    statuses = [_try(public).status_code for _ in range(11)]
+    assert statuses == [415] * 10 + [429]
+    assert public.get("/api/v1/me").json()["limit"] == 10

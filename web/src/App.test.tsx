@@ -244,6 +244,19 @@ describe("App", () => {
     expect(await screen.findByTestId("quota")).toHaveTextContent("7 of 10 identifications left this hour.");
   });
 
+  it("says nothing of a quota where nothing is limited (a server on loopback)", async () => {
+    const fetchMock = vi.fn(async (url: string) =>
+      url === "/api/v1/me"
+        ? Response.json({ tier: "anonymous", key_id: null, key_name: null, limit: null, remaining: null, window_s: 0, reset_s: 0 })
+        : Response.json({}, { status: 404 }),
+    );
+    vi.stubGlobal("fetch", fetchMock);
+    render(<App identifyImpl={fakeIdentify().impl} />);
+    await waitFor(() => expect(fetchMock).toHaveBeenCalledWith("/api/v1/me", expect.anything()));
+    await act(async () => undefined);
+    expect(screen.queryByTestId("quota")).toBeNull();
+  });
+
   it("says what to try next on no_match", async () => {
     const { impl, calls } = fakeIdentify();
     render(<App identifyImpl={impl} />);

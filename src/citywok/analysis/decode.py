@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
+from citywok.display import clock
 from citywok.errors import (
     CorruptMediaError,
     EmptyMediaError,
@@ -60,6 +62,14 @@ _NOT_MEDIA_HINTS = (
     ": invalid argument",
     "end of file",
 )
+#: How far a whole decode may fall short of the duration the container states: codec
+#: delay and padding, and streams that start late, are well under a second here; an
+#: estimated duration (a VBR MP3 without a header) may be off by a per cent or so. A
+#: decoder that stopped early, or a file cut short, loses more.
+DURATION_SLACK_S = 2.0
+DURATION_SLACK_RATIO = 0.01
+#: What ffmpeg exits with when SIGINT or SIGTERM stopped it (it catches both).
+_FFMPEG_SIGNALLED = 255
 #: ffmpeg knows no channel layout for more than 8 channels, so "-ac 1" cannot mix them.
 _NO_LAYOUT_HINT = "rematrix is needed"
 
@@ -125,6 +135,17 @@ class MediaInfo:
     audio_streams: int
     #: Channels of the first audio stream (0 without one).
     channels: int = 0
+    #: The first audio stream's own duration, when the container states one.
+    audio_duration_s: float | None = None
+
+    @property
+    def expected_s(self) -> float | None:
+        """How long the audio should decode to: its stream's duration, else the
+        container's (which a longer video track may stretch)."""
+        for value in (self.audio_duration_s, self.duration_s):
+            if value is not None and value > 0 and np.isfinite(value):
+                return value
+        return None
 
 
 def probe(path: str | Path, *, timeout_s: float = 10.0,
@@ -145,7 +166,7 @@ def probe(path: str | Path, *, timeout_s: float = 10.0,
     cmd = [exe, "-v", "quiet", "-protocol_whitelist", "file"]
     if formats:
         cmd += ["-format_whitelist", ",".join(formats)]
-    cmd += ["-show_entries", "format=format_name,duration:stream=codec_type,channels",
+    cmd += ["-show_entries", "format=format_name,duration:stream=codec_type,channels,duration",
             "-of", "json", input_url(path)]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
@@ -170,14 +191,30 @@ def probe(path: str | Path, *, timeout_s: float = 10.0,
     fmt = info.get("format") or {}
     if not fmt.get("format_name"):
         raise NotMediaError(f"{name}: not a media file ffmpeg can read")
-    try:
-        duration: float | None = float(fmt["duration"])
-    except (KeyError, TypeError, ValueError):
-        duration = None
     audio = [st for st in info.get("streams") or [] if st.get("codec_type") == "audio"]
-    return MediaInfo(format_name=str(fmt["format_name"]), duration_s=duration,
+    return MediaInfo(format_name=str(fmt["format_name"]), duration_s=_seconds(fmt),
                      audio_streams=len(audio),
-                     channels=int(audio[0].get("channels") or 0) if audio else 0)
+                     channels=int(audio[0].get("channels") or 0) if audio else 0,
+                     audio_duration_s=_seconds(audio[0]) if audio else None)
+
+
+def _seconds(entry: dict[str, object]) -> float | None:
+    try:
+        return float(entry["duration"])  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def duration_shortfall(decoded_s: float, info: MediaInfo) -> str | None:
+    """Why ``decoded_s`` seconds cannot be the whole of a file ``info`` describes, or
+    ``None`` when they can: more than :data:`DURATION_SLACK_S` plus
+    :data:`DURATION_SLACK_RATIO` short of what its container states (a file that states
+    no duration is taken at its word)."""
+    expected = info.expected_s
+    slack = DURATION_SLACK_S + DURATION_SLACK_RATIO * (expected or 0.0)
+    if expected is None or decoded_s >= expected - slack:
+        return None
+    return f"only {clock(decoded_s)} of its {clock(expected)} decoded"
 
 
 def _classify(stderr: str, name: str) -> MediaError:
@@ -186,6 +223,19 @@ def _classify(stderr: str, name: str) -> MediaError:
         return NotMediaError(f"{name}: not a media file with an audio stream")
     first = next((ln.strip() for ln in stderr.splitlines() if ln.strip()), "decoder error")
     return CorruptMediaError(f"{name}: the audio could not be decoded ({first[:160]})")
+
+
+def _why_stopped(code: int, stderr: str) -> str:
+    """Why ffmpeg exited with ``code`` before the end, in a few words."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    if code == _FFMPEG_SIGNALLED:
+        return "interrupted by a signal"
+    first = next((ln.strip() for ln in stderr.splitlines() if ln.strip()), "")
+    return f"exit status {code}" + (f": {first[:160]}" if first else "")
 
 
 class _NoChannelLayout(Exception):
@@ -207,8 +257,10 @@ def iter_decode(
     of the file is never read or held). Raises :class:`NotMediaError` (not media, no audio
     stream), :class:`CorruptMediaError` (decoder failure before any audio),
     :class:`MediaTooLongError` (past ``max_duration_s``, among what is decoded) and
-    :class:`CorruptMediaError` on timeout. A file that decodes partly, then fails, yields
-    what decoded: re-uploads are often truncated.
+    :class:`CorruptMediaError` on timeout, and when ffmpeg fails or is killed part-way
+    (after yielding what it decoded; the message says where and why). A truncated file
+    (re-uploads often are) decodes to its end without failing: compare the samples with
+    :func:`duration_shortfall` where the whole file is wanted.
     """
     p = Path(path)
     if not p.exists():
@@ -304,11 +356,18 @@ def _run_ffmpeg(p: Path, *, channels: int | None, sample_rate_hz: int, chunk_s: 
         drain.join(timeout=5)
         if timed_out.is_set():
             raise CorruptMediaError(f"{name}: decoding took longer than {timeout_s:g} s")
-        if code != 0 and total == 0:
+        if code != 0:
+            # Whatever came before, a decoder that did not finish gave only part of the
+            # file: storing that as the whole would be a lie (a truncated file, by
+            # contrast, makes ffmpeg exit 0 and is judged by its container's duration).
             message = b"".join(stderr_chunks).decode("utf-8", "replace")
-            if channels is None and _NO_LAYOUT_HINT in message.lower():
-                raise _NoChannelLayout
-            raise _classify(message, name)
+            if total == 0:
+                if channels is None and _NO_LAYOUT_HINT in message.lower():
+                    raise _NoChannelLayout
+                raise _classify(message, name)
+            raise CorruptMediaError(f"{name}: the decoder stopped at "
+                                    f"{clock(total / sample_rate_hz)} "
+                                    f"({_why_stopped(code, message)})")
     finally:
         stop.set()
         if watchdog is not None:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from citywok.analysis.decode import decode, ffmpeg_binary
+from citywok.display import plural
 from citywok.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def run_demo(workdir: Path, emit: Callable[[str], None]) -> IdentifyResult:
     with Index.open(index_dir, writable=True) as idx:
         summary = drive(index_paths(idx, [library]))
         emit(f"indexed: {len(summary.added)} added, {len(summary.skipped)} unchanged; "
-                      f"{idx.stats().episodes} episodes in {index_dir}")
+                      f"{plural(idx.stats().episodes, 'episode')} in {index_dir}")
     truth = json.loads((library / "truth.json").read_text())
     raw = np.load(library / truth[2]["raw"])
     start_s = 21.3

@@ -6,10 +6,14 @@ Errors map to exit codes in :data:`EXIT_CODES`, the one place that does so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
+import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -26,22 +30,34 @@ from citywok.cli.common import (
     resolve_index,
     say,
 )
-from citywok.display import clock
+from citywok.display import clock, plural
 from citywok.index import Index
 from citywok.ingest.library import scan_library
 from citywok.params import MatchParams
-from citywok.pipeline import drive, identify_file, index_paths, remove_episode
+from citywok.pipeline import (
+    drive,
+    identify_file,
+    index_paths,
+    remove_episode,
+    stored_short,
+)
 from citywok.result import IdentifyResult, Status
-from citywok.store.local import discard_index
+from citywok.store.local import CATALOG_NAME, LOCK_NAME, SEGMENT_DIR, discard_index
 
 if TYPE_CHECKING:
     from citywok.links.fetch import DownloadLimits
     from citywok.web.core.config import Settings
 
+INCOMPLETE = "some inputs could not be read or indexed (each is named), the others were done"
 #: Exit code for each error class (most specific first) and what it means; 0 is success,
-#: 1 anything unexpected, 2 a command used wrongly (unknown option, missing path).
+#: 1 anything unexpected, 2 a command used wrongly (unknown option, no argument). The rule
+#: for commands that take inputs (identify, timeline, index): 0 when every input was
+#: answered or indexed; 3 when some could not be read; when none could, the code of the
+#: (first) input's error, as for a command given one input; 130 and 143 when SIGINT or
+#: SIGTERM stopped it (index keeps what it finished).
 EXIT_CODES: tuple[tuple[type[errors.CityWokError], int, str], ...] = (
-    (errors.IndexingIncompleteError, 3, "some files could not be indexed, the others were"),
+    (errors.IndexingIncompleteError, 3, INCOMPLETE),
+    (errors.InputsIncompleteError, 3, INCOMPLETE),
     (errors.IndexNotFoundError, 66, "no index, episode, key or media found"),  # EX_NOINPUT
     (errors.EpisodeNotFoundError, 66, "no index, episode, key or media found"),
     (errors.KeyNotFoundError, 66, "no index, episode, key or media found"),
@@ -60,7 +76,9 @@ EXIT_CODES: tuple[tuple[type[errors.CityWokError], int, str], ...] = (
 
 
 def _exit_codes_help() -> str:
-    meanings = {0: "success", 1: "unexpected error", 2: "the command was used wrongly"}
+    meanings = {0: "success", 1: "unexpected error", 2: "the command was used wrongly",
+                128 + signal.SIGINT: "stopped by Ctrl-C (SIGINT)",
+                128 + signal.SIGTERM: "stopped by SIGTERM"}
     for _, code, meaning in EXIT_CODES:
         meanings.setdefault(code, meaning)
     return "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in
@@ -77,6 +95,23 @@ app = typer.Typer(
 )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from citywok import __version__
+
+        print(f"citywok {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """CityWok: tell which TV episode a short clip comes from, and where in it."""
+
+
 def exit_code_for(exc: errors.CityWokError) -> int:
     for cls, code, _ in EXIT_CODES:
         if isinstance(exc, cls):
@@ -91,10 +126,43 @@ def fail(exc: errors.CityWokError) -> typer.Exit:
     return typer.Exit(exit_code_for(exc))
 
 
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[list[int]]:
+    """While inside, SIGINT and SIGTERM raise KeyboardInterrupt (once: a second signal
+    waits for the first to be handled, so the commit that follows is not cut); the
+    signal received is appended to the list yielded. A signal ignored when the command
+    started (a background job's SIGINT) stays ignored."""
+    got: list[int] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if not got:
+            got.append(signum)
+            raise KeyboardInterrupt
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        yield got
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _remove_index(where: Path) -> None:
+    """Remove an index this run created, and the folder it made for it."""
+    discard_index(where)
+    for leftover in (where / LOCK_NAME, where / SEGMENT_DIR):
+        with contextlib.suppress(OSError):
+            leftover.rmdir() if leftover.is_dir() else leftover.unlink()
+    with contextlib.suppress(OSError):
+        where.rmdir()  # only when nothing else is in it
+
+
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders of episodes.",
-                                                exists=True)],
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of episodes.")],
     index_dir: IndexOpt = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1,
                                          help="Files fingerprinted in parallel.")] = 1,
@@ -109,22 +177,30 @@ def index(
         "--rebuild", help="Discard the index at --index first (one built by another "
         "CityWok version, or damaged) and build it anew.")] = False,
 ) -> None:
-    """Add episodes to the index; files already indexed and unchanged are skipped.
+    """Add episodes to the index; files already indexed and unchanged are skipped, and
+    episodes stored shorter than their file are done again.
 
     Files that are not media are left out and named. The exit code tells whether every
-    media file was indexed, some were, or none (see the list in 'citywok --help').
+    media file was indexed, some were, or none (see the list in 'citywok --help'). Ctrl-C
+    or SIGTERM stops it, keeping what it finished; run it again to finish.
     """
+    # A path that does not exist is an input that cannot be read, as for identify.
+    missing = tuple((str(p), "no such file or folder") for p in paths if not p.exists())
+    where = resolve_index(index_dir)
     try:
+        if len(missing) == len(paths):
+            raise errors.NotMediaError(f"{missing[0][0]}: no such file or folder")
         # Scanned before the index is opened (or discarded): with nothing to index,
         # nothing is created or lost.
-        found = scan_library(paths, sidecar=sidecar)
+        found = scan_library([p for p in paths if p.exists()], sidecar=sidecar)
         if not found.files:
             _print_left_out(found.left_out)
             raise errors.NoMediaFoundError(
                 "no media found in " + ", ".join(str(p) for p in paths))
         if rebuild:
-            discard_index(resolve_index(index_dir))
-        with Index.open(resolve_index(index_dir), writable=True) as idx:
+            discard_index(where)
+        created = not (where / CATALOG_NAME).exists()
+        with Index.open(where, writable=True) as idx, _stop_on_signals() as stopped:
             runner = None
             if dask is not None:  # after the lock: a busy index starts no cluster
                 from citywok.ingest.dask import DaskFingerprinter
@@ -142,16 +218,32 @@ def index(
                     bar.update(task, description=ev.stage, completed=ev.done, total=ev.total,
                                item=ev.item or "")
 
-                summary = drive(index_paths(idx, found, workers=workers,
-                                            fingerprinter=runner), show)
+                code = 0
+                try:
+                    summary = drive(index_paths(idx, found, workers=workers,
+                                                fingerprinter=runner), show)
+                except KeyboardInterrupt as exc:
+                    # Fingerprinting says what it kept; before it, nothing new was done,
+                    # after it (shared material) all was kept and a rerun finishes.
+                    what = (f"kept {exc.kept} of {exc.total}"
+                            if isinstance(exc, errors.IndexInterrupted) else "kept what finished")
+                    say(err, ("interrupted:", "yellow"), f" {what}; run again to finish")
+                    code = 128 + (stopped[0] if stopped else signal.SIGINT)
             stats = idx.stats()
+        empty = created and stats.episodes == 0
+        if empty:
+            # An index that holds nothing would answer every clip "no match"; leave none.
+            _remove_index(where)
+        if code:
+            raise typer.Exit(code)
     except errors.CityWokError as exc:
         raise fail(exc) from None
+    failed = missing + summary.failed
     if as_json:
         out.print_json(json.dumps({
             "added": list(summary.added), "updated": list(summary.updated),
             "skipped": list(summary.skipped),
-            "failed": [{"file": f, "error": m} for f, m in summary.failed],
+            "failed": [{"file": f, "error": m} for f, m in failed],
             "left_out": [{"file": f, "reason": why} for f, why in summary.left_out],
             "audio_s": round(summary.audio_s, 1), "elapsed_s": round(summary.elapsed_s, 2),
             "episodes": stats.episodes, "index_bytes": stats.index_bytes,
@@ -159,22 +251,23 @@ def index(
     else:
         speed = summary.audio_s / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
         say(out, f"added {len(summary.added)}, updated {len(summary.updated)}, "
-                  f"unchanged {len(summary.skipped)}, failed {len(summary.failed)}, "
+                  f"unchanged {len(summary.skipped)}, failed {len(failed)}, "
                   f"left out {len(summary.left_out)} "
                   f"({summary.audio_s / 3600:.2f} h of audio in {summary.elapsed_s:.1f} s, "
                   f"{speed:.0f}x real time)")
-        for name, message in summary.failed:
+        for name, message in failed:
             say(out, "  ", ("failed", "red"), f" {name}: {message}")
         _print_left_out(summary.left_out)
-        say(out, f"index: {stats.episodes} episodes, {stats.hours:.2f} h, "
-                  f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}")
-    if summary.failed:
+        say(out, f"index: {plural(stats.episodes, 'episode')}, {stats.hours:.2f} h, "
+                  f"{stats.index_bytes / 1e6:.1f} MB at {stats.path}"
+                  + (" (not kept: it holds nothing)" if empty else ""))
+    if failed:
         indexed = len(summary.added) + len(summary.updated) + len(summary.skipped)
-        media = indexed + len(summary.failed)
+        media = indexed + len(failed)
         raise fail(errors.IndexingIncompleteError(
-            f"{len(summary.failed)} of {media} media files could not be indexed") if indexed
-            else errors.IndexingFailedError(f"none of the {media} media files could be "
-                                            "indexed"))
+            f"{len(failed)} of {media} inputs could not be indexed") if indexed
+            else errors.IndexingFailedError(f"none of the {media} inputs could be indexed"
+                                            if media > 1 else "the input could not be indexed"))
 
 
 def _print_left_out(left_out: tuple[tuple[str, str], ...]) -> None:
@@ -200,8 +293,8 @@ def _print_result(name: str, res: IdentifyResult) -> None:
 
 
 #: Where each optional part of CityWok comes from.
-WEB_EXTRA = "pip install 'citywok[web]'"
-LINKS_EXTRA = "pip install 'citywok[links]'"
+WEB_EXTRA = defaults.install_hint("web")
+LINKS_EXTRA = defaults.install_hint("links")
 
 
 def link_settings() -> Settings:
@@ -282,24 +375,28 @@ def identify(
     """Say which episode each clip comes from, and where in it.
 
     When damaged segments kept part of the library from being searched, a warning on
-    stderr says how many episodes (the answer is still given, exit code 0; `citywok
-    check` names the segments)."""
+    stderr says how many episodes (the answer is still given; `citywok check` names the
+    segments). An input that cannot be read is named (on its own line with --json) and
+    the others still run; the exit code then says so (see the list in 'citywok --help').
+    """
     try:
         settings = link_settings() if any(is_link(f) for f in files) else None
-        idx = Index.open(resolve_index(index_dir))
+        idx = open_for_queries(index_dir)
     except errors.CityWokError as exc:
         raise fail(exc) from None
     mp = MatchParams()
+    failures: list[errors.CityWokError] = []
     with idx:
         for f in files:
             try:
                 res = _identify_one(f, idx, mp, settings, max_duration)
             except errors.CityWokError as exc:
+                failures.append(exc)
                 if as_json:
                     print(json.dumps({"file": f, "status": "error", "error": exc.message}),
                           flush=True)
                 else:
-                    say(err, f"{f}: ", ("error:", "red"), f" {exc.message}")
+                    say(err, f"{f}: ", ("error:", "red"), f" {exc.reason(Path(f).name)}")
                 continue
             if as_json:
                 print(json.dumps(res.to_json(file=f)), flush=True)
@@ -310,6 +407,24 @@ def identify(
                 say(err, f"{f}: ", ("warning:", "yellow"),
                     f" {res.episodes_not_searched} indexed episode(s) could not be searched "
                     "(a damaged segment; run `citywok check`)")
+    if len(failures) == len(files):
+        # Nothing answered: the code the one input's error has (each input was named).
+        raise typer.Exit(exit_code_for(failures[0]))
+    if failures:
+        raise fail(errors.InputsIncompleteError(
+            f"{len(failures)} of {len(files)} inputs could not be read"))
+
+
+def open_for_queries(index_dir: Path | None) -> Index:
+    """The index to answer from; one that holds no episode is an error, not an index
+    where nothing matches."""
+    idx = Index.open(resolve_index(index_dir))
+    if not idx.catalog.episodes():
+        where = idx.path
+        idx.close()
+        raise errors.IndexNotFoundError(
+            f"the index at {where} is empty: add episodes with `citywok index FOLDER`")
+    return idx
 
 
 @app.command()
@@ -339,29 +454,44 @@ def stats(index_dir: IndexOpt = None,
 @app.command()
 def check(index_dir: IndexOpt = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Verify every segment of the index (checksums and structure) and say which are
-    damaged; exits non-zero when any is."""
+    """Verify every segment of the index (checksums and structure) and every episode's
+    stored length against its file, and say which are damaged or cut short; exits
+    non-zero when any is."""
     try:
         with Index.open(resolve_index(index_dir), verify=False) as idx:
             damaged = idx.check()
             total = len(idx.catalog.segments())
-            names = {r.key: r.episode.episode_id for r in idx.catalog.episodes()}
+            rows = idx.catalog.episodes()
+            names = {r.key: r.episode.episode_id for r in rows}
             lost = sorted(names[k] for d in damaged for k in d.episode_keys if k in names)
+            short = [(r.episode, why) for r, why in zip(rows, stored_short(rows), strict=True)
+                     if why is not None]
     except errors.CityWokError as exc:
         raise fail(exc) from None
     if as_json:
         print(json.dumps({"segments": total, "damaged": [
             {"file": d.file, "reason": d.reason, "episodes": len(d.episode_keys)}
-            for d in damaged]}))
-    elif not damaged:
-        out.print(f"all {total} segment(s) are whole")
+            for d in damaged], "cut_short": [
+            {"episode_id": e.episode_id, "file": e.source_path, "reason": why}
+            for e, why in short]}))
     else:
+        if not damaged:
+            out.print(f"all {total} segment(s) are whole", markup=False)
         for d in damaged:
-            err.print(f"damaged: {d.reason} ({len(d.episode_keys)} episode(s))", markup=False)
-        err.print(f"episodes that cannot be answered: {', '.join(lost)}", markup=False)
-        err.print("rebuild them with `citywok index --rebuild FOLDER`", markup=False)
-    if damaged:
-        raise fail(errors.IndexFormatError(f"{len(damaged)} of {total} segment(s) damaged"))
+            err.print(f"damaged: {d.reason} ({plural(len(d.episode_keys), 'episode')})",
+                      markup=False)
+        if damaged:
+            err.print(f"episodes that cannot be answered: {', '.join(lost)}", markup=False)
+            err.print("rebuild them with `citywok index --rebuild FOLDER`", markup=False)
+        for e, why in short:
+            err.print(f"cut short: {e.episode_id} ({why} in {e.source_path})", markup=False)
+        if short:
+            err.print("`citywok index FOLDER` indexes them again", markup=False)
+    problems = ([f"{len(damaged)} of {plural(total, 'segment')} damaged"] if damaged else []
+                ) + ([f"{plural(len(short), 'episode')} of {len(rows)} stored cut short"]
+                     if short else [])
+    if problems:
+        raise fail(errors.IndexFormatError("; ".join(problems)))
 
 
 @app.command("list")

@@ -140,8 +140,11 @@ def serve(
     settings = _settings(host=host, port=port, workers=workers, index=index,
                          ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     _sync_snapshots(settings)
-    # Workers rebuild the settings from the environment: pass the options along.
+    # Workers rebuild the settings from the environment: pass the options along (the
+    # address too: it decides the anonymous limit).
     os.environ["CITYWOK_INDEX"] = str(settings.index)
+    os.environ["CITYWOK_HOST"] = settings.host
+    typer.echo(_anonymous_limit_line(settings), err=True)
     if settings.workers > 1 and settings.rate_limit_storage.startswith("memory"):
         typer.echo("warning: with several workers and memory:// rate limits each worker "
                    "counts alone; set CITYWOK_RATE_LIMIT_STORAGE=redis://...", err=True)
@@ -163,6 +166,17 @@ def serve(
             ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
             ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         )
+
+
+def _anonymous_limit_line(settings: Settings) -> str:
+    """What the start-up log says about the anonymous limit, and how to change it."""
+    limit = settings.anonymous_limit
+    if limit is None:
+        return (f"listening on {settings.host} (this machine only): no anonymous rate limit "
+                "(CITYWOK_ANONYMOUS_RATE_LIMIT sets one)")
+    how = ("set" if settings.anonymous_rate_limit is not None else
+           "the default off loopback; CITYWOK_ANONYMOUS_RATE_LIMIT changes it")
+    return f"anonymous rate limit: {limit} per address ({how})"
 
 
 def usage(

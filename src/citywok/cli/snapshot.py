@@ -14,6 +14,7 @@ import typer
 
 from citywok import errors
 from citywok.cli.common import IndexOpt, resolve_index
+from citywok.display import plural
 from citywok.store.snapshot import S3Config, SnapshotStore
 
 snapshot_app = typer.Typer(help="Publish an index to S3-compatible storage (S3, R2, MinIO) "
@@ -75,5 +76,5 @@ def pull(url: UrlArg, index_dir: IndexOpt = None, endpoint_url: EndpointOpt = No
                                "changed": result.changed}))
         return
     what = "pulled" if result.changed else "already current:"
-    typer.echo(f"{what} snapshot {result.snapshot_id}: {result.files} files, "
+    typer.echo(f"{what} snapshot {result.snapshot_id}: {plural(result.files, 'file')}, "
                f"{result.bytes_total / 1e6:.1f} MB; {target} -> {result.path}")

@@ -119,11 +119,11 @@ def timeline(
     if len(chosen) > 1:
         raise typer.BadParameter("choose one of --json, --vtt, --srt, --chapters")
     fmt = chosen[0] if chosen else Format.TABLE
-    from citywok.cli.main import fetch_link, is_link, link_settings
+    from citywok.cli.main import fetch_link, is_link, link_settings, open_for_queries
 
     try:
         settings = link_settings() if is_link(source) else None
-        idx = Index.open(resolve_index(index_dir))
+        idx = open_for_queries(index_dir)
     except errors.CityWokError as exc:
         raise _fail(exc) from None
     with idx, tempfile.TemporaryDirectory(prefix="citywok-link-") as tmp:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from citywok.defaults import install_hint
 from citywok.errors import ConfigError
 from citywok.ingest import FingerprintJob, JobOutcome, run_job
 
@@ -37,7 +38,7 @@ class DaskFingerprinter:
         try:
             dist = _distributed()
         except ImportError:
-            raise ConfigError("--dask needs Dask: pip install 'citywok[dask]'") from None
+            raise ConfigError(f"--dask needs Dask: {install_hint('dask')}") from None
         self._cluster: Any = None
         if address.startswith("local:"):
             try:

@@ -8,6 +8,7 @@ index -w N`` leaves no worker running, and the next writer gets the lock at once
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import multiprocessing
@@ -30,8 +31,24 @@ def _die_with_parent(parent_pid: int) -> None:
     # The parent may have died before prctl took effect: then we were re-parented.
     if os.getppid() != parent_pid:
         os._exit(1)
-    # A Ctrl-C in the terminal reaches the whole process group; the parent decides.
+    # A Ctrl-C in the terminal (or a service manager's SIGTERM) reaches the whole process
+    # group; the parent decides, keeps what is finished and stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while workers are started (the pool starts them in
+    ``submit``): a worker is born with them blocked, so a Ctrl-C that reaches the whole
+    process group while it is still importing (seconds, before its initializer runs)
+    cannot make it print a traceback; this process gets any held signal afterwards."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 class InlineFingerprinter:
@@ -67,7 +84,8 @@ class ProcessFingerprinter:
                     nxt = next(todo, None)
                     if nxt is None:
                         break
-                    running[self._pool.submit(run_job, nxt[1])] = nxt[0]
+                    with _signals_held():
+                        running[self._pool.submit(run_job, nxt[1])] = nxt[0]
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

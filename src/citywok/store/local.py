@@ -406,6 +406,15 @@ class LocalStore:
             raise IndexWriteError(f"cannot write the index at {self.root}: {exc}") from None
         self.reload()
 
+    def set_note(self, key: str, value: str) -> None:
+        """Record a fact about the whole index in the catalogue (its ``meta`` table)."""
+        self._require_writer()
+        try:
+            with self.catalog.transaction() as db:
+                self.catalog.set_meta(key, value, db)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise IndexWriteError(f"cannot write the index at {self.root}: {exc}") from None
+
     def remove(self, episode_id: str) -> Episode:
         self._require_writer()
         row = self.catalog.by_id(episode_id)

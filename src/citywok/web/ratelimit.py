@@ -36,8 +36,12 @@ class Quota:
     remaining: int
     reset_s: float
     window_s: int
+    #: False: nothing limits this client (the other figures mean nothing; no headers).
+    limited: bool = True
 
     def headers(self) -> list[tuple[bytes, bytes]]:
+        if not self.limited:
+            return []
         pairs = {
             "ratelimit-limit": str(self.limit),
             "ratelimit-remaining": str(max(0, self.remaining)),
@@ -45,6 +49,10 @@ class Quota:
             "ratelimit-policy": f"{self.limit};w={self.window_s}",
         }
         return [(k.encode(), v.encode()) for k, v in pairs.items()]
+
+
+#: The quota of a client nothing limits.
+UNLIMITED = Quota(allowed=True, limit=0, remaining=0, reset_s=0.0, window_s=0, limited=False)
 
 
 def storage_url(settings: Settings) -> str:
@@ -78,12 +86,14 @@ class RateLimiter:
         assert isinstance(storage, Storage)
         self.storage = storage
         self.strategy = MovingWindowRateLimiter(storage)
-        self.anonymous = parse(settings.anonymous_rate_limit)
+        anonymous = settings.anonymous_limit
+        #: ``None``: anonymous clients are not limited (a service on loopback).
+        self.anonymous = parse(anonymous) if anonymous else None
         self.keyed = parse(settings.key_rate_limit)
         self.refused = parse(settings.refused_rate_limit)
         self.auth_failures = parse(settings.auth_failure_rate_limit)
 
-    def item_for(self, key: ApiKey | None) -> RateLimitItem:
+    def item_for(self, key: ApiKey | None) -> RateLimitItem | None:
         if key is None:
             return self.anonymous
         return parse(key.rate_limit) if key.rate_limit else self.keyed
@@ -112,11 +122,17 @@ class RateLimiter:
 
     async def hit(self, *, key: ApiKey | None, ip: str) -> Quota:
         """Count one identification; ``allowed`` is false past the limit."""
-        return await self._count(self.item_for(key), self._client(key, ip), add=True)
+        item = self.item_for(key)
+        if item is None:
+            return UNLIMITED
+        return await self._count(item, self._client(key, ip), add=True)
 
     async def peek(self, *, key: ApiKey | None, ip: str) -> Quota:
         """Whether one more identification would be allowed (nothing is counted)."""
-        return await self._count(self.item_for(key), self._client(key, ip), add=False)
+        item = self.item_for(key)
+        if item is None:
+            return UNLIMITED
+        return await self._count(item, self._client(key, ip), add=False)
 
     async def refusals_left(self, *, key: ApiKey | None, ip: str) -> Quota:
         return await self._count(self.refused, ("refused", *self._client(key, ip)),

@@ -111,8 +111,10 @@ class MeOut(BaseModel):
     tier: Literal["anonymous", "key"]
     key_id: str | None = Field(description="The API key's id (keyed tier).")
     key_name: str | None
-    limit: int = Field(description="Identifications allowed per window.")
-    remaining: int = Field(description="Identifications left in the current window.")
+    limit: int | None = Field(description="Identifications allowed per window (null: no "
+                              "limit, as on a server that listens on loopback only).")
+    remaining: int | None = Field(description="Identifications left in the current window "
+                                  "(null: no limit).")
     window_s: int
     reset_s: float = Field(description="Seconds until the window has room again.")
 

@@ -573,14 +573,14 @@ export interface components {
             key_name: string | null;
             /**
              * Limit
-             * @description Identifications allowed per window.
+             * @description Identifications allowed per window (null: no limit, as on a server that listens on loopback only).
              */
-            limit: number;
+            limit: number | null;
             /**
              * Remaining
-             * @description Identifications left in the current window.
+             * @description Identifications left in the current window (null: no limit).
              */
-            remaining: number;
+            remaining: number | null;
             /** Window S */
             window_s: number;
             /**

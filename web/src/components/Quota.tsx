@@ -21,7 +21,7 @@ export function Quota({ refresh }: { refresh: number }) {
     fetchMe(abort.signal).then(setMe, () => undefined);
     return () => abort.abort();
   }, [refresh]);
-  if (!me) return null;
+  if (!me || me.limit === null || me.remaining === null) return null; // nothing limits it
   const text =
     me.remaining > 0
       ? `${me.remaining} of ${me.limit} identifications left ${per(me.window_s)}.`

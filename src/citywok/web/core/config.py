@@ -7,6 +7,7 @@ reads the environment (variables prefixed ``CITYWOK_``); everything else receive
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,8 @@ from citywok.defaults import (
 from citywok.errors import ConfigError
 from citywok.links.fetch import DownloadLimits, LinkPolicy
 
+#: The anonymous limit of a service that others can reach, unless one is set.
+PUBLIC_ANONYMOUS_LIMIT = "10/hour"
 #: Hosts links may point to (a host matches itself and its subdomains).
 DEFAULT_PLATFORMS = (
     "tiktok.com", "youtube.com", "youtu.be", "instagram.com", "x.com", "twitter.com",
@@ -206,8 +209,11 @@ class Settings(BaseSettings):
                                        "loopback addresses (127.0.0.0/8, ::1).")
 
     # -- keys and limits --------------------------------------------------------------------
-    anonymous_rate_limit: str = Field(default="10/hour", description="Identifications allowed per "
-                                      "client IP without a key ('limits' notation).")
+    anonymous_rate_limit: str | None = Field(
+        default=None, description="Identifications and timelines allowed per client IP "
+        "without a key ('limits' notation) [default: none while 'serve' listens on loopback "
+        "(127.0.0.1, ::1, localhost) with no trusted proxies, a person's own machine; "
+        f"{PUBLIC_ANONYMOUS_LIMIT} on any other address].")
     key_rate_limit: str = Field(
         default="100/hour", description="Identifications allowed per API key "
                                 "unless the key has its own limit.")
@@ -297,10 +303,18 @@ class Settings(BaseSettings):
     def _hosts(cls, value: list[str]) -> list[str]:
         return [h.strip().lower().rstrip(".") for h in value if h.strip()]
 
+    @field_validator("anonymous_rate_limit", mode="before")
+    @classmethod
+    def _unset(cls, value: object) -> object:
+        # CITYWOK_ANONYMOUS_RATE_LIMIT= (empty) means "not set": the default for the address.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("anonymous_rate_limit", "key_rate_limit", "refused_rate_limit",
                      "auth_failure_rate_limit")
     @classmethod
-    def _limit(cls, value: str) -> str:
+    def _limit(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             parse(value)
         except ValueError:
@@ -324,6 +338,26 @@ class Settings(BaseSettings):
         if scheme not in ("memory", "redis", "rediss", "redis+unix"):
             raise ValueError("rate_limit_storage must be memory:// or a redis:// URL")
         return self
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether only this machine can reach the service (no proxy forwards others)."""
+        if self.trusted_proxies:
+            return False
+        if self.host.strip("[]").lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False  # a host name: it may resolve to anything
+
+    @property
+    def anonymous_limit(self) -> str | None:
+        """The anonymous limit in force: the one set, else none on loopback (nobody but the
+        machine's own user can be anonymous there), else :data:`PUBLIC_ANONYMOUS_LIMIT`."""
+        if self.anonymous_rate_limit is not None:
+            return self.anonymous_rate_limit
+        return None if self.on_loopback else PUBLIC_ANONYMOUS_LIMIT
 
     @property
     def keys_path(self) -> Path:

@@ -24,5 +24,7 @@ async def me(request: Request, services: ServicesDep, key: ApiKeyDep) -> MeOut:
     return MeOut(tier="key" if key is not None else "anonymous",
                  key_id=key.key_id if key is not None else None,
                  key_name=key.name if key is not None else None,
-                 limit=quota.limit, remaining=max(0, quota.remaining), window_s=quota.window_s,
+                 limit=quota.limit if quota.limited else None,
+                 remaining=max(0, quota.remaining) if quota.limited else None,
+                 window_s=quota.window_s,
                  reset_s=round(quota.reset_s, 1))
