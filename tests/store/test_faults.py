@@ -31,6 +31,7 @@ import pytest
 
 from citywok.errors import IndexNotFoundError, IndexWriteError
 from citywok.index import SEGMENT_DIR, Index, NewEpisode
+from citywok.params import BuildParams
 from citywok.pipeline import drive, identify_samples, index_paths
 from citywok.result import Episode, Status
 from citywok.store.segment import _ARRAYS
@@ -336,7 +337,7 @@ def test_commits_keep_finished_files_when_a_run_is_interrupted(
 
     with Index.open(tmp_path / "index", writable=True) as idx, pytest.raises(KeyboardInterrupt):
         drive(index_paths(idx, [demo_library.folder], fingerprinter=Interrupted(),
-                          commit_every_s=0.0))
+                          build_params=BuildParams(commit_every_s=0.0)))
     with Index.open(tmp_path / "index") as ro:
         assert len(ro.episodes) == 2
 

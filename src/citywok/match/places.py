@@ -36,8 +36,9 @@ class Hit:
     time_scale: float
     #: Clip pitch minus reference pitch, in semitones.
     pitch_shift: float
-    #: Distinct clip peaks on the fitted line.
-    score: int
+    #: Distinct clip peaks on the fitted line (the hashes' count; the decision's
+    #: statistic is ``evidence``, which an answer's ``Candidate.score`` reports).
+    peaks_on_line: int
     #: Agreeing hash hits (several per peak).
     votes: int
     #: Clip frame around which the hits lie (where the fitted line is surest); a time
@@ -176,7 +177,7 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int, frame_s: 
         offset_frames=offset,
         time_scale=scale,
         pitch_shift=_median(v.shift[near[inl]]),
-        score=int(on_line.sum()),
+        peaks_on_line=int(on_line.sum()),
         votes=int(inl.sum()),
         pivot_frames=float(tq[inl].mean()),
     )

@@ -19,6 +19,10 @@ from citywok.defaults import DEFAULT_INDEX_TEXT, MAX_CLIP_DURATION_S, default_in
 from citywok.errors import ConfigError
 from citywok.links.fetch import DownloadLimits, LinkPolicy
 
+#: The versioned API's path prefix: every route but health and the page lives under it,
+#: and links the service writes (media, previews) start with it.
+API_PREFIX = "/api/v1"
+
 #: Hosts links may point to (a host matches itself and its subdomains).
 DEFAULT_PLATFORMS = (
     "tiktok.com", "youtube.com", "youtu.be", "instagram.com", "x.com", "twitter.com",
