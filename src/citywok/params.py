@@ -439,6 +439,25 @@ class LiveParams:
 
 
 @dataclass(frozen=True)
+class SharedParams:
+    """Knobs of finding shared material at index time (:mod:`citywok.match.shared`).
+    Never stored: changing one changes what the next ``index`` run records."""
+
+    #: Pairs of hashes at one time difference that make a shared stretch (about 2 s of
+    #: identical audio gives several hundred; unrelated music gives a handful).
+    min_pairs: int = 25
+    #: Time-difference bins (frames): a pair's difference jitters by a frame or two.
+    delta_bin_frames: int = 4
+    #: The gap (seconds) that ends a run of pairs.
+    run_gap_s: float = 2.0
+    #: Shortest stretch worth recording (seconds).
+    min_length_s: float = 2.0
+    #: Hashes more common than this within a show say nothing and are skipped: the work
+    #: grows with the square of a show's postings per hash.
+    max_per_hash: int = 64
+
+
+@dataclass(frozen=True)
 class BuildParams:
     """Knobs of building an index (:func:`citywok.pipeline.index_paths`). Never stored."""
 
@@ -448,3 +467,5 @@ class BuildParams:
     #: ... and at most this much audio per segment file (seconds): a segment is written
     #: whole, so this bounds the memory a batch holds.
     batch_audio_s: float = 4 * 3600.0
+    #: How shared material is found once the episodes are in.
+    shared: SharedParams = SharedParams()

@@ -25,7 +25,7 @@ from citywok.ingest.local import local_fingerprinter
 from citywok.match.decide import decide, shared_material
 from citywok.match.query import analyse_clip, match_clip
 from citywok.match.shared import find_shared
-from citywok.params import BuildParams, MatchParams
+from citywok.params import BuildParams, MatchParams, SharedParams
 from citywok.result import Episode, IdentifyResult, IndexSummary, Progress, Status
 from citywok.store.local import MAX_SEGMENTS
 
@@ -237,7 +237,7 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
     shows |= {s for s in all_shows - shows if index.shared_is_stale(s)}
     if shows:
         yield Progress(stage="finding shared material")
-        update_shared(index, shows)
+        update_shared(index, shows, shared_params=bp.shared)
     yield Progress(stage="done", done=total_bytes, total=total_bytes)
     return IndexSummary(
         added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),
@@ -246,8 +246,10 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
     )
 
 
-def update_shared(index: Index, shows: Iterable[str]) -> None:
+def update_shared(index: Index, shows: Iterable[str], *,
+                  shared_params: SharedParams | None = None) -> None:
     """Find the material the episodes of each show share, anew, from the stored peaks."""
+    sp = shared_params or SharedParams()
     for show in sorted(set(shows)):
         keys = sorted(k for k, e in index.episodes.items() if e.show == show)
         peaks = {}
@@ -257,7 +259,7 @@ def update_shared(index: Index, shows: Iterable[str]) -> None:
                 peaks[k] = got
         durations = {k: index.episodes[k].duration_s for k in keys}
         index.replace_shared(keys, find_shared(peaks, durations, params=index.params,
-                                                 family=index.nominator),
+                                                 family=index.nominator, shared=sp),
                              show=show)
 
 
