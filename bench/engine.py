@@ -3,8 +3,7 @@
 The engine answers ``no_match`` when its best candidate's score is below one threshold,
 the field ``MatchParams.min_score``, the same for every clip length (chance agreement of
 sketches does not grow with the length). When the engine changes how it decides, change
-:data:`THRESHOLD_FIELD` and :func:`threshold` here; the bench calibrates whatever they
-say.
+:data:`THRESHOLD_FIELD`, :func:`threshold_value` and :func:`calibrated` here.
 """
 
 from __future__ import annotations
@@ -30,14 +29,8 @@ THRESHOLD_FIELD = "min_score"
 OPEN = -1e9
 
 
-def threshold(mp: MatchParams, clip_s: float) -> float:
-    """The score a clip of ``clip_s`` seconds needs to be answered under ``mp``: one
-    value for every length (the argument is kept so that reports stay per length)."""
-    del clip_s
-    return threshold_value(mp)
-
-
 def threshold_value(mp: MatchParams) -> float:
+    """The score a clip of any length needs to be answered under ``mp``."""
     return float(getattr(mp, THRESHOLD_FIELD))
 
 
