@@ -219,6 +219,9 @@ class MatchParams:
     #: Line-fit tolerance (seconds) and the spread of pitch shifts kept in a place.
     line_tolerance_s: float = 0.064
     shift_spread_semitones: float = 0.5
+    #: The line-fit tolerance grows by this much per frame a hit's triplet spans: a
+    #: small error in the fitted scale moves a hit's far peaks by a share of its span.
+    line_tolerance_per_frame: float = 0.01
 
     # -- verifying a place with the sketch ------------------------------------------------
     #: Offsets (frames) around a place's fitted offset at which its sketch is compared:

@@ -155,7 +155,7 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int, frame_s: 
     offset = _median(tr[:, 0] - scale * tq[:, 0])
     for _ in range(3):
         resid = np.abs(tr - (offset + scale * tq)).max(axis=1)
-        inl = resid <= line_tol + 0.01 * np.abs(tq[:, -1] - tq[:, 0])
+        inl = resid <= line_tol + mp.line_tolerance_per_frame * np.abs(tq[:, -1] - tq[:, 0])
         if not inl.any():
             return None
         x = tq[inl].ravel()
@@ -167,7 +167,7 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int, frame_s: 
             scale = float(dx @ (y - y.mean())) / sxx
         offset = _median(y - scale * x)
     resid = np.abs(tr - (offset + scale * tq)).max(axis=1)
-    inl = resid <= line_tol + 0.01 * np.abs(tq[:, -1] - tq[:, 0])
+    inl = resid <= line_tol + mp.line_tolerance_per_frame * np.abs(tq[:, -1] - tq[:, 0])
     if not inl.any():
         return None
     on_line = np.zeros(n_query_peaks, dtype=bool)

@@ -58,6 +58,8 @@ def verify(hit: Hit, sketcher: ClipSketcher, index: Index, mp: MatchParams, *,
         scale = hit.time_scale * factor
         offset = hit.offset_frames + (hit.time_scale - scale) * centre
         span = scale * (sketcher.n_frames - 1)
+        # Codes compared stay clear of the clip's ends by the widest offsets the search
+        # may move them (fixed by the sketch's layout and ``verify_offsets_frames``).
         start = max(0, int(np.ceil((offset + 2.0) / f)))
         stop = min(len(ref), int(np.floor((offset - 3.0 + span) / f)) - 1)
         if stop - start < 2:
