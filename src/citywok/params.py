@@ -65,6 +65,8 @@ class AnalysisParams:
     #: semitones, above it lossy codecs and band-limiting remove energy.
     fmin_hz: float = 150.0
     fmax_hz: float = 3400.0
+    #: How reference peaks are picked (and, when following, the input's, so that "found"
+    #: means the same peak).
     index_peaks: PeakParams = PeakParams(half_frames=13, half_bins=10, floor_db=45.0,
                                           prominence_db=10.0)
     #: An anchor peak is combined with pairs of its next ``index_fanout`` peaks in time.
@@ -400,6 +402,7 @@ class TimelineParams:
     keep_s: float = 60.0
     #: Peaks are picked in blocks this long (seconds): throughput, not latency, counts.
     block_s: float = 8.0
+    #: How each place found is followed.
     follow: FollowParams = FollowParams()
 
 
@@ -438,6 +441,7 @@ class LiveParams:
     resume_check_s: float = 1.0
     #: How far (seconds) around the paused position the resumed audio is looked for.
     resume_reach_s: float = 0.25
+    #: How each place found is followed.
     follow: FollowParams = FollowParams()
 
 

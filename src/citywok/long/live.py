@@ -29,9 +29,11 @@ Events (frozen dataclasses, each with ``to_json()`` whose ``"event"`` names it):
   (something else plays: a seek, another episode, audio not in the library; which one
   is known when the next :class:`Found` comes).
 
-After a seek or a change of episode the next :class:`Found` comes once about 3 s of the
-new audio have been heard (``min_search_s``), within 5 s of audio on the benchmark; after
-a pause, as soon as a second of the resumed audio confirms the old place.
+Times like ``update_every_s`` and ``min_search_s`` are fields of
+:class:`~citywok.params.LiveParams`. After a seek or a change of episode the next
+:class:`Found` comes once about 3 s of the new audio have been heard (``min_search_s``),
+within 5 s of audio on the benchmark; after a pause, as soon as a second of the resumed
+audio confirms the old place.
 """
 
 from __future__ import annotations
