@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
+import numpy as np
+
+from citywok.analysis.peaks import find_peaks
 from citywok.index import Index
 from citywok.long.engine import PeakFeed, Place, Verifier
 from citywok.long.follow import search
-from citywok.params import FollowParams, MatchParams
+from citywok.params import AnalysisParams, FollowParams, MatchParams, PeakParams
 from tests.conftest import DemoLibrary, to_8k
 
 
@@ -29,3 +35,24 @@ def test_check_finds_a_known_place_and_not_another(demo_library: DemoLibrary) ->
                       Place(place.episode_key % 4 + 1, place.offset_frames, 1.0, 0.0)):
             c = verifier.check(wrong, feed.peaks, 0.0, 8.0 / fs)
             assert c.found.mean() < 0.2 and c.evidence < 3
+
+
+def test_the_input_is_peaked_as_the_index_was() -> None:
+    """Following picks the input's peaks with the index's own ``index_peaks``: an index
+    built with other parameters is followed with its peaks, not today's defaults."""
+    rng = np.random.default_rng(4)
+    t = np.arange(8 * 8000) / 8000
+    x = np.asarray(sum(np.sin(2 * np.pi * f * t) * (np.sin(2 * np.pi * g * t) > 0.2)
+                       for f, g in zip(rng.uniform(200, 3000, 30), rng.uniform(0.3, 3, 30),
+                                       strict=True)), dtype=np.float32)
+    counts = []
+    for peaks in (AnalysisParams().index_peaks,
+                  PeakParams(half_frames=6, half_bins=4, floor_db=60.0, prominence_db=3.0)):
+        params = AnalysisParams(index_peaks=peaks)
+        feed = PeakFeed(cast(Index, SimpleNamespace(params=params)), block_s=1.0)
+        feed.feed(x)
+        feed.finish()
+        whole = find_peaks(x, params=params, peak_params=peaks)
+        assert np.allclose(feed.peaks.frame, whole.frame)
+        counts.append(len(whole))
+    assert counts[0] != counts[1]
