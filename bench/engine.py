@@ -1,10 +1,9 @@
 """Everything the bench assumes about the engine's decision, in one place.
 
-The engine answers ``no_match`` when its best candidate's score is below a threshold
-that may depend on the clip's length. Today that threshold is
-``MatchParams.score_needed(clip_s)``, set by the field ``MatchParams.min_score``.
-When the engine changes how it decides, change :data:`THRESHOLD_FIELD` and
-:func:`threshold` here; the bench calibrates whatever they say.
+The engine answers ``no_match`` when its best candidate's score is below one threshold,
+the field ``MatchParams.min_score``, the same for every clip length (chance agreement of
+sketches does not grow with the length). When the engine changes how it decides, change
+:data:`THRESHOLD_FIELD`, :func:`threshold_value` and :func:`calibrated` here.
 """
 
 from __future__ import annotations
@@ -30,12 +29,8 @@ THRESHOLD_FIELD = "min_score"
 OPEN = -1e9
 
 
-def threshold(mp: MatchParams, clip_s: float) -> float:
-    """The score a clip of ``clip_s`` seconds needs to be answered under ``mp``."""
-    return mp.score_needed(clip_s)
-
-
 def threshold_value(mp: MatchParams) -> float:
+    """The score a clip of any length needs to be answered under ``mp``."""
     return float(getattr(mp, THRESHOLD_FIELD))
 
 
@@ -45,22 +40,10 @@ def with_threshold(mp: MatchParams, value: float) -> MatchParams:
 
 
 def calibrated(mp: MatchParams, needed: Mapping[float, float]) -> MatchParams:
-    """``mp`` with the smallest threshold field value at which a clip of every length
-    ``L`` in ``needed`` needs at least ``needed[L]``: found by bisection, so any monotone
-    :func:`threshold` works."""
-    def enough(v: float) -> bool:
-        return all(threshold(with_threshold(mp, v), length) >= score
-                   for length, score in needed.items())
-
-    lo, hi = 0.0, 1.0
-    while not enough(hi):
-        lo, hi = hi, hi * 2
-        if hi > 1e6:
-            raise ValueError(f"no threshold reaches {dict(needed)}")
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if enough(mid) else (mid, hi)
-    return with_threshold(mp, round(hi + 5e-4, 3))
+    """``mp`` with the smallest threshold at which a clip of every length ``L`` in
+    ``needed`` needs at least ``needed[L]``: one threshold serves every length, so it is
+    the largest of them, rounded up to the next thousandth (at least 0)."""
+    return with_threshold(mp, round(max(0.0, *needed.values()) + 5e-4, 3))
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def main() -> int:
     ap.add_argument("--children", type=int, default=1, help="mutants tested in parallel")
     ap.add_argument("--keep", type=Path, help="leave the scratch copy here (to browse it)")
     ap.add_argument("mutants", nargs="*", default=list(MUTANTS),
-                    help="mutmut mutant-name globs (default: decide, match_clip, match.py, "
+                    help="mutmut mutant-name globs (default: decide, match_clip, match/, "
                          "sketch scoring)")
     args = ap.parse_args()
     mutmut = Path(sys.executable).parent / "mutmut"

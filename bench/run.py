@@ -549,8 +549,9 @@ def main() -> int:
                 "engine_value": engine.threshold_value(engine_mp),
                 "used": args.threshold,
                 "used_value": engine.threshold_value(mp),
-                "thresholds": {length_key(k): engine.threshold(mp, k) for k in lengths},
-                "engine_thresholds": {length_key(k): engine.threshold(engine_mp, k)
+                # One threshold for every length; listed per length, as reports were.
+                "thresholds": {length_key(k): engine.threshold_value(mp) for k in lengths},
+                "engine_thresholds": {length_key(k): engine.threshold_value(engine_mp)
                                       for k in lengths},
             }
             log(json.dumps(report["calibration"]))
@@ -584,7 +585,7 @@ def main() -> int:
         for part in ("calibration", "held_out"):
             rs = [r for r in recs if r.kind == "outside" and r.part == part]
             report["outside"][part]["answered_at_engine_threshold"] = sum(
-                r.raw_score is not None and r.raw_score >= engine.threshold(engine_mp, r.length_s)
+                r.raw_score is not None and r.raw_score >= engine.threshold_value(engine_mp)
                 for r in rs)
         report["shared"] = shared_table(recs)
         report["reliability"] = reliability(recs)

@@ -46,7 +46,7 @@ from scipy.signal import resample_poly
 from bench.distortions import Distortion, Overlays, issue_15_rows
 from citywok.index import Index
 from citywok.long.live import Found, LiveTracker
-from citywok.long.timeline import Segment, SegmentStatus, Timeline, timeline_file
+from citywok.long.timeline import Stretch, StretchStatus, Timeline, timeline_file
 from citywok.pipeline import drive, index_paths
 
 Audio = npt.NDArray[np.float32]
@@ -252,10 +252,10 @@ def build_reaction(corpus: Corpus, rng: np.random.Generator, work: Path,
 
 
 def score(built: Built, tl: Timeline, corpus: Corpus) -> dict[str, Any]:
-    segs = list(tl.segments)
+    segs = list(tl.stretches)
     starts = np.array([s.start_s for s in segs])
 
-    def segment_at(t: float) -> Segment:
+    def segment_at(t: float) -> Stretch:
         return segs[max(0, int(np.searchsorted(starts, t, side="right")) - 1)]
 
     def in_fade(t: float) -> bool:
@@ -264,12 +264,12 @@ def score(built: Built, tl: Timeline, corpus: Corpus) -> dict[str, Any]:
     def correct(p: Piece, t: float) -> bool:
         seg = segment_at(t)
         if p.kind == "outside":
-            return seg.status is SegmentStatus.UNKNOWN
-        if seg.status is SegmentStatus.UNKNOWN:
+            return seg.status is StretchStatus.UNKNOWN
+        if seg.status is StretchStatus.UNKNOWN:
             return False
         pos = p.ep_start_s + (t - p.start_s) * p.speed
         truth = corpus.equivalents(p.source, pos)
-        if seg.status is SegmentStatus.AMBIGUOUS and len(truth) == 1:
+        if seg.status is StretchStatus.AMBIGUOUS and len(truth) == 1:
             return False
         for m in seg.matches:
             c = m.candidate
@@ -296,11 +296,11 @@ def score(built: Built, tl: Timeline, corpus: Corpus) -> dict[str, Any]:
             by_effect.setdefault(p.effect.split()[0], []).append(int(hit))
         else:
             outside_seconds_labelled += STEP_S * sum(
-                segment_at(t).status is not SegmentStatus.UNKNOWN for t in scored)
+                segment_at(t).status is not StretchStatus.UNKNOWN for t in scored)
     # A segment found that lies mostly in outside audio names an episode for it.
     false_segments = 0
     for s in segs:
-        if s.status is SegmentStatus.UNKNOWN:
+        if s.status is StretchStatus.UNKNOWN:
             continue
         inside = sum(max(0.0, min(s.end_s, p.end_s) - max(s.start_s, p.start_s))
                      for p in built.pieces if p.kind == "outside")

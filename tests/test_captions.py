@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from citywok.long.captions import clock, to_chapters, to_srt, to_vtt
-from citywok.long.timeline import Segment, SegmentMatch, SegmentStatus, Timeline
+from citywok.long.timeline import Stretch, StretchMatch, StretchStatus, Timeline
 from citywok.result import Candidate, Episode
 
 
@@ -13,17 +13,17 @@ def episode(n: int, title: str | None = "Garden Lantern") -> Episode:
                    content_hash=str(n))
 
 
-def match(n: int, offset_s: float, length_s: float, speed: float = 1.0) -> SegmentMatch:
+def match(n: int, offset_s: float, length_s: float, speed: float = 1.0) -> StretchMatch:
     c = Candidate(episode=episode(n), offset_s=offset_s, score=20.0, confidence=0.99,
                   speed=speed, pitch_semitones=0.0)
-    return SegmentMatch(candidate=c, end_offset_s=offset_s + length_s * speed)
+    return StretchMatch(candidate=c, end_offset_s=offset_s + length_s * speed)
 
 
-TIMELINE = Timeline(segments=(
-    Segment(0.0, 12.5, SegmentStatus.MATCH, (match(2, 615.25, 12.5),)),
-    Segment(12.5, 20.0, SegmentStatus.UNKNOWN),
-    Segment(20.0, 3725.0, SegmentStatus.MATCH, (match(3, 61.0, 3705.0, 1.25),)),
-    Segment(3725.0, 3730.0, SegmentStatus.AMBIGUOUS,
+TIMELINE = Timeline(stretches=(
+    Stretch(0.0, 12.5, StretchStatus.MATCH, (match(2, 615.25, 12.5),)),
+    Stretch(12.5, 20.0, StretchStatus.UNKNOWN),
+    Stretch(20.0, 3725.0, StretchStatus.MATCH, (match(3, 61.0, 3705.0, 1.25),)),
+    Stretch(3725.0, 3730.0, StretchStatus.AMBIGUOUS,
             tuple(match(n, 1.0, 5.0) for n in (1, 2, 3, 4, 5))),
 ), duration_s=3730.0, elapsed_ms=10.0)
 
@@ -41,7 +41,7 @@ def test_chapters_name_episode_and_place() -> None:
         "1:02:05 S01E01 Garden Lantern / S01E02 Garden Lantern / S01E03 Garden Lantern"
         " / +2 more (shared) @ 00:01",
     ]
-    short = Timeline(segments=TIMELINE.segments[:2], duration_s=20.0, elapsed_ms=1.0)
+    short = Timeline(stretches=TIMELINE.stretches[:2], duration_s=20.0, elapsed_ms=1.0)
     assert to_chapters(short).splitlines()[0] == "00:00 S01E02 Garden Lantern @ 10:15"
 
 

@@ -10,7 +10,7 @@ from citywok.params import AnalysisParams, MatchParams
 from citywok.result import Candidate, Episode, Status
 
 MP = MatchParams()
-NEEDED = MP.score_needed(5.0)
+NEEDED = MP.min_score
 
 
 def _episode(n: int) -> Episode:
@@ -38,7 +38,7 @@ class FakeIndex:
 def hit(key: int, evidence: float, offset_s: float = 100.0) -> Hit:
     frames = offset_s / AnalysisParams().frame_s
     return Hit(episode_key=key, offset_frames=frames, time_scale=1.0, pitch_shift=0.0,
-               score=20, votes=10, evidence=evidence)
+               peaks_on_line=20, votes=10, evidence=evidence)
 
 
 def run(hits: list[Hit], keys: list[int] | None = None, mp: MatchParams = MP

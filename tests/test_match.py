@@ -78,9 +78,9 @@ def test_the_right_place_wins_and_is_verified(library: tuple[Index, list[np.ndar
     assert best.episode_key == key_of(index, 2)
     assert best.offset_frames * index.params.frame_s == pytest.approx(21.0, abs=0.05)
     assert best.time_scale == pytest.approx(1.0, abs=0.01)
-    assert best.evidence > 3 * MP.score_needed(5.0)
+    assert best.evidence > 3 * MP.min_score
     # Other places (chance) stay near zero.
-    assert all(h.evidence < MP.score_needed(5.0) for h in hits[1:])
+    assert all(h.evidence < MP.min_score for h in hits[1:])
 
 
 def test_min_votes_and_the_plausible_range_filter(library: tuple[Index, list[np.ndarray]]
@@ -91,7 +91,7 @@ def test_min_votes_and_the_plausible_range_filter(library: tuple[Index, list[np.
     # The clip plays at 1.0x: a range that excludes it leaves only chance, in the range.
     fast = match_clip(clip, index, replace(MP, plausible_time_scale=(1.1, 1.4)))
     assert all(1.1 <= h.time_scale <= 1.4 for h in fast)
-    assert all(h.evidence < MP.score_needed(5.0) for h in fast)
+    assert all(h.evidence < MP.min_score for h in fast)
     assert match_clip(clip, index, replace(MP, plausible_pitch_shift=-1.0)) == []
 
 
@@ -163,10 +163,10 @@ def test_verify_scores_the_copy_not_another_episode(
     sketcher = analyse_clip(clip, index.params, MP).sketcher
     best = match_clip(clip, index, MP)[0]
     wrong = replace(best, episode_key=key_of(index, 3), evidence=0.0)
-    assert verify(wrong, sketcher, index).evidence < MP.score_needed(5.0) / 2
+    assert verify(wrong, sketcher, index, MP).evidence < MP.min_score / 2
     moved = replace(best, offset_frames=best.offset_frames + 60, evidence=0.0)
-    assert verify(moved, sketcher, index).evidence < MP.score_needed(5.0) / 2
-    assert verify(replace(best, evidence=0.0), sketcher, index).evidence == pytest.approx(
+    assert verify(moved, sketcher, index, MP).evidence < MP.min_score / 2
+    assert verify(replace(best, evidence=0.0), sketcher, index, MP).evidence == pytest.approx(
         best.evidence, abs=3.0)
 
 

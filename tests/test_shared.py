@@ -69,7 +69,7 @@ def test_kinds_follow_the_place_in_the_episode(start: float, end: float,
 def test_no_shared_material_between_unrelated_episodes(tmp_path: Path) -> None:
     from citywok.analysis.peaks import find_peaks
     from citywok.match.shared import find_shared
-    from citywok.params import AnalysisParams
+    from citywok.params import AnalysisParams, SharedParams
 
     rng = np.random.default_rng(3)
     p = AnalysisParams()
@@ -82,7 +82,7 @@ def test_no_shared_material_between_unrelated_episodes(tmp_path: Path) -> None:
         peaks[k] = find_peaks(np.asarray(x[::2], np.float32), params=p,
                               peak_params=p.index_peaks)
     found: list[SharedStretch] = find_shared(peaks, dict.fromkeys(peaks, 30.0), params=p,
-                                            family=triplet)
+                                            family=triplet, shared=SharedParams())
     assert found == []
 
 
@@ -90,7 +90,7 @@ def test_a_run_stopped_before_finding_shared_material_is_caught_up(
         demo_library: DemoLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A kill between the last commit and the self-join leaves every episode in the
     index; the next run adds nothing, and must still find what they share."""
-    def killed(*_: object) -> None:
+    def killed(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
     library = demo_library.folder

@@ -16,8 +16,8 @@ from citywok.cli.demo import RATE_HZ, encode
 from citywok.errors import SilentMediaError
 from citywok.index import Index
 from citywok.long.timeline import (
-    Segment,
-    SegmentStatus,
+    Stretch,
+    StretchStatus,
     Timeline,
     TimelineEvent,
     run_to_end,
@@ -92,15 +92,15 @@ def run(index: Index, audio16: Audio, *, chunk_s: float = 3.0) -> tuple[Timeline
 
 def check(tl: Timeline, parts: list[Part], lib: DemoLibrary) -> None:
     """Each part is one segment with the right label, place, speed and boundaries."""
-    segs = list(tl.segments)
+    segs = list(tl.stretches)
     assert len(segs) == len(parts), [(s.start_s, s.end_s, s.status.value) for s in segs]
     for seg, part in zip(segs, parts, strict=True):
         assert abs(seg.start_s - part.start_s) <= BOUNDARY_TOL_S, (seg, part)
         assert abs(seg.end_s - part.end_s) <= BOUNDARY_TOL_S, (seg, part)
         if part.episode is None:
-            assert seg.status is SegmentStatus.UNKNOWN and seg.match is None
+            assert seg.status is StretchStatus.UNKNOWN and seg.match is None
             continue
-        assert seg.status is SegmentStatus.MATCH
+        assert seg.status is StretchStatus.MATCH
         assert seg.match is not None
         c = seg.match.candidate
         assert c.episode.episode_id == lib.episode_id(part.episode)
@@ -159,10 +159,10 @@ def test_shared_theme_alone_is_ambiguous(index: Index, demo_library: DemoLibrary
     audio, _ = build(demo_library, [(None, 0.0, 5.0, 1.0), (1, 0.5, 7.0, 1.0),
                                     (None, 0.0, 5.0, 1.0)], outside_audio)
     tl, _ = run(index, audio)
-    shared = [s for s in tl.segments if s.status is not SegmentStatus.UNKNOWN]
+    shared = [s for s in tl.stretches if s.status is not StretchStatus.UNKNOWN]
     assert len(shared) == 1
     seg = shared[0]
-    assert seg.status is SegmentStatus.AMBIGUOUS
+    assert seg.status is StretchStatus.AMBIGUOUS
     assert {m.candidate.episode.episode_id for m in seg.matches} == {
         demo_library.episode_id(n) for n in range(4)}
     assert abs(seg.start_s - 5.0) <= BOUNDARY_TOL_S and abs(seg.end_s - 12.0) <= 0.6
@@ -184,8 +184,8 @@ def test_segments_stream_out_in_order_as_they_are_found(
     audio, _ = build(demo_library, [(0, 10.0, 10.0, 1.0), (1, 10.0, 10.0, 1.0),
                                     (None, 0.0, 6.0, 1.0), (3, 9.0, 20.0, 1.0)], outside_audio)
     tl, events = run(index, audio, chunk_s=2.0)
-    segs = [e for e in events if isinstance(e, Segment)]
-    assert tuple(segs) == tl.segments
+    segs = [e for e in events if isinstance(e, Stretch)]
+    assert tuple(segs) == tl.stretches
     # Contiguous from 0 to the end.
     assert segs[0].start_s == 0.0 and segs[-1].end_s == pytest.approx(tl.duration_s)
     assert all(a.end_s == b.start_s for a, b in itertools.pairwise(segs))
@@ -205,7 +205,7 @@ def test_a_file_is_read_as_a_stream(index: Index, demo_library: DemoLibrary,
     tl = run_to_end(steps)
     check(tl, parts, demo_library)
     assert tl.to_json(file="c.m4a")["segments"][1] == {
-        "start_s": round(tl.segments[1].start_s, 3), "end_s": round(tl.segments[1].end_s, 3),
+        "start_s": round(tl.stretches[1].start_s, 3), "end_s": round(tl.stretches[1].end_s, 3),
         "status": "unknown", "match": None, "candidates": []}
 
 

@@ -13,7 +13,9 @@ DEFAULT_INDEX_TEXT = "the per-user data dir (~/.local/share/citywok/index on Lin
 
 
 def default_index_dir() -> Path:
-    """The index ``citywok index``, ``identify`` and ``serve`` use unless told otherwise."""
+    """The index ``citywok index``, ``identify`` and ``serve`` use unless told otherwise
+    (by ``--index`` or $CITYWOK_INDEX, which only the shells read: the CLI's
+    ``resolve_index`` and the service's settings). The one default, for both shells."""
     return Path(user_data_dir("citywok")) / "index"
 
 

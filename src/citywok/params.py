@@ -7,6 +7,11 @@
 * :class:`MatchParams` are every knob of the *query* side and of the decision: how the
   clip's peaks are picked, which warps are tried, how many postings a query may read,
   the thresholds. They are never stored, so changing one never locks an index out.
+
+Long inputs (:mod:`citywok.long`) have knobs of their own, never stored either:
+:class:`FollowParams` (following one known place), :class:`TimelineParams` (a file's
+timeline) and :class:`LiveParams` (live following), each holding the follower's. Indexing
+has :class:`BuildParams`. Every knob is declared once, here, with why it has its value.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class AnalysisParams:
     #: semitones, above it lossy codecs and band-limiting remove energy.
     fmin_hz: float = 150.0
     fmax_hz: float = 3400.0
+    #: How reference peaks are picked (and, when following, the input's, so that "found"
+    #: means the same peak).
     index_peaks: PeakParams = PeakParams(half_frames=13, half_bins=10, floor_db=45.0,
                                           prominence_db=10.0)
     #: An anchor peak is combined with pairs of its next ``index_fanout`` peaks in time.
@@ -214,6 +221,27 @@ class MatchParams:
     #: Line-fit tolerance (seconds) and the spread of pitch shifts kept in a place.
     line_tolerance_s: float = 0.064
     shift_spread_semitones: float = 0.5
+    #: The line-fit tolerance grows by this much per frame a hit's triplet spans: a
+    #: small error in the fitted scale moves a hit's far peaks by a share of its span.
+    line_tolerance_per_frame: float = 0.01
+
+    # -- verifying a place with the sketch ------------------------------------------------
+    #: Offsets (frames) around a place's fitted offset at which its sketch is compared:
+    #: the sketch's 48 ms codes need the alignment to about a frame, and reverberation
+    #: delays a clip's energy by one or two frames (measured: the best offset moved by
+    #: -2 frames).
+    verify_offsets_frames: tuple[float, ...] = tuple(
+        float(x) for x in np.arange(-2.5, 1.51, 0.5))
+    #: The offsets of a first glance at a place (the fitted one, or a frame or two early
+    #: under reverberation) ...
+    glance_offsets_frames: tuple[float, ...] = (-2.0, -1.0, 0.0)
+    #: ... and the score under which a place is left there as chance.
+    glance_min_score: float = 2.0
+    #: Time scales (times the fitted one) tried when a place's scale is searched: a place
+    #: nominated by few hash hits may have its scale wrong by a few per cent, which over
+    #: 5 s moves the clip's end by several frames (+-5 % in 0.5 % steps).
+    scale_search: tuple[float, ...] = tuple(
+        float(x) for x in np.round(np.arange(0.95, 1.0501, 0.005), 4))
 
     # -- verification and decision --------------------------------------------------------
     #: What a real re-upload can do, in the clip's own axes once warps are undone: speed
@@ -225,7 +253,9 @@ class MatchParams:
     #: Calibrated on outside audio (bench/README.md): 1.1 x the best score of any
     #: calibration clip that is not the same recording as the place it named (5.98 at
     #: 3 s, 6.14 at 5 s, 5.15 at 10 s) asks for 6.75; held-out clips are then scored with
-    #: this rounded-up value. One value serves every length (see ``score_needed``).
+    #: this rounded-up value. One value serves every length: chance agreement of
+    #: sketches does not grow with the clip's length (the score is already normalised by
+    #: the number of bits), so neither does the threshold.
     min_score: float = 7.0
     #: Score at which the warp search stops early.
     conclusive_score: float = 9.0
@@ -246,14 +276,6 @@ class MatchParams:
         (2.0, 0.003), (5.0, 0.0535), (6.5, 0.6667), (7.5, 0.7297), (8.5, 0.8727),
         (9.5, 0.9307), (12.5, 0.9483), (14.0, 0.9905), (17.5, 0.9966), (25.0, 0.9987))
 
-    def score_needed(self, clip_s: float) -> float:
-        """The evidence a place needs to be an answer, for a clip of ``clip_s`` seconds.
-
-        Chance agreement of sketches does not grow with the clip's length (the score is
-        already normalised by the number of bits), so neither does the threshold."""
-        del clip_s
-        return self.min_score
-
     def confidence(self, evidence: float) -> float:
         """Probability that an answer with this evidence is right (the reliability
         table, interpolated)."""
@@ -272,3 +294,185 @@ class MatchParams:
             raise ConfigError("ambiguous_ratio must be in (0, 1]")
         if not self.warps:
             raise ConfigError("at least one warp is needed")
+
+
+@dataclass(frozen=True)
+class FollowParams:
+    """Knobs of following one known place through a stream (:mod:`citywok.long`): which
+    reference peaks count as found, the alarm that says the place stopped, the refits of
+    its line and the walk back to where it started. Never stored."""
+
+    #: A plain-warp probe whose best place reaches this share of ``min_score`` is
+    #: searched again with every warp; below it the window is passed over. Outside audio
+    #: stays under ~0.5 (bench); sped-up and pitch-shifted episodes reach 1-2.5.
+    promising_share: float = 0.5
+    #: A reference peak is found when an input peak lies this close to where the place
+    #: puts it (reference seconds): the matcher's own verification tolerance.
+    found_tol_s: float = 0.048
+    #: ... and this close in pitch (semitones).
+    found_tol_semitones: float = 0.35
+    #: Chance of finding a peak is counted over input peaks of the same pitch within this
+    #: many seconds of it (local density, not the whole input's).
+    chance_half_s: float = 1.0
+    #: Chance is kept in this range for the likelihood ratio (0 or 1 would make one peak
+    #: decide everything).
+    chance_range: tuple[float, float] = (0.02, 0.5)
+    #: Peak evidence a followed place needs over 5 s (it grows with the square root of
+    #: the stretch's length, as chance and true evidence both do): the threshold the
+    #: matcher used with this statistic (CityWok 0.1), calibrated on outside audio.
+    evidence_5s: float = 9.5
+    #: Find rate assumed for a place before it has ``min_obs_for_rate`` observations of
+    #: its own: about what a clean re-upload finds.
+    prior_find_rate: float = 0.6
+    min_obs_for_rate: int = 30
+    #: An estimated find rate is kept in this range: a near-perfect rate would make one
+    #: missing peak look like the end; a rate near chance could never end.
+    find_rate_range: tuple[float, float] = (0.2, 0.9)
+    #: The CUSUM alarm: this much log-likelihood in favour of "gone" (nats) ...
+    alarm_nats: float = 10.0
+    #: ... lasting at least this long (seconds) since the change point: shorter dips are
+    #: a loud moment, not an end.
+    alarm_min_s: float = 0.75
+    #: The line is refitted from found peaks once ``refit_min_pairs`` of them span at
+    #: least ``refit_min_span_s`` (fewer, closer, fit the speed worse than the search
+    #: did); the last ``refit_max_pairs`` are used, so a long stretch costs the same.
+    refit_min_pairs: int = 24
+    refit_min_span_s: float = 2.0
+    refit_max_pairs: int = 4000
+    #: A refit may change the speed by this much (relative); more is not a refinement.
+    max_refit_change: float = 0.02
+    #: Time tolerances (times ``found_tol_s``) of the refits of a searched place, widest
+    #: first: the search's line is known only roughly, so it is pulled in gradually.
+    refine_slacks: tuple[float, ...] = (3.0, 2.0, 1.0, 1.0)
+    #: A found place's stretch is walked back in blocks this long (seconds) while each
+    #: shows the place with ``back_evidence``; blocks with fewer than ``back_min_peaks``
+    #: reference peaks cannot tell, and are walked through. One hypothesis checked needs
+    #: far less evidence than a search among millions.
+    back_block_s: float = 2.5
+    back_evidence: float = 2.0
+    back_min_peaks: int = 8
+    #: After an alarm, a follower with a look-ahead (``confirm_s``) looks past the first
+    #: ``settle_s`` seconds: the place showing there with ``continue_evidence`` was a dip
+    #: (a loud overlay, a noisy moment), not an end.
+    continue_evidence: float = 3.5
+    settle_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class TimelineParams:
+    """Knobs of a long input's timeline (:mod:`citywok.long.timeline`). Never stored."""
+
+    #: Windows searched where nothing is known (seconds) and how far apart: 5 s finds
+    #: what a 5 s clip finds; half a window apart, a stretch of 5 s or more is always
+    #: wholly inside one.
+    window_s: float = 5.0
+    stride_s: float = 2.5
+    #: Two places whose boundaries are closer than this (seconds) meet at one cut;
+    #: further apart, the stretch between them is ``unknown``.
+    join_s: float = 1.5
+    #: Neither place explaining less than this (seconds) between two stretches is no
+    #: ``unknown`` stretch: they meet at one cut.
+    min_unknown_s: float = 1.0
+    #: Stretches shorter than this (seconds) are not worth one of their own: too few
+    #: peaks to trust.
+    min_stretch_s: float = 1.0
+    #: A gap this long (seconds) between a stretch and one found after it is searched
+    #: again: the window that found the later one may have hidden a short one before it.
+    gap_search_s: float = 2.5
+    #: A found place's stretch may reach back this far (seconds) before its window.
+    back_s: float = 30.0
+    #: Members of a shared-material group that stop within this long (seconds) of the
+    #: last one stopped together: the stretch is ambiguous between them.
+    together_s: float = 1.0
+    #: Consecutive stretches of one episode on one line (within ``same_line_s`` seconds
+    #: and ``same_line_speed`` relative speed) with a gap shorter than ``merge_gap_s``
+    #: are one stretch that lost its peaks for a moment.
+    same_line_s: float = 0.3
+    same_line_speed: float = 0.015
+    merge_gap_s: float = 3.0
+    #: Longer gaps, up to ``merge_gap_max_s``, are taken in when the line shows in them
+    #: with ``gap_evidence`` (a reaction video talking over its episode for a while).
+    merge_gap_max_s: float = 60.0
+    gap_evidence: float = 3.0
+    #: After a follower's alarm, the next seconds decide whether its place really stopped.
+    confirm_s: float = 6.0
+    #: Followers are advanced this far (seconds) at a time.
+    step_s: float = 1.0
+    #: Recent samples kept for searches (seconds): more than any window and walk back.
+    keep_s: float = 60.0
+    #: Peaks are picked in blocks this long (seconds): throughput, not latency, counts.
+    block_s: float = 8.0
+    #: How each place found is followed.
+    follow: FollowParams = FollowParams()
+
+
+@dataclass(frozen=True)
+class LiveParams:
+    """Knobs of live following (:mod:`citywok.long.live`). Never stored."""
+
+    #: A ``listening`` or ``position`` event at most this often (seconds of audio).
+    update_every_s: float = 1.0
+    #: Audio heard (since the start or the loss) before a search is tried: about what a
+    #: search needs to find a place.
+    min_search_s: float = 3.0
+    #: How often a search is retried while nothing is found (seconds of audio).
+    search_every_s: float = 0.5
+    #: The longest stretch of recent audio a search looks at (seconds).
+    window_s: float = 8.0
+    #: Recent samples kept beyond the window (seconds), for telling a pause.
+    keep_extra_s: float = 4.0
+    #: Peaks are picked in small blocks (seconds): a peak is final ~1.2 s after it is
+    #: heard, plus at most one block.
+    block_s: float = 0.25
+    #: Input quieter than this (RMS) is a pause whatever came before (about -60 dBFS) ...
+    quiet_rms: float = 1e-3
+    #: ... and so is input this much quieter than while the place played (-20 dB).
+    quiet_ratio: float = 0.1
+    #: Input right after a change point that is left out when telling a pause (seconds):
+    #: the change point is known to a fraction of a second only.
+    settle_s: float = 0.25
+    #: Evidence over the last seconds is what a position's confidence is computed from.
+    confidence_s: float = 5.0
+    #: A new place within this many seconds of where the old one was heading (or paused)
+    #: is the same place resumed, not a seek.
+    same_place_s: float = 1.5
+    #: Seconds of resumed audio that must confirm the paused place before it is taken
+    #: again.
+    resume_check_s: float = 1.0
+    #: How far (seconds) around the paused position the resumed audio is looked for.
+    resume_reach_s: float = 0.25
+    #: How each place found is followed.
+    follow: FollowParams = FollowParams()
+
+
+@dataclass(frozen=True)
+class SharedParams:
+    """Knobs of finding shared material at index time (:mod:`citywok.match.shared`).
+    Never stored: changing one changes what the next ``index`` run records."""
+
+    #: Pairs of hashes at one time difference that make a shared stretch (about 2 s of
+    #: identical audio gives several hundred; unrelated music gives a handful).
+    min_pairs: int = 25
+    #: Time-difference bins (frames): a pair's difference jitters by a frame or two.
+    delta_bin_frames: int = 4
+    #: The gap (seconds) that ends a run of pairs.
+    run_gap_s: float = 2.0
+    #: Shortest stretch worth recording (seconds).
+    min_length_s: float = 2.0
+    #: Hashes more common than this within a show say nothing and are skipped: the work
+    #: grows with the square of a show's postings per hash.
+    max_per_hash: int = 64
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    """Knobs of building an index (:func:`citywok.pipeline.index_paths`). Never stored."""
+
+    #: An interrupted first index keeps what was done up to the last commit: commit at
+    #: least this often (seconds of work) ...
+    commit_every_s: float = 60.0
+    #: ... and at most this much audio per segment file (seconds): a segment is written
+    #: whole, so this bounds the memory a batch holds.
+    batch_audio_s: float = 4 * 3600.0
+    #: How shared material is found once the episodes are in.
+    shared: SharedParams = SharedParams()

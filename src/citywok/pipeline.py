@@ -27,7 +27,7 @@ from citywok.ingest.local import local_fingerprinter
 from citywok.match.decide import decide, shared_material
 from citywok.match.query import analyse_clip, match_clip
 from citywok.match.shared import find_shared
-from citywok.params import MatchParams
+from citywok.params import BuildParams, MatchParams, SharedParams
 from citywok.result import Episode, IdentifyResult, IndexSummary, Progress, Status
 from citywok.store.catalog import EpisodeRow
 from citywok.store.local import MAX_SEGMENTS
@@ -130,16 +130,10 @@ class _Job:
     replaces: int | None
 
 
-#: An interrupted first index keeps what was done up to the last commit: commit at least
-#: this often (seconds of work), and at most this much audio per segment.
-COMMIT_EVERY_S = 60.0
-BATCH_AUDIO_S = 4 * 3600.0
-
-
 def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
                 sidecar: Path | None = None,
                 workers: int = 1, fingerprinter: Fingerprinter | None = None,
-                commit_every_s: float = COMMIT_EVERY_S, batch_audio_s: float = BATCH_AUDIO_S,
+                build_params: BuildParams | None = None,
                 ) -> Generator[Progress, None, IndexSummary]:
     """Index every media file under ``paths``; unchanged files are skipped.
 
@@ -149,10 +143,12 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
     ``fingerprinter`` (default: this process, or a pool of ``workers`` processes) and
     committed here, in the order the scan found them, whatever order they finish in, so
     every adapter builds the same index. A commit happens at least every
-    ``commit_every_s`` seconds of work (and every ``batch_audio_s`` of audio), so an
-    interrupted run keeps what it finished. ``paths`` may be a scan already made (the CLI
-    scans before it creates an index).
+    ``build_params.commit_every_s`` seconds of work (and every ``batch_audio_s`` of
+    audio; see :class:`~citywok.params.BuildParams`), so an interrupted run keeps what it
+    finished. ``paths`` may be a scan already made (the CLI scans before it creates an
+    index).
     """
+    bp = build_params or BuildParams()
     started = time.perf_counter()
     yield Progress(stage="scanning")
     found = paths if isinstance(paths, LibraryScan) else scan_library(paths, sidecar=sidecar)
@@ -259,8 +255,8 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
             item = jobs[next_turn].file.path.name if next_turn < len(jobs) else None
             yield Progress(stage="fingerprinting", done=done_bytes, total=total_bytes,
                            item=item)
-            if pending and (pending_s >= batch_audio_s
-                            or time.monotonic() - last_commit >= commit_every_s):
+            if pending and (pending_s >= bp.batch_audio_s
+                            or time.monotonic() - last_commit >= bp.commit_every_s):
                 yield Progress(stage="committing", done=done_bytes, total=total_bytes)
                 commit()
         yield Progress(stage="committing", done=done_bytes, total=total_bytes)
@@ -286,7 +282,7 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
     shows |= {s for s in all_shows - shows if index.shared_is_stale(s)}
     if shows:
         yield Progress(stage="finding shared material")
-        update_shared(index, shows)
+        update_shared(index, shows, shared_params=bp.shared)
     yield Progress(stage="done", done=total_bytes, total=total_bytes)
     return IndexSummary(
         added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),
@@ -318,8 +314,10 @@ def stored_short(rows: Sequence[EpisodeRow]) -> list[str | None]:
         return list(pool.map(one, rows))
 
 
-def update_shared(index: Index, shows: Iterable[str]) -> None:
+def update_shared(index: Index, shows: Iterable[str], *,
+                  shared_params: SharedParams | None = None) -> None:
     """Find the material the episodes of each show share, anew, from the stored peaks."""
+    sp = shared_params or SharedParams()
     for show in sorted(set(shows)):
         keys = sorted(k for k, e in index.episodes.items() if e.show == show)
         peaks = {}
@@ -329,7 +327,7 @@ def update_shared(index: Index, shows: Iterable[str]) -> None:
                 peaks[k] = got
         durations = {k: index.episodes[k].duration_s for k in keys}
         index.replace_shared(keys, find_shared(peaks, durations, params=index.params,
-                                                 family=index.nominator),
+                                                 family=index.nominator, shared=sp),
                              show=show)
 
 

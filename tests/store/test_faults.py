@@ -40,6 +40,7 @@ from citywok.errors import (
     SnapshotError,
 )
 from citywok.index import CATALOG_NAME, SEGMENT_DIR, Index, NewEpisode
+from citywok.params import BuildParams
 from citywok.pipeline import drive, identify_samples, index_paths
 from citywok.result import Episode, Status
 from citywok.store.segment import _ARRAYS
@@ -385,7 +386,7 @@ def test_commits_keep_finished_files_when_a_run_is_interrupted(
 
     with Index.open(tmp_path / "index", writable=True) as idx, pytest.raises(KeyboardInterrupt):
         drive(index_paths(idx, [demo_library.folder], fingerprinter=Interrupted(),
-                          commit_every_s=0.0))
+                          build_params=BuildParams(commit_every_s=0.0)))
     with Index.open(tmp_path / "index") as ro:
         assert len(ro.episodes) == 2
 

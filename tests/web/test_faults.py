@@ -181,7 +181,7 @@ def test_a_listen_flood_at_a_low_job_cap(library: Library, monkeypatch: pytest.M
     """20 sessions at once, with 2 jobs and 6 sessions allowed: never more than 2 matches
     and 6 decoders at a time, and the sessions past 6 are told the server is busy."""
     from citywok.pipeline import identify_samples
-    from citywok.web.live_audio import LiveAudio
+    from citywok.web.capture import LiveAudio
     from citywok.web.routes import listen
 
     matches, decoders = _Peak(), _Peak()

@@ -21,7 +21,7 @@ import pytest
 
 from citywok.analysis.decode import ffmpeg_binary
 from citywok.cli.demo import RATE_HZ
-from citywok.web.live_audio import decoder_command
+from citywok.web.capture import decoder_command
 from tests.web.conftest import Library, LiveServer, start_server, stop_server
 
 #: The recording: (episode, start in it, seconds played), back to back.

@@ -31,12 +31,6 @@ def say(console: Console, *parts: str | tuple[str, str]) -> None:
     console.print(Text.assemble(*parts))
 
 
-def default_index_dir() -> Path:
-    """$CITYWOK_INDEX, else the per-user data dir: the same default as ``serve``'s."""
-    env = os.environ.get("CITYWOK_INDEX", "").strip()
-    return Path(env) if env else defaults.default_index_dir()
-
-
 def parse_index_path(value: str) -> Path:
     """``--index`` as given; an empty one is a usage error."""
     # An empty --index would otherwise become "." and write an index into the current folder.
@@ -54,5 +48,10 @@ IndexOpt = Annotated[
 
 
 def resolve_index(path: Path | None) -> Path:
-    """The ``--index`` given, else the default."""
-    return path if path is not None else default_index_dir()
+    """The ``--index`` given, else $CITYWOK_INDEX, else
+    :func:`citywok.defaults.default_index_dir`: the same order as ``serve``'s settings
+    (an empty $CITYWOK_INDEX is "not set", never the current folder)."""
+    if path is not None:
+        return path
+    env = os.environ.get("CITYWOK_INDEX", "").strip()
+    return Path(env) if env else defaults.default_index_dir()

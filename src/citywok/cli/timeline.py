@@ -28,8 +28,8 @@ from citywok.index import Index
 from citywok.long.captions import clock, describe, short_label, to_chapters, to_srt, to_vtt
 from citywok.long.live import Found, LiveEvent, LiveTracker, Lost, Position
 from citywok.long.timeline import (
-    Segment,
-    SegmentStatus,
+    Stretch,
+    StretchStatus,
     Timeline,
     TimelineEvent,
     timeline_file_steps,
@@ -65,29 +65,29 @@ def _run(steps: Generator[TimelineEvent, None, Timeline], *, show_bar: bool) -> 
             except StopIteration as stop:
                 result: Timeline = stop.value
                 return result
-            if isinstance(event, Segment):
-                found += event.status is not SegmentStatus.UNKNOWN
+            if isinstance(event, Stretch):
+                found += event.status is not StretchStatus.UNKNOWN
                 bar.update(task, found=found)
             elif isinstance(event, ProgressEvent):
                 bar.update(task, completed=event.done, total=event.total)
 
 
 def _table(name: str, tl: Timeline) -> None:
-    matched = sum(s.duration_s for s in tl.segments if s.status is not SegmentStatus.UNKNOWN)
+    matched = sum(s.duration_s for s in tl.stretches if s.status is not StretchStatus.UNKNOWN)
     elapsed_s = max(tl.elapsed_ms / 1000, 1e-9)
-    shows = sorted({m.candidate.episode.show for s in tl.segments for m in s.matches})
-    out.print(f"{name}: {clock(tl.duration_s)}, {len(tl.segments)} segments, "
+    shows = sorted({m.candidate.episode.show for s in tl.stretches for m in s.matches})
+    out.print(f"{name}: {clock(tl.duration_s)}, {len(tl.stretches)} segments, "
               f"{matched / max(tl.duration_s, 1e-9):.0%} from "
               f"{', '.join(shows) or 'the library'} ({elapsed_s:.1f} s, "
               f"{tl.duration_s / elapsed_s:.0f}x real time)")
     table = Table("from", "to", "status", "episode", "at", "speed", "sure")
-    for s in tl.segments:
+    for s in tl.stretches:
         m = s.match
         if m is None:
             table.add_row(clock(s.start_s), clock(s.end_s), s.status.value, "", "", "", "")
             continue
         c = m.candidate
-        episode = (short_label(c.episode) if s.status is SegmentStatus.MATCH
+        episode = (short_label(c.episode) if s.status is StretchStatus.MATCH
                    else describe(s).rsplit(" @ ", 1)[0])
         # Cells of a table are parsed as markup whatever the console: user text goes in
         # as Text.

@@ -1,14 +1,14 @@
 """A timeline as text a player or a video page understands: WebVTT and SRT captions
-(the episode shown while its segment plays) and YouTube-style chapter lines
+(the episode shown while its stretch plays) and YouTube-style chapter lines
 (``00:00 S01E02 Title @ 10:15``)."""
 
 from __future__ import annotations
 
 from citywok.display import clock as display_clock
-from citywok.long.timeline import Segment, SegmentStatus, Timeline
+from citywok.long.timeline import Stretch, StretchStatus, Timeline
 from citywok.result import Episode
 
-#: Episodes named in an ambiguous segment's text before "+N more".
+#: Episodes named in an ambiguous stretch's text before "+N more".
 _AMBIGUOUS_SHOWN = 3
 
 
@@ -29,16 +29,16 @@ def short_label(episode: Episode) -> str:
     return f"{code} {episode.title}" if episode.title else code
 
 
-def describe(segment: Segment) -> str:
-    """What a caption or chapter says about a segment."""
-    if segment.status is SegmentStatus.UNKNOWN or segment.match is None:
+def describe(stretch: Stretch) -> str:
+    """What a caption or chapter says about a stretch."""
+    if stretch.status is StretchStatus.UNKNOWN or stretch.match is None:
         return "Unknown"
-    if segment.status is SegmentStatus.AMBIGUOUS:
-        names = [short_label(m.candidate.episode) for m in segment.matches]
+    if stretch.status is StretchStatus.AMBIGUOUS:
+        names = [short_label(m.candidate.episode) for m in stretch.matches]
         more = len(names) - _AMBIGUOUS_SHOWN
         shown = " / ".join(names[:_AMBIGUOUS_SHOWN]) + (f" / +{more} more" if more > 0 else "")
-        return f"{shown} (shared) @ {clock(segment.match.candidate.offset_s)}"
-    c = segment.match.candidate
+        return f"{shown} (shared) @ {clock(stretch.match.candidate.offset_s)}"
+    c = stretch.match.candidate
     text = f"{short_label(c.episode)} @ {clock(c.offset_s)}"
     if abs(c.speed - 1.0) >= 0.02:
         text += f" ({c.speed:.2f}x)"
@@ -54,10 +54,10 @@ def _stamp(seconds: float, sep: str) -> str:
 
 
 def to_vtt(timeline: Timeline) -> str:
-    """WebVTT cues, one per matched segment (``unknown`` stretches show nothing)."""
+    """WebVTT cues, one per matched stretch (``unknown`` stretches show nothing)."""
     lines = ["WEBVTT", ""]
-    for n, seg in enumerate(s for s in timeline.segments
-                            if s.status is not SegmentStatus.UNKNOWN):
+    for n, seg in enumerate(s for s in timeline.stretches
+                            if s.status is not StretchStatus.UNKNOWN):
         lines += [f"segment-{n + 1}",
                   f"{_stamp(seg.start_s, '.')} --> {_stamp(seg.end_s, '.')}",
                   describe(seg), ""]
@@ -65,25 +65,25 @@ def to_vtt(timeline: Timeline) -> str:
 
 
 def to_srt(timeline: Timeline) -> str:
-    """SubRip cues, one per matched segment."""
+    """SubRip cues, one per matched stretch."""
     lines: list[str] = []
-    for n, seg in enumerate(s for s in timeline.segments
-                            if s.status is not SegmentStatus.UNKNOWN):
+    for n, seg in enumerate(s for s in timeline.stretches
+                            if s.status is not StretchStatus.UNKNOWN):
         lines += [str(n + 1), f"{_stamp(seg.start_s, ',')} --> {_stamp(seg.end_s, ',')}",
                   describe(seg), ""]
     return "\n".join(lines)
 
 
 def to_chapters(timeline: Timeline) -> str:
-    """YouTube-style chapter lines, ``00:00 S01E02 Title @ 10:15``, one per segment.
+    """YouTube-style chapter lines, ``00:00 S01E02 Title @ 10:15``, one per stretch.
 
     Chapter times are ``mm:ss`` (``h:mm:ss`` from an hour on), the first at ``00:00`` as
     YouTube requires. YouTube also wants chapters of 10 s or more and at least three of
-    them; shorter segments are still listed, for a person to merge as they see fit.
+    them; shorter stretches are still listed, for a person to merge as they see fit.
     """
     out = []
     long = timeline.duration_s >= 3600
-    for seg in timeline.segments:
+    for seg in timeline.stretches:
         stamp = clock(seg.start_s)
         if long and stamp.count(":") == 1:  # one format through a long video's list
             stamp = f"0:{stamp}"

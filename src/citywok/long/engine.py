@@ -19,7 +19,9 @@ four names, so that a new fingerprint, index or matcher changes this module only
 Following uses its own statistic (reference peaks found beyond chance, on the stored
 peaks), not the matcher's sketch score: it is computed second by second on a stream,
 where the peaks are already at hand. Its threshold and confidence curve are the ones the
-matcher used with that statistic (CityWok 0.1), calibrated then on outside audio.
+matcher used with that statistic (CityWok 0.1), calibrated then on outside audio; its
+tolerances are :class:`~citywok.params.FollowParams`. The input's peaks are picked with
+the index's own ``index_peaks``, whatever parameters built it.
 
 Frames are the index's analysis frames (``index.params.frame_s`` seconds), counted from
 the first sample of the input.
@@ -35,15 +37,7 @@ import numpy.typing as npt
 from citywok.analysis.peaks import Peaks, PeakStream
 from citywok.index import Index
 from citywok.match.places import Hit
-from citywok.params import PeakParams
-
-#: A reference peak is found when an input peak lies this close to where the place puts
-#: it (reference seconds, semitones): the matcher's own verification tolerances.
-FOUND_TOL_S = 0.048
-FOUND_TOL_SEMITONES = 0.35
-#: Chance of finding a peak is counted over input peaks of the same pitch within this
-#: many seconds of it (local density, not the whole input's).
-_CHANCE_HALF_S = 1.0
+from citywok.params import FollowParams
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
@@ -76,23 +70,16 @@ def place_of(hit: Hit, *, first_frame: float) -> Place:
                  time_scale=hit.time_scale, pitch_shift=hit.pitch_shift)
 
 
-#: Peaks of the input for following: picked as the reference's are, so "found" means
-#: the same peak.
-FOLLOW_PEAKS = PeakParams(half_frames=13, half_bins=10, floor_db=45.0, prominence_db=10.0)
-#: Peak evidence a followed place needs over 5 s; it grows with the square root of the
-#: stretch's length, as chance and true evidence both do.
-_FOLLOW_EVIDENCE_5S = 9.5
+def evidence_needed(clip_s: float, params: FollowParams) -> float:
+    """Peak evidence that confirms a place over ``clip_s`` seconds of input: it grows
+    with the square root of the stretch's length, as chance and true evidence both do."""
+    return params.evidence_5s * float(np.sqrt(max(clip_s, 1.0) / 5.0))
 
 
-def evidence_needed(clip_s: float) -> float:
-    """Peak evidence that confirms a place over ``clip_s`` seconds of input."""
-    return _FOLLOW_EVIDENCE_5S * float(np.sqrt(max(clip_s, 1.0) / 5.0))
-
-
-def confidence(evidence: float, *, clip_s: float) -> float:
+def confidence(evidence: float, *, clip_s: float, params: FollowParams) -> float:
     """Confidence for this much peak evidence over ``clip_s`` seconds: 0.5 at the
-    threshold, 0.9 two points above it."""
-    return float(1.0 / (1.0 + np.exp(-(evidence - evidence_needed(clip_s)) * 1.1)))
+    threshold, 0.9 two points above it (the slope 1.1 is ln 9 / 2, rounded)."""
+    return float(1.0 / (1.0 + np.exp(-(evidence - evidence_needed(clip_s, params)) * 1.1)))
 
 
 class InputPeaks:
@@ -146,11 +133,13 @@ class PeakFeed:
     ``block_s`` trades latency (live) for throughput (timelines).
     """
 
-    def __init__(self, index: Index, *, block_s: float = 8.0) -> None:
+    def __init__(self, index: Index, *, block_s: float) -> None:
         params = index.params
         self._frame_s = params.frame_s
         self._hop = params.hop_length
-        self._stream = PeakStream(params=params, peak_params=FOLLOW_PEAKS,
+        # Picked as the index's own reference peaks were (its stored parameters, not
+        # today's defaults), so "found" means the same peak.
+        self._stream = PeakStream(params=params, peak_params=params.index_peaks,
                                   block_frames=max(8, round(block_s / params.frame_s)))
         self.peaks = InputPeaks()
         self._ready = 0.0
@@ -210,10 +199,14 @@ class Check:
 
 
 class Verifier:
-    """Checks places against the index's stored reference peaks."""
+    """Checks places against the index's stored reference peaks, with the tolerances of
+    ``params``."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, params: FollowParams) -> None:
         self._frame_s = index.params.frame_s
+        self._tol_s = params.found_tol_s
+        self._tol_semitones = params.found_tol_semitones
+        self._chance_half_s = params.chance_half_s
         #: episode key -> (reference frames, pitches in semitones), views into the index.
         self._episodes: dict[int, tuple[npt.NDArray[np.int32], npt.NDArray[np.uint16],
                                         float]] = {}
@@ -250,16 +243,16 @@ class Verifier:
         ref_t = frames[a:b].astype(np.float64)
         ref_p = pitches[a:b].astype(np.float64) * unit + place.pitch_shift
         u = (ref_t - place.offset_frames) / place.time_scale
-        tol_u = slack * FOUND_TOL_S / self._frame_s / place.time_scale
-        half = _CHANCE_HALF_S / self._frame_s
+        tol_u = slack * self._tol_s / self._frame_s / place.time_scale
+        half = self._chance_half_s / self._frame_s
         q_lo = int(np.searchsorted(peaks.frame, u_lo - half, side="left"))
         q_hi = int(np.searchsorted(peaks.frame, u_hi + half, side="right"))
         qf = peaks.frame[q_lo:q_hi]
         qp = peaks.pitch[q_lo:q_hi].astype(np.float64)
-        found, best_u = _nearest_same_pitch(u, ref_p, qf, qp, tol_u)
+        found, best_u = _nearest_same_pitch(u, ref_p, qf, qp, tol_u, self._tol_semitones)
         # Chance: input peaks of the same pitch within +-half of each reference peak, each
         # catching it with probability (2 tol + 1) / (2 half + 1).
-        same = _count_same_pitch(u, ref_p, qf, qp, half)
+        same = _count_same_pitch(u, ref_p, qf, qp, half, self._tol_semitones)
         chance = np.minimum(1.0, same * (2 * tol_u + 1) / (2 * half + 1))
         return Check(u=u, found=found, chance=chance, pair_u=best_u[found],
                      pair_ref=ref_t[found])
@@ -273,7 +266,7 @@ def _neighbours(u: Floats, qf: Floats, reach: float) -> tuple[npt.NDArray[np.int
 
 
 def _nearest_same_pitch(u: Floats, ref_p: Floats, qf: Floats, qp: Floats,
-                        tol_u: float) -> tuple[Bools, Floats]:
+                        tol_u: float, tol_semitones: float) -> tuple[Bools, Floats]:
     """Whether each reference peak has an input peak of its pitch within ``tol_u``
     frames, and the frame of the nearest such peak."""
     n = len(u)
@@ -289,7 +282,7 @@ def _nearest_same_pitch(u: Floats, ref_p: Floats, qf: Floats, qp: Floats,
         live = j < last
         jj = np.where(live, j, 0)
         d = np.abs(qf[jj] - u)
-        better = live & (np.abs(qp[jj] - ref_p) <= FOUND_TOL_SEMITONES) & (d < best_d)
+        better = live & (np.abs(qp[jj] - ref_p) <= tol_semitones) & (d < best_d)
         best_d = np.where(better, d, best_d)
         best_u = np.where(better, qf[jj], best_u)
         found |= better
@@ -297,7 +290,7 @@ def _nearest_same_pitch(u: Floats, ref_p: Floats, qf: Floats, qp: Floats,
 
 
 def _count_same_pitch(u: Floats, ref_p: Floats, qf: Floats, qp: Floats,
-                      half: float) -> Floats:
+                      half: float, tol_semitones: float) -> Floats:
     """Input peaks within ``half`` frames of each reference peak and of its pitch."""
     count = np.zeros(len(u), dtype=np.float64)
     if len(qf) == 0:
@@ -307,5 +300,5 @@ def _count_same_pitch(u: Floats, ref_p: Floats, qf: Floats, qp: Floats,
         j = first + k
         live = j < last
         jj = np.where(live, j, 0)
-        count += live & (np.abs(qp[jj] - ref_p) <= FOUND_TOL_SEMITONES)
+        count += live & (np.abs(qp[jj] - ref_p) <= tol_semitones)
     return count

@@ -10,7 +10,7 @@ plain-warp probe, then every warp only when the probe looks promising) finds a p
 a :class:`Follower` per place observes each reference peak as found or not, refits the
 place's line as it goes, and raises an alarm when the observations stop fitting (a
 CUSUM of the log-likelihood ratio "the place plays" against "chance"); where it stopped
-fitting (the change point) is the segment's boundary, to a fraction of a second.
+fitting (the change point) is the stretch's boundary, to a fraction of a second.
 """
 
 from __future__ import annotations
@@ -25,46 +25,10 @@ from citywok.index import Index
 from citywok.long.engine import Check, InputPeaks, Place, Verifier, place_of
 from citywok.match.decide import decide
 from citywok.match.query import match_clip
-from citywok.params import MatchParams
+from citywok.params import FollowParams, MatchParams
 from citywok.result import Candidate, Status
 
 Floats = npt.NDArray[np.float64]
-
-#: A plain-warp probe whose best place reaches this share of the evidence a match needs
-#: is searched again with every speed/pitch warp; below it the window is passed over.
-#: Outside audio stays under ~0.5 (bench); sped-up and pitch-shifted episodes reach
-#: 1-2.5 on the plain warp alone.
-PROMISING_SHARE = 0.5
-#: Find rate assumed for a place before it has enough observations of its own, and the
-#: range an estimate is kept in (a near-perfect rate would make one missing peak look
-#: like the end; a rate near chance could never end).
-_PRIOR_FIND_RATE = 0.6
-_FIND_RATE_RANGE = (0.2, 0.9)
-_MIN_OBS_FOR_RATE = 30
-#: Chance of finding a peak anyway is kept in this range for the likelihood ratio.
-_CHANCE_RANGE = (0.02, 0.5)
-#: The CUSUM alarm: this much log-likelihood in favour of "gone" (nats) ...
-ALARM_NATS = 10.0
-#: ... lasting at least this long (seconds) since the change point.
-ALARM_MIN_S = 0.75
-#: The line is refitted from found peaks once this many span at least this long.
-_REFIT_MIN_PAIRS = 24
-_REFIT_MIN_SPAN_S = 2.0
-_REFIT_MAX_PAIRS = 4000
-#: A refit may change the speed by this much (relative); more is not a refinement.
-_MAX_REFIT_CHANGE = 0.02
-#: A found place's stretch is walked back in blocks this long (seconds) while each shows
-#: the place with this much evidence (blocks with fewer reference peaks than
-#: _BACK_MIN_PEAKS cannot tell, and are walked through).
-_BACK_BLOCK_S = 2.5
-_BACK_EVIDENCE = 2.0
-_BACK_MIN_PEAKS = 8
-#: After an alarm, a follower with ``confirm_s`` looks that far ahead (past the first
-#: _SETTLE_S) before it stops: the place showing with this much evidence there was a dip
-#: (a loud overlay, a noisy moment), not an end.
-_CONTINUE_EVIDENCE = 3.5
-_SETTLE_S = 0.5
-
 
 @dataclass(frozen=True)
 class Sighting:
@@ -77,12 +41,14 @@ class Sighting:
 
 
 def search(samples: npt.NDArray[np.float32], index: Index, match_params: MatchParams, *,
-           first_frame: float, thorough: bool = True) -> Sighting | None:
+           first_frame: float, params: FollowParams, thorough: bool = True,
+           ) -> Sighting | None:
     """Identify one window of input whose first sample is input frame ``first_frame``.
 
     The plain clip is matched first; every warp of ``match_params`` is tried only when
-    that looks promising (or ``thorough`` insists), which keeps windows of audio that is
-    not in the library cheap.
+    that looks promising (its best place reaches ``params.promising_share`` of
+    ``min_score``) or ``thorough`` insists, which keeps windows of audio that is not in
+    the library cheap.
     """
     mp = match_params
     clip_s = len(samples) / index.params.sample_rate_hz
@@ -91,13 +57,13 @@ def search(samples: npt.NDArray[np.float32], index: Index, match_params: MatchPa
     status, candidates = decide(hits, index, mp, clip_s=clip_s)
     if status is Status.NO_MATCH:
         best = hits[0].evidence if hits else 0.0
-        if not (thorough or best >= PROMISING_SHARE * mp.score_needed(clip_s)):
+        if not (thorough or best >= params.promising_share * mp.min_score):
             return None
         hits = match_clip(samples, index, mp)
         status, candidates = decide(hits, index, mp, clip_s=clip_s)
         if status is Status.NO_MATCH:
             return None
-    needed = mp.score_needed(min(clip_s, 30.0))
+    needed = mp.min_score
     key_of = {ep.episode_id: key for key, ep in index.episodes.items()}
     places: list[Place] = []
     for c in candidates:
@@ -119,7 +85,8 @@ class Observations:
     for hours costs the same per second as following it for a minute.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, params: FollowParams) -> None:
+        self._params = params
         self._n = 0
         self._u = np.empty(64, np.float64)
         self._found = np.empty(64, bool)
@@ -178,10 +145,11 @@ class Observations:
 
     def find_rate(self, u_lo: float, u_hi: float) -> float:
         """Share of reference peaks found in ``[u_lo, u_hi)``, kept in a sane range."""
+        p = self._params
         n, found, _ = self.totals(u_lo, u_hi)
-        if n < _MIN_OBS_FOR_RATE:
-            return _PRIOR_FIND_RATE
-        return min(max(found / n, _FIND_RATE_RANGE[0]), _FIND_RATE_RANGE[1])
+        if n < p.min_obs_for_rate:
+            return p.prior_find_rate
+        return min(max(found / n, p.find_rate_range[0]), p.find_rate_range[1])
 
     def llr(self, find_rate: float, s: slice = slice(None)) -> Floats:
         """Log-likelihood ratio of each observation, "the place plays" over "chance".
@@ -189,7 +157,8 @@ class Observations:
         Peaks of one frame (the harmonics of one note, an onset) are found or lost
         together, so they share one observation's weight.
         """
-        return llr(self.u[s], self.found[s], self.chance[s], find_rate)
+        return llr(self.u[s], self.found[s], self.chance[s], find_rate,
+                   chance_range=self._params.chance_range)
 
     def evidence(self, u_lo: float, u_hi: float) -> float:
         """Found peaks in ``[u_lo, u_hi)`` beyond chance, in standard deviations."""
@@ -197,9 +166,10 @@ class Observations:
         return (found - expected) / math.sqrt(expected + 1.0)
 
 
-def llr(u: Floats, found: npt.NDArray[np.bool_], chance: Floats, find_rate: float) -> Floats:
-    """See :meth:`Observations.llr`."""
-    c = np.clip(chance, *_CHANCE_RANGE)
+def llr(u: Floats, found: npt.NDArray[np.bool_], chance: Floats, find_rate: float, *,
+        chance_range: tuple[float, float]) -> Floats:
+    """See :meth:`Observations.llr`; chance is clipped to ``chance_range``."""
+    c = np.clip(chance, *chance_range)
     p = np.maximum(find_rate, c + 0.05)
     out: Floats = np.where(found, np.log(p / c), np.log((1 - p) / (1 - c)))
     if len(u) > 1:
@@ -269,11 +239,12 @@ class Follower:
     """
 
     def __init__(self, place: Place, verifier: Verifier, *, start_u: float,
-                 frame_s: float, confirm_s: float = 0.0) -> None:
+                 frame_s: float, params: FollowParams, confirm_s: float = 0.0) -> None:
         self.place = place
         self._verifier = verifier
         self._frame_s = frame_s
-        self.obs = Observations()
+        self._params = params
+        self.obs = Observations(params)
         self.start_u = start_u
         #: Input observed up to here.
         self.cursor_u = start_u
@@ -305,7 +276,7 @@ class Follower:
         an alarm needs, or an alarm waiting on its look-ahead), or ``now_u`` is past the
         end of the episode (nothing of it plays there; the peaks will say whether it
         played to its end or stopped before)."""
-        return (self._suspect is not None or self._cusum >= ALARM_NATS / 2
+        return (self._suspect is not None or self._cusum >= self._params.alarm_nats / 2
                 or now_u >= self.episode_end_u)
 
     def observe(self, peaks: InputPeaks, u_hi: float) -> None:
@@ -318,18 +289,20 @@ class Follower:
         rate = self.obs.find_rate(self.start_u, u_hi)
         n = len(check)
         if n:
-            steps = -llr(check.u, check.found, check.chance, rate)
+            steps = -llr(check.u, check.found, check.chance, rate,
+                         chance_range=self._params.chance_range)
             for k in range(n):
                 self._cusum += float(steps[k])
                 if self._cusum <= 0.0:
                     self._cusum = 0.0
                     self._since = 0.5 * float(check.u[k] + (check.u[k + 1] if k + 1 < n
                                                              else u_hi))
-        if (self._suspect is None and self._cusum >= ALARM_NATS
-                and (u_hi - self._since) * self._frame_s >= ALARM_MIN_S):
+        p = self._params
+        if (self._suspect is None and self._cusum >= p.alarm_nats
+                and (u_hi - self._since) * self._frame_s >= p.alarm_min_s):
             self._suspect = self._since
         if self._suspect is not None:
-            settle = _SETTLE_S / self._frame_s
+            settle = p.settle_s / self._frame_s
             if u_hi >= self._suspect + settle + self._confirm_u:
                 self._decide(self._suspect + settle + self._confirm_u)
         # Past the episode's end nothing can be checked, and nothing plays there either;
@@ -352,11 +325,12 @@ class Follower:
 
     def _decide(self, look_to: float) -> None:
         assert self._suspect is not None
-        look_from = self._suspect + _SETTLE_S / self._frame_s
+        p = self._params
+        look_from = self._suspect + p.settle_s / self._frame_s
         s = self.obs.between(look_from, look_to)
-        informative = s.stop - s.start >= _BACK_MIN_PEAKS
+        informative = s.stop - s.start >= p.back_min_peaks
         if (self._confirm_u > 0 and informative
-                and self.obs.evidence(look_from, look_to) >= _CONTINUE_EVIDENCE):
+                and self.obs.evidence(look_from, look_to) >= p.continue_evidence):
             self._suspect = None  # a dip, not an end
             self._cusum = 0.0
             self._since = self.cursor_u
@@ -377,16 +351,17 @@ class Follower:
 
     def _refit(self) -> None:
         """Least-squares line through the found peaks: speed and offset drift less than
-        the find tolerance over a long segment only when refitted as it goes."""
-        if self._pairs < _REFIT_MIN_PAIRS:
+        the find tolerance over a long stretch only when refitted as it goes."""
+        p = self._params
+        if self._pairs < p.refit_min_pairs:
             return
-        u = np.concatenate(self._pair_u)[-_REFIT_MAX_PAIRS:]
-        t = np.concatenate(self._pair_ref)[-_REFIT_MAX_PAIRS:]
+        u = np.concatenate(self._pair_u)[-p.refit_max_pairs:]
+        t = np.concatenate(self._pair_ref)[-p.refit_max_pairs:]
         self._pair_u, self._pair_ref = [u], [t]
-        if (u[-1] - u[0]) * self._frame_s < _REFIT_MIN_SPAN_S:
+        if (u[-1] - u[0]) * self._frame_s < p.refit_min_span_s:
             return
         fit = fit_line(u, t)
-        if fit is None or abs(fit[1] / self.place.time_scale - 1.0) > _MAX_REFIT_CHANGE:
+        if fit is None or abs(fit[1] / self.place.time_scale - 1.0) > p.max_refit_change:
             return  # a fit this far off is not a refinement; keep the line searched
         self.place = replace(self.place, offset_frames=fit[0], time_scale=fit[1])
 
@@ -402,27 +377,27 @@ def fit_line(u: Floats, t: Floats) -> tuple[float, float] | None:
 
 
 def refine(place: Place, verifier: Verifier, peaks: InputPeaks, u_lo: float,
-           u_hi: float) -> Place:
+           u_hi: float, params: FollowParams) -> Place:
     """The place's line refitted through the peaks it finds in ``[u_lo, u_hi)``.
 
     A search's line comes from a few seconds of hits; a small error in its speed grows
-    as the line is extended over a long segment. Peaks found with a wide tolerance first,
+    as the line is extended over a long stretch. Peaks found with a wide tolerance first,
     then the usual one, pull it onto the true line.
     """
-    for slack in (3.0, 2.0, 1.0, 1.0):
+    for slack in params.refine_slacks:
         check = verifier.check(place, peaks, u_lo, u_hi, slack=slack)
-        if len(check.pair_u) < _REFIT_MIN_PAIRS // 2:
+        if len(check.pair_u) < params.refit_min_pairs // 2:
             break
         fit = fit_line(check.pair_u, check.pair_ref)
-        if fit is None or abs(fit[1] / place.time_scale - 1.0) > 2 * _MAX_REFIT_CHANGE:
+        if fit is None or abs(fit[1] / place.time_scale - 1.0) > 2 * params.max_refit_change:
             break
         place = replace(place, offset_frames=fit[0], time_scale=fit[1])
     return place
 
 
 def start_following(place: Place, verifier: Verifier, peaks: InputPeaks, *, u_lo: float,
-                    u_hi: float, frame_s: float, window_lo: float | None = None,
-                    confirm_s: float = 0.0) -> Follower:
+                    u_hi: float, frame_s: float, params: FollowParams,
+                    window_lo: float | None = None, confirm_s: float = 0.0) -> Follower:
     """A follower for a place found in the window ``[window_lo, u_hi)``, whose stretch
     may reach back to ``u_lo``.
 
@@ -434,31 +409,32 @@ def start_following(place: Place, verifier: Verifier, peaks: InputPeaks, *, u_lo
     its alarm at once.
     """
     window_lo = u_lo if window_lo is None else window_lo
-    place = refine(place, verifier, peaks, window_lo, u_hi)
+    place = refine(place, verifier, peaks, window_lo, u_hi, params)
     u_lo = max(u_lo, place.input_frame(0.0))  # nothing plays before the episode starts
-    block = _BACK_BLOCK_S / frame_s
+    block = params.back_block_s / frame_s
     lo = edge = window_lo
     strikes = 0
     # One block short of evidence may be a loud moment of an overlay: two in a row end it.
     while strikes < 2 and edge - block >= u_lo:
         back = verifier.check(place, peaks, edge - block, edge)
         edge -= block
-        if len(back) >= _BACK_MIN_PEAKS and back.evidence < _BACK_EVIDENCE:
+        if len(back) >= params.back_min_peaks and back.evidence < params.back_evidence:
             strikes += 1
         else:
             strikes = 0
             lo = edge
     if lo < window_lo:
-        place = refine(place, verifier, peaks, lo, u_hi)
+        place = refine(place, verifier, peaks, lo, u_hi, params)
     region_lo = max(u_lo, lo - block)
     check = verifier.check(place, peaks, region_lo, u_hi)
-    obs = Observations()
+    obs = Observations(params)
     obs.add(check)
     rate = obs.find_rate(lo, u_hi)
     i, _, _ = best_interval(obs.u, obs.llr(rate))
     start = midpoint(obs.u, i, region_lo)
-    follower = Follower(place, verifier, start_u=start, frame_s=frame_s, confirm_s=confirm_s)
-    # What came before the start is kept: a boundary with the segment before may move.
+    follower = Follower(place, verifier, start_u=start, frame_s=frame_s, params=params,
+                        confirm_s=confirm_s)
+    # What came before the start is kept: a boundary with the stretch before may move.
     follower.obs.extend(obs.u[:i], obs.found[:i], obs.chance[:i])
     follower.observe(peaks, u_hi)
     return follower

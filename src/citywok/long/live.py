@@ -29,9 +29,11 @@ Events (frozen dataclasses, each with ``to_json()`` whose ``"event"`` names it):
   (something else plays: a seek, another episode, audio not in the library; which one
   is known when the next :class:`Found` comes).
 
-After a seek or a change of episode the next :class:`Found` comes once about 3 s of the
-new audio have been heard (``min_search_s``), within 5 s of audio on the benchmark; after
-a pause, as soon as a second of the resumed audio confirms the old place.
+Times like ``update_every_s`` and ``min_search_s`` are fields of
+:class:`~citywok.params.LiveParams`. After a seek or a change of episode the next
+:class:`Found` comes once about 3 s of the new audio have been heard (``min_search_s``),
+within 5 s of audio on the benchmark; after a pause, as soon as a second of the resumed
+audio confirms the old place.
 """
 
 from __future__ import annotations
@@ -47,24 +49,8 @@ import numpy.typing as npt
 from citywok.index import Index
 from citywok.long.engine import PeakFeed, Place, Verifier, confidence, evidence_needed
 from citywok.long.follow import Follower, RecentSamples, search, start_following
-from citywok.params import MatchParams
+from citywok.params import LiveParams, MatchParams
 from citywok.result import Candidate, Status
-
-#: Input quieter than this (RMS) is a pause whatever came before (about -60 dBFS) ...
-_QUIET_RMS = 1e-3
-#: ... and so is input this much quieter than while the place played (-20 dB).
-_QUIET_RATIO = 0.1
-#: Input right after a change point that is left out when telling a pause.
-_SETTLE_S = 0.25
-#: Evidence over the last seconds is what a position's confidence is computed from.
-_CONFIDENCE_S = 5.0
-#: A new place within this many seconds of where the old one was heading (or paused) is
-#: the same place resumed, not a seek.
-_SAME_PLACE_S = 1.5
-#: Seconds of resumed audio that must confirm the paused place before it is taken again.
-_RESUME_CHECK_S = 1.0
-#: How far (seconds) around the paused position the resumed audio is looked for.
-_RESUME_REACH_S = 0.25
 
 
 class Change(StrEnum):
@@ -158,30 +144,30 @@ class _Gone:
 
 
 class LiveTracker:
-    """Follows live audio: see the module docstring for the events and their timing.
-
-    ``min_search_s``: audio heard (since the start or the loss) before a search is tried;
-    ``search_every_s``: how often a search is retried while nothing is found;
-    ``window_s``: the longest stretch of recent audio a search looks at.
+    """Follows live audio: see the module docstring for the events and their timing, and
+    :class:`~citywok.params.LiveParams` for when it searches, how often it speaks and how
+    it tells a pause.
     """
 
     def __init__(self, index: Index, *, match_params: MatchParams | None = None,
-                 update_every_s: float = 1.0, min_search_s: float = 3.0,
-                 search_every_s: float = 0.5, window_s: float = 8.0) -> None:
+                 live_params: LiveParams | None = None) -> None:
+        lp = live_params or LiveParams()
         self._index = index
         self._mp = match_params or MatchParams()
+        self._lp = lp
+        self._fp = lp.follow
         params = index.params
         self._fs = params.frame_s
         self._hop = params.hop_length
         self._rate = params.sample_rate_hz
-        self._verifier = Verifier(index)
-        # Small blocks: a peak is final ~1.2 s after it is heard, plus at most one block.
-        self._feed = PeakFeed(index, block_s=0.25)
-        self._recent = RecentSamples(keep_samples=int((window_s + 4.0) * self._rate))
-        self._update_u = update_every_s / self._fs
-        self._min_search_u = min_search_s / self._fs
-        self._search_every_u = search_every_s / self._fs
-        self._window_u = window_s / self._fs
+        self._verifier = Verifier(index, lp.follow)
+        self._feed = PeakFeed(index, block_s=lp.block_s)
+        self._recent = RecentSamples(
+            keep_samples=int((lp.window_s + lp.keep_extra_s) * self._rate))
+        self._update_u = lp.update_every_s / self._fs
+        self._min_search_u = lp.min_search_s / self._fs
+        self._search_every_u = lp.search_every_s / self._fs
+        self._window_u = lp.window_s / self._fs
         self._group: list[Follower] = []
         self._status = Status.NO_MATCH
         self._gone: _Gone | None = None
@@ -254,11 +240,12 @@ class LiveTracker:
             end_u = last.end_u
             # Skip the first moments: the change point is only known to a fraction of a
             # second, and the last of the sound before a pause must not hide it.
-            quiet = self._recent.rms(int((end_u + _SETTLE_S / self._fs) * self._hop),
+            lp = self._lp
+            quiet = self._recent.rms(int((end_u + lp.settle_s / self._fs) * self._hop),
                                      self._recent.end)
             if last.episode_over:
                 reason = LostReason.END
-            elif quiet < max(_QUIET_RMS, _QUIET_RATIO * self._level):
+            elif quiet < max(lp.quiet_rms, lp.quiet_ratio * self._level):
                 reason = LostReason.PAUSE
             else:
                 reason = LostReason.MISMATCH
@@ -281,15 +268,17 @@ class LiveTracker:
         self._next_search_u = now_u + self._search_every_u
         u_lo = float(math.floor(max(self._from_u, now_u - self._window_u)))
         s0 = int(u_lo) * self._hop
-        if self._recent.rms(s0, self._recent.end) < _QUIET_RMS:
+        if self._recent.rms(s0, self._recent.end) < self._lp.quiet_rms:
             return  # silence: nothing to search for, and nothing to spend on it
         window = self._recent.window(s0, self._recent.end)
-        sighting = search(window, self._index, self._mp, first_frame=u_lo, thorough=False)
+        sighting = search(window, self._index, self._mp, first_frame=u_lo, params=self._fp,
+                          thorough=False)
         if sighting is None:
             return
         ready = min(self._feed.ready_frame, now_u)
         group = [start_following(p, self._verifier, self._feed.peaks, u_lo=u_lo,
-                                 u_hi=max(ready, u_lo + 1), frame_s=self._fs)
+                                 u_hi=max(ready, u_lo + 1), frame_s=self._fs,
+                                 params=self._fp)
                  for p in sighting.places]
         self._start(group, sighting.status, events)
 
@@ -299,11 +288,11 @@ class LiveTracker:
         assert gone is not None
         ready = min(self._feed.ready_frame, self._now_u())
         loud = self._first_sound_u(gone.at_u, ready)
-        if loud is None or (ready - loud) * self._fs < _RESUME_CHECK_S:
+        if loud is None or (ready - loud) * self._fs < self._lp.resume_check_s:
             return False
         paused_at = gone.place.ref_frame(gone.at_u)
         best: tuple[float, Place] | None = None
-        reach = _RESUME_REACH_S / self._fs
+        reach = self._lp.resume_reach_s / self._fs
         for delta in np.arange(-reach, reach + 1.0, 1.0):
             place = Place(episode_key=gone.place.episode_key,
                           offset_frames=paused_at + delta - gone.place.time_scale * loud,
@@ -312,10 +301,10 @@ class LiveTracker:
             if best is None or ev > best[0]:
                 best = (ev, place)
         clip_s = (ready - loud) * self._fs
-        if best is None or best[0] < evidence_needed(clip_s):
+        if best is None or best[0] < evidence_needed(clip_s, self._fp):
             return False
         follower = start_following(best[1], self._verifier, self._feed.peaks, u_lo=loud,
-                                   u_hi=ready, frame_s=self._fs)
+                                   u_hi=ready, frame_s=self._fs, params=self._fp)
         if follower.ended:
             return False
         self._start([follower], Status.MATCH, events)
@@ -324,10 +313,10 @@ class LiveTracker:
     def _first_sound_u(self, u_lo: float, u_hi: float) -> float | None:
         """The first frame in ``[u_lo, u_hi)`` where the input is audible again."""
         step = max(1, round(0.05 / self._fs))
+        audible = max(self._lp.quiet_rms, self._lp.quiet_ratio * self._level)
         for u in range(int(u_lo), int(u_hi) - step, step):
             s0 = u * self._hop
-            if self._recent.rms(s0, s0 + step * self._hop) >= max(_QUIET_RMS,
-                                                                  _QUIET_RATIO * self._level):
+            if self._recent.rms(s0, s0 + step * self._hop) >= audible:
                 return float(u)
         return None
 
@@ -357,7 +346,7 @@ class LiveTracker:
         now_ref = place.ref_frame(start_u)
         heading = gone.place.ref_frame(start_u)  # had it played on
         paused = gone.place.ref_frame(gone.at_u)  # had it stopped
-        near = _SAME_PLACE_S / self._fs
+        near = self._lp.same_place_s / self._fs
         if min(abs(now_ref - heading), abs(now_ref - paused)) <= near:
             return Change.RESUME
         return Change.SEEK
@@ -366,7 +355,7 @@ class LiveTracker:
 
     def _candidate(self, f: Follower, at_u: float) -> Candidate:
         place = f.place
-        lo = max(f.start_u, f.cursor_u - _CONFIDENCE_S / self._fs)
+        lo = max(f.start_u, f.cursor_u - self._lp.confidence_s / self._fs)
         evidence = f.obs.evidence(lo, f.cursor_u)
         span_s = max(1.0, (f.cursor_u - lo) * self._fs)
         episode = self._index.episode(place.episode_key)
@@ -374,7 +363,7 @@ class LiveTracker:
             episode=episode,
             offset_s=min(max(0.0, place.ref_frame(at_u) * self._fs), episode.duration_s),
             score=round(evidence, 2),
-            confidence=round(confidence(evidence, clip_s=span_s), 4),
+            confidence=round(confidence(evidence, clip_s=span_s, params=self._fp), 4),
             speed=place.time_scale,
             pitch_semitones=place.pitch_shift,
         )

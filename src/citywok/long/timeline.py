@@ -2,19 +2,23 @@
 
 A stage: pure (no printing, no environment), fed decoded chunks as they stream in (the
 whole decoded input is never held: a minute of samples at most), yielding
-:class:`~citywok.result.Progress` events and each :class:`Segment` as soon as its
+:class:`~citywok.result.Progress` events and each :class:`Stretch` as soon as its
 boundaries are final, and returning a frozen :class:`Timeline`.
 
-How (see :mod:`citywok.long.follow`): where nothing is known, windows of ``window_s`` seconds,
-``stride_s`` apart, are identified (a cheap plain-warp probe first). A window that
-matches starts a *follower* per place it fits (several for shared material); the place's
-stretch is grown backwards to where its run of found peaks starts, then followed forward
-one second at a time, checking predicted reference peaks, until its alarm says it
-stopped. Where two segments meet (a cut, a crossfade, a jump within one episode, a change
-of speed), the boundary is the time that best splits the two places' observations. A
-member of a shared-material group that stops fitting while another goes on was shared
-material only: the segment belongs to the one that goes on. What no place explains is
-``unknown``.
+"Stretch" is the timeline's word; "segment" is an index file's. (The JSON keeps
+``segments``/``segment``: API and CLI field names clients read.)
+
+How (see :mod:`citywok.long.follow`; every knob is a field of
+:class:`~citywok.params.TimelineParams`): where nothing is known, windows of
+``window_s`` seconds, ``stride_s`` apart, are identified (a cheap plain-warp probe
+first). A window that matches starts a *follower* per place it fits (several for shared
+material); the place's stretch is grown backwards to where its run of found peaks
+starts, then followed forward one second at a time, checking predicted reference peaks,
+until its alarm says it stopped. Where two stretches meet (a cut, a crossfade, a jump
+within one episode, a change of speed), the boundary is the time that best splits the
+two places' observations. A member of a shared-material group that stops fitting while
+another goes on was shared material only: the stretch belongs to the one that goes on.
+What no place explains is ``unknown``.
 """
 
 from __future__ import annotations
@@ -35,42 +39,11 @@ from citywok.errors import EmptyMediaError, SilentMediaError
 from citywok.index import Index
 from citywok.long.engine import PeakFeed, Verifier, confidence
 from citywok.long.follow import Follower, RecentSamples, llr, meet, search, start_following
-from citywok.params import MatchParams
+from citywok.params import MatchParams, TimelineParams
 from citywok.result import Candidate, Progress
 
-#: Two places whose boundaries are closer than this (seconds) meet at one cut; further
-#: apart, the stretch between them is ``unknown``.
-JOIN_S = 1.5
-#: Neither place explaining less than this (seconds) between two segments is no
-#: ``unknown`` stretch: they meet at one cut.
-MIN_UNKNOWN_S = 1.0
-#: Stretches shorter than this (seconds) are not worth a segment of their own.
-MIN_SEGMENT_S = 1.0
-#: A gap this long (seconds) between a segment and one found after it is searched again:
-#: the window that found the later one may have hidden a short one before it.
-_GAP_SEARCH_S = 2.5
-#: A found place's stretch may reach back this far (seconds) before its window.
-_BACK_S = 30.0
-#: Members of a shared-material group that stop within this long (seconds) of the last
-#: one stopped together: the segment is ambiguous between them.
-_TOGETHER_S = 1.0
-#: Consecutive segments of one episode on one line (within this many seconds) with a gap
-#: shorter than _MERGE_GAP_S are one segment that lost its peaks for a moment.
-_SAME_LINE_S = 0.3
-_MERGE_GAP_S = 3.0
-#: Longer gaps, up to _MERGE_GAP_MAX_S, are taken in when the line shows in them with
-#: this much evidence.
-_MERGE_GAP_MAX_S = 60.0
-_GAP_EVIDENCE = 3.0
-#: After a follower's alarm, the next seconds decide whether its place really stopped.
-CONFIRM_S = 6.0
-#: Followers are advanced this far (seconds) at a time.
-_STEP_S = 1.0
-#: Recent samples kept for searches (seconds).
-_KEEP_S = 60.0
 
-
-class SegmentStatus(StrEnum):
+class StretchStatus(StrEnum):
     MATCH = "match"
     #: Several episodes fit the whole stretch (shared intro, outro, recurring cue).
     AMBIGUOUS = "ambiguous"
@@ -79,8 +52,8 @@ class SegmentStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class SegmentMatch:
-    """An episode a segment comes from: ``candidate.offset_s`` is where the segment
+class StretchMatch:
+    """An episode a stretch comes from: ``candidate.offset_s`` is where the stretch
     starts in the episode, ``end_offset_s`` where it ends."""
 
     candidate: Candidate
@@ -91,17 +64,17 @@ class SegmentMatch:
 
 
 @dataclass(frozen=True)
-class Segment:
+class Stretch:
     """One stretch of the input, ``[start_s, end_s)`` in input seconds."""
 
     start_s: float
     end_s: float
-    status: SegmentStatus
+    status: StretchStatus
     #: The episodes it fits, best first (one for ``match``, none for ``unknown``).
-    matches: tuple[SegmentMatch, ...] = ()
+    matches: tuple[StretchMatch, ...] = ()
 
     @property
-    def match(self) -> SegmentMatch | None:
+    def match(self) -> StretchMatch | None:
         return self.matches[0] if self.matches else None
 
     @property
@@ -115,15 +88,15 @@ class Segment:
             "status": self.status.value,
             "match": self.matches[0].to_json() if self.matches else None,
             "candidates": ([m.to_json() for m in self.matches]
-                           if self.status is SegmentStatus.AMBIGUOUS else []),
+                           if self.status is StretchStatus.AMBIGUOUS else []),
         }
 
 
 @dataclass(frozen=True)
 class Timeline:
-    """Every segment of the input, in order, covering it from 0 to ``duration_s``."""
+    """Every stretch of the input, in order, covering it from 0 to ``duration_s``."""
 
-    segments: tuple[Segment, ...]
+    stretches: tuple[Stretch, ...]
     duration_s: float
     elapsed_ms: float
     #: Windows identified from scratch (the rest of the input was followed).
@@ -134,12 +107,14 @@ class Timeline:
         if file is not None:
             out["file"] = file
         out["duration_s"] = round(self.duration_s, 3)
-        out["segments"] = [s.to_json() for s in self.segments]
+        # "segments" is the API's and the CLI's JSON name for the stretches (kept: it is
+        # what clients read).
+        out["segments"] = [s.to_json() for s in self.stretches]
         out["elapsed_ms"] = round(self.elapsed_ms, 2)
         return out
 
 
-TimelineEvent = Progress | Segment
+TimelineEvent = Progress | Stretch
 
 
 @dataclass
@@ -157,10 +132,11 @@ class _Track:
     def ended(self) -> bool:
         return all(f.ended for f in self.members)
 
-    def settle(self) -> None:
-        """Once every member stopped: keep those that lasted (see the module docstring)."""
+    def settle(self, together_s: float) -> None:
+        """Once every member stopped: keep those that lasted (stopped within
+        ``together_s`` of the last; see the module docstring)."""
         last = max(f.end_u for f in self.members)
-        kept = [f for f in self.members if f.end_u >= last - _TOGETHER_S / f.frame_s]
+        kept = [f for f in self.members if f.end_u >= last - together_s / f.frame_s]
         self.members = kept
         self.end_u = last
 
@@ -168,17 +144,17 @@ class _Track:
     def lead(self) -> Follower:
         return self.members[0]
 
-    def same_line(self, other: _Track, at_u: float) -> bool:
+    def same_line(self, other: _Track, at_u: float, tp: TimelineParams) -> bool:
         """Whether ``other`` carries on this track's place (same episodes, same line)."""
         mine = {f.place.episode_key: f.place for f in self.members}
         if len(mine) != len(other.members):
             return False
-        tol = _SAME_LINE_S / self.lead.frame_s
+        tol = tp.same_line_s / self.lead.frame_s
         for f in other.members:
             p = mine.get(f.place.episode_key)
             if p is None or abs(p.ref_frame(at_u) - f.place.ref_frame(at_u)) > tol:
                 return False
-            if abs(p.time_scale / f.place.time_scale - 1.0) > 0.015:
+            if abs(p.time_scale / f.place.time_scale - 1.0) > tp.same_line_speed:
                 return False
         return True
 
@@ -186,24 +162,25 @@ class _Track:
 class _Builder:
     """The state of one timeline as the input streams through."""
 
-    def __init__(self, index: Index, mp: MatchParams, *, window_s: float,
-                 stride_s: float) -> None:
+    def __init__(self, index: Index, mp: MatchParams, tp: TimelineParams) -> None:
         self._index = index
         self._mp = mp
+        self._tp = tp
+        self._fp = tp.follow
         params = index.params
         self._fs = params.frame_s
         self._hop = params.hop_length
         self._rate = params.sample_rate_hz
-        self._feed = PeakFeed(index, block_s=8.0)
-        self._verifier = Verifier(index)
-        self._recent = RecentSamples(keep_samples=int(_KEEP_S * self._rate))
-        self._window_u = window_s / self._fs
-        self._stride_u = stride_s / self._fs
-        self._step_u = _STEP_S / self._fs
+        self._feed = PeakFeed(index, block_s=tp.block_s)
+        self._verifier = Verifier(index, tp.follow)
+        self._recent = RecentSamples(keep_samples=int(tp.keep_s * self._rate))
+        self._window_u = tp.window_s / self._fs
+        self._stride_u = tp.stride_s / self._fs
+        self._step_u = tp.step_s / self._fs
         self._current: _Track | None = None
         #: The last track that ended; its end may still move to meet the next one.
         self._previous: _Track | None = None
-        #: Input up to here is emitted as segments.
+        #: Input up to here is emitted as stretches.
         self._emitted_u = 0.0
         self._search_u = 0.0
         #: Where the window that found the current track started.
@@ -214,14 +191,14 @@ class _Builder:
 
     # -- input ------------------------------------------------------------------------
 
-    def feed(self, chunk: npt.NDArray[np.float32]) -> list[Segment]:
+    def feed(self, chunk: npt.NDArray[np.float32]) -> list[Stretch]:
         if len(chunk):
             self.loudest = max(self.loudest, float(np.max(np.abs(chunk))))
         self._recent.append(chunk)
         self._feed.feed(chunk)
         return self._advance()
 
-    def finish(self) -> list[Segment]:
+    def finish(self) -> list[Stretch]:
         self._feed.finish()
         self._final = True
         out = self._advance()
@@ -249,8 +226,8 @@ class _Builder:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def _advance(self) -> list[Segment]:
-        out: list[Segment] = []
+    def _advance(self) -> list[Stretch]:
+        out: list[Stretch] = []
         ready = self._feed.ready_frame
         end_u = self._end_u()
         limit = min(ready, end_u)
@@ -261,7 +238,8 @@ class _Builder:
             front = min(f.cursor_u for f in self._current.members)
         if self._previous is not None:
             front = min(front, self._previous.end_u)
-        self._feed.peaks.forget_before(front - (2 * _BACK_S + _MERGE_GAP_MAX_S) / self._fs)
+        tp = self._tp
+        self._feed.peaks.forget_before(front - (2 * tp.back_s + tp.merge_gap_max_s) / self._fs)
         while True:
             track = self._current
             if track is not None:
@@ -280,7 +258,7 @@ class _Builder:
                 if not self._final:
                     break
                 e_u = end_u
-                if (e_u - s_u) * self._fs < MIN_SEGMENT_S * 2:
+                if (e_u - s_u) * self._fs < tp.min_stretch_s * 2:
                     break
             found = self._search(s_u, e_u, reach_u=self._reach(s_u))
             if found is None:
@@ -292,11 +270,11 @@ class _Builder:
 
     def _reach(self, s_u: float) -> float:
         """How far back a place found in a window at ``s_u`` may reach."""
-        lo = s_u - _BACK_S / self._fs
+        lo = s_u - self._tp.back_s / self._fs
         if self._previous is not None:
-            # Up to the previous segment's start: if that one was carried on too far,
+            # Up to the previous stretch's start: if that one was carried on too far,
             # the cut between the two (below) takes back what is not its own.
-            lo = max(lo, self._previous.start_u + MIN_SEGMENT_S / self._fs)
+            lo = max(lo, self._previous.start_u + self._tp.min_stretch_s / self._fs)
         lo = max(lo, self._emitted_u, self._recent.start / self._hop)
         return max(0.0, lo)
 
@@ -314,26 +292,27 @@ class _Builder:
     def _search(self, u_lo: float, u_hi: float, *, reach_u: float) -> _Track | None:
         u_lo = float(math.floor(u_lo))
         samples = self._recent.window(int(u_lo) * self._hop, int(u_hi) * self._hop)
-        if len(samples) < MIN_SEGMENT_S * self._rate:
+        if len(samples) < self._tp.min_stretch_s * self._rate:
             return None
         self.searches += 1
-        sighting = search(samples, self._index, self._mp, first_frame=u_lo, thorough=False)
+        sighting = search(samples, self._index, self._mp, first_frame=u_lo,
+                          params=self._fp, thorough=False)
         if sighting is None:
             return None
         members = [start_following(p, self._verifier, self._feed.peaks, u_lo=min(reach_u, u_lo),
-                                   u_hi=u_hi, frame_s=self._fs, window_lo=u_lo,
-                                   confirm_s=CONFIRM_S)
+                                   u_hi=u_hi, frame_s=self._fs, params=self._fp,
+                                   window_lo=u_lo, confirm_s=self._tp.confirm_s)
                    for p in sighting.places]
         start = min(f.start_u for f in members)
         return _Track(members=members, start_u=start)
 
-    def _begin(self, track: _Track, s_u: float) -> list[Segment]:
+    def _begin(self, track: _Track, s_u: float) -> list[Stretch]:
         """A track was found in the window at ``s_u``: settle what came before it."""
-        out: list[Segment] = []
+        out: list[Stretch] = []
         prev = self._previous
         gap_lo = prev.end_u if prev is not None else self._emitted_u
-        if (track.start_u - gap_lo) * self._fs >= _GAP_SEARCH_S:
-            # The window may have found the later of two segments: look between.
+        if (track.start_u - gap_lo) * self._fs >= self._tp.gap_search_s:
+            # The window may have found the later of two stretches: look between.
             inner = self._search(gap_lo, track.start_u, reach_u=gap_lo)
             if inner is not None:
                 self._follow(inner, track.start_u)
@@ -355,18 +334,19 @@ class _Builder:
 
     def _continues(self, prev: _Track, track: _Track) -> bool:
         """Whether ``track`` is ``prev`` carrying on (the same line after a gap)."""
-        if not prev.same_line(track, track.start_u):
+        tp = self._tp
+        if not prev.same_line(track, track.start_u, tp):
             return False
         gap_s = (track.start_u - prev.end_u) * self._fs
-        if gap_s <= _MERGE_GAP_S:
+        if gap_s <= tp.merge_gap_s:
             return True
-        if gap_s > _MERGE_GAP_MAX_S:
+        if gap_s > tp.merge_gap_max_s:
             return False
         # A reaction video talks over its episode for a while: the line is the same on
         # both sides, and one hypothesis tested on the gap needs little evidence.
         gap = self._verifier.check(prev.lead.place, self._feed.peaks, prev.end_u,
                                    track.start_u)
-        return gap.evidence >= _GAP_EVIDENCE
+        return gap.evidence >= tp.gap_evidence
 
     def _carry_on(self, prev: _Track, track: _Track) -> None:
         """``track`` is ``prev`` carrying on: it starts where ``prev`` did, with its
@@ -375,11 +355,11 @@ class _Builder:
         track.prior_found = prev.prior_found + self._found(prev)
         track.prior_expected = prev.prior_expected + self._expected(prev)
 
-    def _close(self, track: _Track) -> list[Segment]:
+    def _close(self, track: _Track) -> list[Stretch]:
         """A track's followers all stopped: it becomes the previous track."""
-        track.settle()
-        out: list[Segment] = []
-        if (track.end_u - track.start_u) * self._fs < MIN_SEGMENT_S:
+        track.settle(self._tp.together_s)
+        out: list[Stretch] = []
+        if (track.end_u - track.start_u) * self._fs < self._tp.min_stretch_s:
             return out  # too short to trust: left to its neighbours or ``unknown``
         prev = self._previous
         if prev is not None:
@@ -403,39 +383,44 @@ class _Builder:
         """Settle where ``a`` ends and ``b`` starts, from both places' peaks around them
         (see :func:`citywok.long.follow.meet`)."""
         fs = self._fs
-        lo = max(a.start_u, min(a.end_u, b.start_u) - JOIN_S / fs)
-        hi = max(a.end_u, b.start_u) + JOIN_S / fs
+        tp = self._tp
+        chance_range = self._fp.chance_range
+        lo = max(a.start_u, min(a.end_u, b.start_u) - tp.join_s / fs)
+        hi = max(a.end_u, b.start_u) + tp.join_s / fs
         fa, fb = a.lead, b.lead
         ca = self._verifier.check(fa.place, self._feed.peaks, lo, hi)
         cb = self._verifier.check(fb.place, self._feed.peaks, lo, hi)
-        la = llr(ca.u, ca.found, ca.chance, fa.obs.find_rate(a.start_u, a.end_u))
-        lb = llr(cb.u, cb.found, cb.chance, fb.obs.find_rate(b.start_u, fb.cursor_u))
-        end, start = meet(ca.u, la, cb.u, lb, lo=lo, hi=hi, min_gap=MIN_UNKNOWN_S / fs)
+        la = llr(ca.u, ca.found, ca.chance, fa.obs.find_rate(a.start_u, a.end_u),
+                 chance_range=chance_range)
+        lb = llr(cb.u, cb.found, cb.chance, fb.obs.find_rate(b.start_u, fb.cursor_u),
+                 chance_range=chance_range)
+        end, start = meet(ca.u, la, cb.u, lb, lo=lo, hi=hi, min_gap=tp.min_unknown_s / fs)
         a.end_u, b.start_u = end, start
 
     # -- output -----------------------------------------------------------------------
 
-    def _seal(self, track: _Track, *, next_start_u: float) -> list[Segment]:
+    def _seal(self, track: _Track, *, next_start_u: float) -> list[Stretch]:
         """Emit ``track`` (and the unknown stretch before it, if any)."""
-        out: list[Segment] = []
+        out: list[Stretch] = []
+        min_s = self._tp.min_stretch_s
         start, end = track.start_u, min(track.end_u, next_start_u)
-        if (start - self._emitted_u) * self._fs < MIN_SEGMENT_S / 2:
+        if (start - self._emitted_u) * self._fs < min_s / 2:
             start = self._emitted_u  # a sliver before it is its own
         else:
             out.append(self._unknown(self._emitted_u, start))
-        if (next_start_u - end) * self._fs < MIN_SEGMENT_S / 2:
+        if (next_start_u - end) * self._fs < min_s / 2:
             end = next_start_u
-        if (end - start) * self._fs < MIN_SEGMENT_S:
+        if (end - start) * self._fs < min_s:
             return []  # squeezed by its neighbours: left to the unknown stretch around it
-        out.append(self._segment(track, start, end))
+        out.append(self._stretch(track, start, end))
         self._emitted_u = end
         return out
 
-    def _unknown(self, start_u: float, end_u: float) -> Segment:
-        return Segment(start_s=start_u * self._fs, end_s=end_u * self._fs,
-                       status=SegmentStatus.UNKNOWN)
+    def _unknown(self, start_u: float, end_u: float) -> Stretch:
+        return Stretch(start_s=start_u * self._fs, end_s=end_u * self._fs,
+                       status=StretchStatus.UNKNOWN)
 
-    def _segment(self, track: _Track, start_u: float, end_u: float) -> Segment:
+    def _stretch(self, track: _Track, start_u: float, end_u: float) -> Stretch:
         duration_s = (end_u - start_u) * self._fs
         matches = []
         n = len(track.members)
@@ -445,9 +430,9 @@ class _Builder:
             found += track.prior_found
             expected += track.prior_expected
             evidence = (found - expected) / math.sqrt(expected + 1.0)
-            conf = confidence(evidence, clip_s=max(1.0, duration_s))
+            conf = confidence(evidence, clip_s=max(1.0, duration_s), params=self._fp)
             place = f.place
-            matches.append(SegmentMatch(
+            matches.append(StretchMatch(
                 candidate=Candidate(
                     episode=self._index.episode(place.episode_key),
                     offset_s=max(0.0, place.ref_frame(start_u) * self._fs),
@@ -459,35 +444,37 @@ class _Builder:
                 end_offset_s=max(0.0, place.ref_frame(end_u) * self._fs),
             ))
         matches.sort(key=lambda m: -m.candidate.score)
-        status = SegmentStatus.MATCH if n == 1 else SegmentStatus.AMBIGUOUS
-        return Segment(start_s=start_u * self._fs, end_s=end_u * self._fs, status=status,
+        status = StretchStatus.MATCH if n == 1 else StretchStatus.AMBIGUOUS
+        return Stretch(start_s=start_u * self._fs, end_s=end_u * self._fs, status=status,
                        matches=tuple(matches))
 
 
 def timeline_steps(chunks: Iterable[npt.NDArray[np.float32]], index: Index, *,
-                   match_params: MatchParams | None = None, total_s: float | None = None,
-                   name: str = "input", window_s: float = 5.0, stride_s: float = 2.5,
+                   match_params: MatchParams | None = None,
+                   timeline_params: TimelineParams | None = None,
+                   total_s: float | None = None, name: str = "input",
                    ) -> Generator[TimelineEvent, None, Timeline]:
     """The timeline of decoded audio fed as ``chunks`` (mono float32 at the index's
     sample rate, any sizes).
 
     Yields a ``Progress(stage="timeline", done=seconds processed, total=total_s)`` per
-    chunk and every :class:`Segment` as soon as it is final (in order, covering the input
-    without gaps). ``window_s`` and ``stride_s`` set the search windows where nothing is
-    known. Raises :class:`~citywok.errors.EmptyMediaError` for no audio and
+    chunk and every :class:`Stretch` as soon as it is final (in order, covering the input
+    without gaps). ``timeline_params`` (:class:`~citywok.params.TimelineParams`) sets the
+    search windows where nothing is known, and every other knob. Raises
+    :class:`~citywok.errors.EmptyMediaError` for no audio and
     :class:`~citywok.errors.SilentMediaError` for silence only.
     """
     started = time.perf_counter()
-    builder = _Builder(index, match_params or MatchParams(), window_s=window_s,
-                       stride_s=stride_s)
-    segments: list[Segment] = []
+    builder = _Builder(index, match_params or MatchParams(),
+                       timeline_params or TimelineParams())
+    stretches: list[Stretch] = []
     for chunk in chunks:
         for seg in builder.feed(np.asarray(chunk, dtype=np.float32)):
-            segments.append(seg)
+            stretches.append(seg)
             yield seg
         yield Progress(stage="timeline", done=builder.processed_s, total=total_s, item=name)
     for seg in builder.finish():
-        segments.append(seg)
+        stretches.append(seg)
         yield seg
     duration_s = builder.processed_s
     if duration_s == 0:
@@ -495,13 +482,14 @@ def timeline_steps(chunks: Iterable[npt.NDArray[np.float32]], index: Index, *,
     if builder.loudest < SILENCE_PEAK:
         raise SilentMediaError(f"{name}: the audio is silent")
     yield Progress(stage="done", done=duration_s, total=duration_s, item=name)
-    return Timeline(segments=tuple(segments), duration_s=duration_s,
+    return Timeline(stretches=tuple(stretches), duration_s=duration_s,
                     elapsed_ms=(time.perf_counter() - started) * 1000,
                     searches=builder.searches)
 
 
 def timeline_file_steps(path: str | Path, index: Index, *,
                         match_params: MatchParams | None = None,
+                        timeline_params: TimelineParams | None = None,
                         max_duration_s: float | None = None, timeout_s: float | None = None,
                         total_s: float | None = None,
                         ) -> Generator[TimelineEvent, None, Timeline]:
@@ -511,7 +499,8 @@ def timeline_file_steps(path: str | Path, index: Index, *,
     chunks = iter_decode(path, sample_rate_hz=index.params.sample_rate_hz, chunk_s=4.0,
                          max_duration_s=max_duration_s, timeout_s=timeout_s)
     return (yield from timeline_steps(chunks, index, match_params=match_params,
-                                      total_s=total_s, name=Path(path).name))
+                                      timeline_params=timeline_params, total_s=total_s,
+                                      name=Path(path).name))
 
 
 def timeline_file(path: str | Path, index: Index, **kwargs: Any) -> Timeline:

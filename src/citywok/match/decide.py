@@ -15,14 +15,14 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
            clip_s: float) -> tuple[Status, tuple[Candidate, ...]]:
     """Turn ranked hits into a status and the candidates to show.
 
-    A place answers when its evidence reaches ``score_needed``; the best place of every
+    A place answers when its evidence reaches ``mp.min_score``; the best place of every
     other episode that reaches it too and scores at least ``ambiguous_ratio`` of the best
     makes the answer ambiguous, and all such episodes are listed. When the best place
     lies wholly in material the catalogue knows several episodes share, every copy that
     reaches the threshold is listed, however much better the clip's own copy fits.
     """
     mp = match_params
-    needed = mp.score_needed(min(clip_s, mp.max_query_s))
+    needed = mp.min_score
     good = [h for h in hits if h.evidence >= needed and h.episode_key in index.episodes]
     if not good:
         return Status.NO_MATCH, ()

@@ -38,8 +38,9 @@ class Hit:
     time_scale: float
     #: Clip pitch minus reference pitch, in semitones.
     pitch_shift: float
-    #: Distinct clip peaks on the fitted line.
-    score: int
+    #: Distinct clip peaks on the fitted line (the hashes' count; the decision's
+    #: statistic is ``evidence``, which an answer's ``Candidate.score`` reports).
+    peaks_on_line: int
     #: Agreeing hash hits (several per peak).
     votes: int
     #: Clip frame around which the hits lie (where the fitted line is surest); a time
@@ -162,7 +163,7 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int, frame_s: 
     offset = _median(tr[:, 0] - scale * tq[:, 0])
     for _ in range(3):
         resid = np.abs(tr - (offset + scale * tq)).max(axis=1)
-        inl = resid <= line_tol + 0.01 * np.abs(tq[:, -1] - tq[:, 0])
+        inl = resid <= line_tol + mp.line_tolerance_per_frame * np.abs(tq[:, -1] - tq[:, 0])
         if not inl.any():
             return None
         x = tq[inl].ravel()
@@ -174,7 +175,7 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int, frame_s: 
             scale = float(dx @ (y - y.mean())) / sxx
         offset = _median(y - scale * x)
     resid = np.abs(tr - (offset + scale * tq)).max(axis=1)
-    inl = resid <= line_tol + 0.01 * np.abs(tq[:, -1] - tq[:, 0])
+    inl = resid <= line_tol + mp.line_tolerance_per_frame * np.abs(tq[:, -1] - tq[:, 0])
     if not inl.any():
         return None
     on_line = np.zeros(n_query_peaks, dtype=bool)
@@ -184,7 +185,7 @@ def _refine(v: _Votes, idx: npt.NDArray[np.int64], n_query_peaks: int, frame_s: 
         offset_frames=offset,
         time_scale=scale,
         pitch_shift=_median(v.shift[near[inl]]),
-        score=int(on_line.sum()),
+        peaks_on_line=int(on_line.sum()),
         votes=int(inl.sum()),
         pivot_frames=float(tq[inl].mean()),
     )

@@ -18,7 +18,7 @@ from citywok.analysis.sketch import ClipSketcher
 from citywok.analysis.spectrogram import power_spectrogram, warp
 from citywok.index import Index
 from citywok.match.places import Hit, WarpedPeaks, find_places
-from citywok.match.verify import SCALE_SEARCH, best_per_place, verify
+from citywok.match.verify import best_per_place, verify
 from citywok.params import AnalysisParams, MatchParams
 
 
@@ -84,7 +84,7 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, 
             key = (h.episode_key, round(h.offset_frames / params.sketch_frames),
                    round(h.time_scale * 50), round(h.pitch_shift * 4))
             if key not in verified:
-                verified[key] = verify(h, clip.sketcher, index)
+                verified[key] = verify(h, clip.sketcher, index, mp)
             found.append(verified[key])
         if found and max(h.evidence for h in found) >= mp.conclusive_score:
             break
@@ -94,26 +94,27 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, 
             spot = (h.episode_key, round(h.offset_frames / params.sketch_frames))
             if spot not in searched:
                 searched.add(spot)
-                found.append(verify(h, clip.sketcher, index, scales=SCALE_SEARCH))
+                found.append(verify(h, clip.sketcher, index, mp, search_scale=True))
         if found and max(h.evidence for h in found) >= mp.conclusive_score:
             break
     ranked = best_per_place(found, frame_s=params.frame_s, vote_bin_s=mp.vote_bin_s)
     # The answers' time scales are measured again, finely, with the sketch: a place
     # nominated by few hash hits may be a few per cent off, which an answer's speed
     # (and a timeline that follows the place) would carry on.
-    needed = mp.score_needed(clip.duration_s)
-    refined = [verify(h, clip.sketcher, index, scales=SCALE_SEARCH)
+    needed = mp.min_score
+    refined = [verify(h, clip.sketcher, index, mp, search_scale=True)
                if n < mp.refine_answers and h.evidence >= needed else h
                for n, h in enumerate(ranked)]
     refined.sort(key=lambda h: -h.evidence)
-    return refined + _copies_of_shared(refined, clip, index, needed)
+    return refined + _copies_of_shared(refined, clip, index, mp)
 
 
 def _copies_of_shared(hits: Sequence[Hit], clip: ClipAnalysis, index: Index,
-                      needed: float) -> list[Hit]:
+                      mp: MatchParams) -> list[Hit]:
     """When the best place overlaps material other episodes share (per the catalogue),
     the places of the other copies, verified: an intro clip cut from one copy must find
     every copy, even those the hashes missed (how well each fits then decides)."""
+    needed = mp.min_score
     if not hits or hits[0].evidence < needed:
         return []
     best = hits[0]
@@ -131,5 +132,5 @@ def _copies_of_shared(hits: Sequence[Hit], clip: ClipAnalysis, index: Index,
         offset_s = copy.start_s + (start_s - stretch.start_s)
         guess = replace(best, episode_key=copy.episode_key, offset_frames=offset_s / fs,
                         evidence=0.0, bits=0, equal_bits=0)
-        out.append(verify(guess, clip.sketcher, index))
+        out.append(verify(guess, clip.sketcher, index, mp))
     return out

@@ -10,7 +10,8 @@ decision uses to answer ``ambiguous`` with every episode that holds the material
 say which kind it is.
 
 Work grows with the square of a show's postings per hash, not with the library: hashes
-more common than ``max_per_hash`` within a show say nothing and are skipped.
+more common than ``max_per_hash`` within a show say nothing and are skipped. Every knob
+is a field of :class:`~citywok.params.SharedParams`.
 """
 
 from __future__ import annotations
@@ -24,17 +25,8 @@ import numpy.typing as npt
 
 from citywok.analysis.peaks import Peaks
 from citywok.families.base import Nominator
-from citywok.params import AnalysisParams
+from citywok.params import AnalysisParams, SharedParams
 from citywok.result import SharedKind, SharedStretch
-
-#: Pairs of hashes at one time difference that make a shared stretch (about 2 s of
-#: identical audio gives several hundred; unrelated music gives a handful).
-MIN_PAIRS = 25
-#: Time-difference bins (frames) and the gap that ends a run (seconds).
-_DELTA_BIN_FRAMES = 4
-_RUN_GAP_S = 2.0
-#: Shortest stretch worth recording (seconds).
-MIN_LENGTH_S = 2.0
 
 
 def _kind(start_s: float, end_s: float, duration_s: float) -> SharedKind:
@@ -48,7 +40,7 @@ def _kind(start_s: float, end_s: float, duration_s: float) -> SharedKind:
 
 
 def find_shared(peaks: Mapping[int, Peaks], durations: Mapping[int, float], *,
-                params: AnalysisParams, family: Nominator, max_per_hash: int = 64
+                params: AnalysisParams, family: Nominator, shared: SharedParams,
                 ) -> list[SharedStretch]:
     """Shared stretches among the episodes ``peaks`` (one show's), keyed by episode,
     joined on the postings of the nominating ``family``."""
@@ -68,7 +60,7 @@ def find_shared(peaks: Mapping[int, Peaks], durations: Mapping[int, float], *,
     starts = np.flatnonzero(np.r_[True, h_all[1:] != h_all[:-1]])
     sizes = np.diff(np.r_[starts, len(h_all)])
     pairs: list[tuple[npt.NDArray[np.int64], ...]] = []
-    for size in range(2, max_per_hash + 1):
+    for size in range(2, shared.max_per_hash + 1):
         group_starts = starts[sizes == size]
         if len(group_starts) == 0:
             continue
@@ -84,7 +76,7 @@ def find_shared(peaks: Mapping[int, Peaks], durations: Mapping[int, float], *,
     swap = ea > eb
     ea, eb = np.where(swap, eb, ea), np.where(swap, ea, eb)
     ta, tb = np.where(swap, tb, ta), np.where(swap, ta, tb)
-    runs = _runs(ea, ta, eb, tb, params.frame_s)
+    runs = _runs(ea, ta, eb, tb, params.frame_s, shared)
     return _groups(runs, durations, params.frame_s)
 
 
@@ -101,22 +93,23 @@ class _Run:
 
 
 def _runs(ea: npt.NDArray[np.int64], ta: npt.NDArray[np.int64], eb: npt.NDArray[np.int64],
-          tb: npt.NDArray[np.int64], frame_s: float) -> list[_Run]:
+          tb: npt.NDArray[np.int64], frame_s: float, sp: SharedParams) -> list[_Run]:
     """Contiguous stretches two episodes share at one time difference."""
-    delta = np.floor((tb - ta) / _DELTA_BIN_FRAMES).astype(np.int64)
+    delta = np.floor((tb - ta) / sp.delta_bin_frames).astype(np.int64)
     key = np.stack([ea, eb, delta], axis=1)
     uniq, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
     out: list[_Run] = []
-    gap = _RUN_GAP_S / frame_s
-    for u in np.flatnonzero(counts >= MIN_PAIRS):
+    gap = sp.run_gap_s / frame_s
+    for u in np.flatnonzero(counts >= sp.min_pairs):
         sel = np.flatnonzero(inverse == u)
         t = ta[sel]
         order = np.argsort(t)
         t, t_b = t[order], tb[sel][order]
         breaks = np.flatnonzero(np.diff(t) > gap) + 1
         for part_a, part_b in zip(np.split(t, breaks), np.split(t_b, breaks), strict=True):
-            if len(part_a) < MIN_PAIRS or (part_a[-1] - part_a[0]) * frame_s < MIN_LENGTH_S:
+            if (len(part_a) < sp.min_pairs
+                    or (part_a[-1] - part_a[0]) * frame_s < sp.min_length_s):
                 continue
             out.append(_Run(int(uniq[u][0]), part_a[0] * frame_s, part_a[-1] * frame_s,
                             int(uniq[u][1]), part_b[0] * frame_s, part_b[-1] * frame_s,

@@ -20,19 +20,7 @@ from citywok.analysis.sketch import ClipSketcher
 from citywok.families.base import Verifier
 from citywok.index import Index
 from citywok.match.places import Hit
-
-#: Offsets (frames) around a place's fitted offset at which its sketch is compared: the
-#: sketch's 48 ms codes need the alignment to about a frame, and reverberation delays a
-#: clip's energy by one or two frames (measured: the best offset moved by -2 frames).
-_OFFSET_SEARCH = np.arange(-2.5, 1.51, 0.5)
-
-
-#: Time scales (times the fitted one) tried by :func:`verify` when asked to search: a
-#: place nominated by few hash hits may have its scale wrong by a few per cent, which
-#: over 5 s moves the clip's end by several frames.
-#: The offsets of the first glance, and the score under which a place is left there.
-_GLANCE = np.array([-2.0, -1.0, 0.0])
-_GLANCE_MIN = 2.0
+from citywok.params import MatchParams
 
 
 def _scores(judge: Verifier, clip: ClipSketcher, ref: npt.NDArray[np.uint16],
@@ -45,22 +33,21 @@ def _scores(judge: Verifier, clip: ClipSketcher, ref: npt.NDArray[np.uint16],
     return [judge.score(int(e), int(t)) for e, t in zip(equal, total, strict=True)]
 
 
-SCALE_SEARCH = tuple(float(x) for x in np.round(np.arange(0.95, 1.0501, 0.005), 4))
-
-
-def verify(hit: Hit, sketcher: ClipSketcher, index: Index, *,
-           scales: Sequence[float] = (1.0,)) -> Hit:
+def verify(hit: Hit, sketcher: ClipSketcher, index: Index, mp: MatchParams, *,
+           search_scale: bool = False) -> Hit:
     """Score a place by how well the clip's sketch agrees with the stored one, at the
-    best offset near the fitted one (and the best of ``scales`` times the fitted time
-    scale). ``hit`` is in the clip's own axes.
+    best of ``mp.verify_offsets_frames`` around the fitted offset (and, with
+    ``search_scale``, the best of ``mp.scale_search`` times the fitted time scale).
+    ``hit`` is in the clip's own axes.
 
     The place keeps the offset its peaks fitted (the sketch's best offset can lie a frame
     or two late under reverberation); a searched time scale replaces the fitted one."""
+    scales: Sequence[float] = mp.scale_search if search_scale else (1.0,)
     ref = index.sketch_window(hit.episode_key)
     if ref is None:
         return hit
     try:
-        return _verify(hit, sketcher, ref, index, scales)
+        return _verify(hit, sketcher, ref, index, mp, scales)
     except (IndexError, ValueError) as exc:
         # Its sketch table disagrees with itself: damage. No evidence from it, and no
         # more questions to it.
@@ -69,7 +56,7 @@ def verify(hit: Hit, sketcher: ClipSketcher, index: Index, *,
 
 
 def _verify(hit: Hit, sketcher: ClipSketcher, ref: npt.NDArray[np.uint16], index: Index,
-            scales: Sequence[float]) -> Hit:
+            mp: MatchParams, scales: Sequence[float]) -> Hit:
     judge = index.verifier
     params = index.params
     bits_per_code = params.sketch_bands - 1
@@ -82,17 +69,20 @@ def _verify(hit: Hit, sketcher: ClipSketcher, ref: npt.NDArray[np.uint16], index
         scale = hit.time_scale * factor
         offset = hit.offset_frames + (hit.time_scale - scale) * centre
         span = scale * (sketcher.n_frames - 1)
+        # Codes compared stay clear of the clip's ends by the widest offsets the search
+        # may move them (fixed by the sketch's layout and ``verify_offsets_frames``).
         start = max(0, int(np.ceil((offset + 2.0) / f)))
         stop = min(len(ref), int(np.floor((offset - 3.0 + span) / f)) - 1)
         if stop - start < 2:
             continue
-        offsets = _OFFSET_SEARCH
+        offsets = np.asarray(mp.verify_offsets_frames, dtype=np.float64)
         if len(scales) == 1:
             # A glance first: a place that shows nothing at the likeliest offsets (the
             # fitted one, or a frame or two early under reverberation) is chance.
-            glance = _scores(judge, sketcher, ref, offset + _GLANCE, scale, hit.pitch_shift,
-                             start, stop, bits_per_code)
-            if max(glance) < _GLANCE_MIN:
+            glance = _scores(judge, sketcher, ref,
+                             offset + np.asarray(mp.glance_offsets_frames, dtype=np.float64),
+                             scale, hit.pitch_shift, start, stop, bits_per_code)
+            if max(glance) < mp.glance_min_score:
                 best_hit = replace(hit, evidence=float(max(glance)))
                 continue
         equal, total = judge.agreement(

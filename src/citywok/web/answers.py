@@ -21,13 +21,11 @@ from starlette.requests import HTTPConnection
 from citywok.index import Index
 from citywok.ingest.library import render_watch_url
 from citywok.result import Candidate, Episode, IdentifyResult
-from citywok.web.core.config import Settings
+from citywok.web.core.config import API_PREFIX, Settings
 from citywok.web.schemas import AnswerLinks, CandidateLinks, CandidateOut, IdentifyOut
 from citywok.web.state import Services
 
 log = logging.getLogger("citywok.web")
-
-API_PREFIX = "/api/v1"
 
 
 def base_url(conn: HTTPConnection, settings: Settings) -> str:

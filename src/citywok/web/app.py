@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from citywok.errors import CityWokError
 from citywok.web import sentry
-from citywok.web.core.config import Settings, load_settings
+from citywok.web.core.config import API_PREFIX, Settings, load_settings
 from citywok.web.errors import GUARD_RESPONSES, INVALID_RESPONSE, install_handlers
 from citywok.web.routes import (
     admin,
@@ -42,7 +42,6 @@ from citywok.web.state import Services
 
 log = logging.getLogger("citywok.web")
 
-API_PREFIX = "/api/v1"
 #: Where ``scripts/build-web`` puts the built page.
 PAGE_DIR = Path(__file__).parent / "static"
 _ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from citywok.long.live import Found, LiveEvent, LiveTracker, Lost, Position
 from citywok.result import Candidate
-from citywok.web.live_audio import LiveAudio
+from citywok.web.capture import LiveAudio
 
 #: Sound handed to the tracker at a time: its events keep their spacing (a position
 #: every second of sound) however fast or in what pieces the sound arrives.

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-from citywok.long.timeline import Segment, Timeline, TimelineEvent, timeline_file_steps
+from citywok.long.timeline import Stretch, Timeline, TimelineEvent, timeline_file_steps
 from citywok.result import Progress
 from citywok.web import metrics
 from citywok.web.core.config import Settings
@@ -83,7 +83,7 @@ async def run(job: TimelineJob) -> AsyncGenerator[Event, None]:
                 value = step.value
                 if isinstance(value, Timeline):
                     result = value
-                elif isinstance(value, Segment):
+                elif isinstance(value, Stretch):
                     yield Event("segment", {"index": found, **value.to_json()})
                     found += 1
                 elif isinstance(value, Progress) and value.stage == "timeline":

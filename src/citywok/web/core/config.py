@@ -28,6 +28,10 @@ from citywok.links.fetch import DownloadLimits, LinkPolicy
 
 #: The anonymous limit of a service that others can reach, unless one is set.
 PUBLIC_ANONYMOUS_LIMIT = "10/hour"
+#: The versioned API's path prefix: every route but health and the page lives under it,
+#: and links the service writes (media, previews) start with it.
+API_PREFIX = "/api/v1"
+
 #: Hosts links may point to (a host matches itself and its subdomains).
 DEFAULT_PLATFORMS = (
     "tiktok.com", "youtube.com", "youtu.be", "instagram.com", "x.com", "twitter.com",

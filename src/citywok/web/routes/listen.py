@@ -3,7 +3,7 @@ is sure, and (when asked) the episode followed as it plays on.
 
 The client sends what its recorder makes (WebM/Opus from a browser's MediaRecorder, or
 any container ffmpeg reads from a pipe) as binary messages while it records. The server
-decodes it as it comes (:mod:`citywok.web.live_audio`), and about once a second matches
+decodes it as it comes (:mod:`citywok.web.capture`), and about once a second matches
 all that it has heard so far. It answers at once when the evidence is conclusive (a match
 at the set confidence, or the same episodes ambiguous twice), and after ``listen_max_s``
 of sound it answers whatever it has (often "not found").
@@ -52,10 +52,10 @@ from citywok.pipeline import identify_samples
 from citywok.result import IdentifyResult, Status
 from citywok.web import metrics
 from citywok.web.answers import publish
+from citywok.web.capture import LiveAudio
 from citywok.web.deps import refuse_empty_key, verify_api_key
 from citywok.web.errors import ApiError, describe, error_body
 from citywok.web.following import FollowEnd, follow
-from citywok.web.live_audio import LiveAudio
 from citywok.web.ratelimit import RateLimiter
 from citywok.web.security import client_ip
 from citywok.web.state import Services

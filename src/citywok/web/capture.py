@@ -1,6 +1,7 @@
 """The sound of a listening session (``WS /api/v1/listen``): what the client records comes
 in as binary messages, goes through an ffmpeg pipe, and comes out as mono float32 samples
-at the index's rate, as fast as it arrives.
+at the index's rate, as fast as it arrives. (The service's capture, as
+:mod:`citywok.long.capture` is the CLI's: where live audio comes from.)
 
 :class:`LiveAudio` owns the decoder, the task that reads it, and the one pending
 ``receive`` of the WebSocket, so that the identification and the following after it read
