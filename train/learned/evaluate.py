@@ -30,20 +30,20 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-from scipy import signal as sps  # noqa: E402
+import numpy as np
+from scipy import signal as sps
 
-from citywok.learned import model as M  # noqa: E402
-from citywok.learned import search as S  # noqa: E402
+from citywok.learned import model as M
+from citywok.learned import search as S
 
-from .prepare import OUTSIDE_TRAIN, make_rirs  # noqa: E402
+from .prepare import OUTSIDE_TRAIN, make_rirs
 
 SR = M.SAMPLE_RATE_HZ
 REF_HOP_FRAMES = 25  # 0.5 s
@@ -63,7 +63,7 @@ def band_power(x: np.ndarray) -> float:
 
 def at_snr(clean: np.ndarray, other: np.ndarray, snr_db: float, ref: slice) -> np.ndarray:
     g = np.sqrt(band_power(clean[ref]) / band_power(other[ref]) / 10 ** (snr_db / 10))
-    return other * g
+    return np.asarray(other * g)
 
 
 def pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -76,18 +76,61 @@ def pink(n: int, rng: np.random.Generator) -> np.ndarray:
 def aac_64k(x: np.ndarray) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "clip.m4a"
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(SR),
-                        "-ac", "1", "-i", "-", "-c:a", "aac", "-b:a", "64k", str(path)],
-                       input=x.astype(np.float32).tobytes(), check=True, capture_output=True)
-        out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-ac", "1",
-                              "-ar", str(SR), "-f", "f32le", "-"],
-                             check=True, capture_output=True).stdout
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-f",
+                "f32le",
+                "-ar",
+                str(SR),
+                "-ac",
+                "1",
+                "-i",
+                "-",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+                str(path),
+            ],
+            input=x.astype(np.float32).tobytes(),
+            check=True,
+            capture_output=True,
+        )
+        out = subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-i",
+                str(path),
+                "-ac",
+                "1",
+                "-ar",
+                str(SR),
+                "-f",
+                "f32le",
+                "-",
+            ],
+            check=True,
+            capture_output=True,
+        ).stdout
     y = np.frombuffer(out, dtype=np.float32)
     return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
 
 
-def degrade(cond: str, seg: np.ndarray, rng: np.random.Generator, rirs: dict[str, np.ndarray],
-            talkers: list[np.ndarray], music: list[np.ndarray]) -> np.ndarray:
+def degrade(
+    cond: str,
+    seg: np.ndarray,
+    rng: np.random.Generator,
+    rirs: dict[str, np.ndarray],
+    talkers: list[np.ndarray],
+    music: list[np.ndarray],
+) -> np.ndarray:
     """``seg`` holds CONTEXT_S of audio, then the clip; returns the degraded clip."""
     c0 = int(CONTEXT_S * SR)
     clip = slice(c0, len(seg))
@@ -95,11 +138,11 @@ def degrade(cond: str, seg: np.ndarray, rng: np.random.Generator, rirs: dict[str
         return seg[clip]
     if cond == "noise_0db":
         noise = rng.normal(size=len(seg))
-        return (seg + at_snr(seg, noise, 0.0, clip))[clip]
+        return np.asarray((seg + at_snr(seg, noise, 0.0, clip))[clip])
     if cond == "music_0db":
         m = music[int(rng.integers(len(music)))]
         s = int(rng.integers(0, len(m) - len(seg)))
-        return (seg + at_snr(seg, m[s: s + len(seg)], 0.0, clip))[clip]
+        return np.asarray((seg + at_snr(seg, m[s : s + len(seg)], 0.0, clip))[clip])
     bank = rirs["near" if cond == "room_near" else "far"]
     rir = bank[int(rng.integers(len(bank)))]
     wet = sps.fftconvolve(seg, rir)[: len(seg)]
@@ -108,11 +151,15 @@ def degrade(cond: str, seg: np.ndarray, rng: np.random.Generator, rirs: dict[str
     if cond == "room_far":
         t = talkers[int(rng.integers(len(talkers)))]
         s = int(rng.integers(0, len(t) - len(seg)))
-        mix = mix + at_snr(wet, t[s: s + len(seg)], 5.0, clip)
+        mix = mix + at_snr(wet, t[s : s + len(seg)], 5.0, clip)
     b, a = sps.butter(2, 200, btype="highpass", fs=SR)
     mix = sps.lfilter(b, a, mix)
     mix = mix / (np.abs(mix).max() + 1e-9) * 0.5
     return aac_64k(mix[clip])
+
+
+def false_hits(scores: list[float], threshold: float) -> int:
+    return sum(x >= threshold for x in scores)
 
 
 def identify(clip: np.ndarray, ref: S.Reference, enc: M.Encoder) -> S.Candidate | None:
@@ -135,24 +182,34 @@ def main() -> None:
     split = json.loads((args.cache / "split.json").read_text())
 
     t0 = time.time()
-    episodes = [np.load(args.cache / "library" / f"{ep['index']:02d}.npy") for ep in split["episodes"]]
+    episodes = [
+        np.load(args.cache / "library" / f"{ep['index']:02d}.npy") for ep in split["episodes"]
+    ]
     embs = [M.embed_signal(sig, hop_frames=REF_HOP_FRAMES, encoder=enc)[0] for sig in episodes]
     ref = S.build_reference(embs, hop_s=REF_HOP_FRAMES * M.HOP_LENGTH / SR)
     hours = sum(len(s) for s in episodes) / SR / 3600
     ref_build_s = time.time() - t0
-    print(f"reference: {ref.codes.shape[0]} windows, {hours:.2f} h, {ref.stored_bytes} bytes "
-          f"= {ref.stored_bytes / hours / 1e6:.3f} MB per hour; built in {ref_build_s:.0f} s",
-          flush=True)
+    print(
+        f"reference: {ref.codes.shape[0]} windows, {hours:.2f} h, {ref.stored_bytes} bytes "
+        f"= {ref.stored_bytes / hours / 1e6:.3f} MB per hour; built in {ref_build_s:.0f} s",
+        flush=True,
+    )
 
     outside = {p.stem: np.load(p) for p in sorted((args.cache / "outside").glob("*.npy"))}
     eval_outside = [k for k in outside if k not in OUTSIDE_TRAIN]
     talkers = [outside[k] for k in eval_outside if k.startswith("speech")]
     music = [outside[k] for k in eval_outside if k.startswith("music")]
     rirs = {
-        "near": make_rirs(count=24, seed=args.seed + 1, rt60_s=(0.3, 0.6), distance_m=(1.0, 2.5),
-                          max_len=SR),
-        "far": make_rirs(count=24, seed=args.seed + 2, rt60_s=(0.6, 1.0), distance_m=(3.0, 5.0),
-                         max_len=int(1.2 * SR)),
+        "near": make_rirs(
+            count=24, seed=args.seed + 1, rt60_s=(0.3, 0.6), distance_m=(1.0, 2.5), max_len=SR
+        ),
+        "far": make_rirs(
+            count=24,
+            seed=args.seed + 2,
+            rt60_s=(0.6, 1.0),
+            distance_m=(3.0, 5.0),
+            max_len=int(1.2 * SR),
+        ),
     }
 
     # Clips from held-out ranges, away from shared material.
@@ -167,13 +224,16 @@ def main() -> None:
         clips += [(ep["index"], ok[i]) for i in sorted(pick)]
 
     results: dict[str, dict[int, list[dict[str, float | bool]]]] = {
-        c: {d: [] for d in DURATIONS_S} for c in CONDITIONS}
+        c: {d: [] for d in DURATIONS_S} for c in CONDITIONS
+    }
     cpu_ms: list[float] = []
     for cond in CONDITIONS:
         crng = np.random.default_rng([args.seed, CONDITIONS.index(cond)])
         for e, s in clips:
             sig = episodes[e]
-            seg = sig[int((s - CONTEXT_S) * SR): int((s + max(DURATIONS_S)) * SR)].astype(np.float64)
+            seg = sig[int((s - CONTEXT_S) * SR) : int((s + max(DURATIONS_S)) * SR)].astype(
+                np.float64
+            )
             degraded = degrade(cond, seg, crng, rirs, talkers, music).astype(np.float32)
             for d in DURATIONS_S:
                 clip = degraded[: d * SR]
@@ -181,69 +241,193 @@ def main() -> None:
                 best = identify(clip, ref, enc)
                 if d == 5:
                     cpu_ms.append((time.process_time() - c0) * 1000)
-                right = best is not None and best.episode == e and abs(best.offset_s - s) <= TOLERANCE_S
-                results[cond][d].append({"right": bool(right),
-                                         "score": best.score if best else 0.0,
-                                         "wrong_episode": bool(best is not None and best.episode != e)})
-        print(cond, {d: f"{np.mean([r['right'] for r in results[cond][d]]) * 100:.0f}%"
-                     for d in DURATIONS_S}, f"{time.time() - t0:.0f} s", flush=True)
+                right = (
+                    best is not None and best.episode == e and abs(best.offset_s - s) <= TOLERANCE_S
+                )
+                results[cond][d].append(
+                    {
+                        "right": bool(right),
+                        "score": best.score if best else 0.0,
+                        "z": best.z if best else 0.0,
+                        "wrong_episode": bool(best is not None and best.episode != e),
+                    }
+                )
+        print(
+            cond,
+            {
+                d: f"{np.mean([r['right'] for r in results[cond][d]]) * 100:.0f}%"
+                for d in DURATIONS_S
+            },
+            f"{time.time() - t0:.0f} s",
+            flush=True,
+        )
 
     # Outside audio: the scores a threshold must clear.
-    out_scores: dict[str, dict[int, list[float]]] = {"calibration": {d: [] for d in DURATIONS_S},
-                                                     "held_out": {d: [] for d in DURATIONS_S}}
+    out_scores: dict[str, dict[int, list[float]]] = {
+        "calibration": {d: [] for d in DURATIONS_S},
+        "held_out": {d: [] for d in DURATIONS_S},
+    }
+    out_z: dict[str, dict[int, list[float]]] = {
+        "calibration": {d: [] for d in DURATIONS_S},
+        "held_out": {d: [] for d in DURATIONS_S},
+    }
     for name, sig in outside.items():
         group = "calibration" if name in OUTSIDE_TRAIN else "held_out"
         for _ in range(args.outside_clips_per_file):
             s = int(rng.integers(0, len(sig) - max(DURATIONS_S) * SR))
             for d in DURATIONS_S:
-                best = identify(sig[s: s + d * SR], ref, enc)
+                best = identify(sig[s : s + d * SR], ref, enc)
                 out_scores[group][d].append(best.score if best else 0.0)
+                out_z[group][d].append(best.z if best else 0.0)
 
-    lines = ["| condition | " + " | ".join(f"{d} s" for d in DURATIONS_S)
-             + " | " + " | ".join(f"{d} s ≥ thr" for d in DURATIONS_S) + " |",
-             "|---|" + "---:|" * (2 * len(DURATIONS_S))]
+    lines = [
+        "| condition | "
+        + " | ".join(f"{d} s" for d in DURATIONS_S)
+        + " | "
+        + " | ".join(f"{d} s, score ≥ thr" for d in DURATIONS_S)
+        + " | "
+        + " | ".join(f"{d} s, z ≥ thr" for d in DURATIONS_S)
+        + " |",
+        "|---|" + "---:|" * (3 * len(DURATIONS_S)),
+    ]
     thresholds = {d: max(out_scores["calibration"][d]) * 1.05 for d in DURATIONS_S}
+    z_thresholds = {d: max(out_z["calibration"][d]) * 1.05 for d in DURATIONS_S}
     summary: dict[str, object] = {}
     for cond in CONDITIONS:
         acc = [np.mean([r["right"] for r in results[cond][d]]) * 100 for d in DURATIONS_S]
-        acc_t = [np.mean([r["right"] and r["score"] >= thresholds[d] for r in results[cond][d]]) * 100
-                 for d in DURATIONS_S]
-        lines.append(f"| {cond} | " + " | ".join(f"{a:.0f} %" for a in acc) + " | "
-                     + " | ".join(f"{a:.0f} %" for a in acc_t) + " |")
-        summary[cond] = {"top1_percent": dict(zip(DURATIONS_S, acc, strict=True)),
-                         "top1_above_threshold_percent": dict(zip(DURATIONS_S, acc_t, strict=True)),
-                         "right_scores_median": {d: float(np.median([r["score"] for r in results[cond][d]
-                                                                     if r["right"]] or [0]))
-                                                 for d in DURATIONS_S}}
-    lines += ["", "| score of the best candidate | " + " | ".join(f"{d} s" for d in DURATIONS_S) + " |",
-              "|---|" + "---:|" * len(DURATIONS_S)]
+        acc_t = [
+            np.mean([r["right"] and r["score"] >= thresholds[d] for r in results[cond][d]]) * 100
+            for d in DURATIONS_S
+        ]
+        acc_z = [
+            np.mean([r["right"] and r["z"] >= z_thresholds[d] for r in results[cond][d]]) * 100
+            for d in DURATIONS_S
+        ]
+        lines.append(
+            f"| {cond} | "
+            + " | ".join(f"{a:.0f} %" for a in acc)
+            + " | "
+            + " | ".join(f"{a:.0f} %" for a in acc_t)
+            + " | "
+            + " | ".join(f"{a:.0f} %" for a in acc_z)
+            + " |"
+        )
+        summary[cond] = {
+            "top1_percent": dict(zip(DURATIONS_S, acc, strict=True)),
+            "top1_above_threshold_percent": dict(zip(DURATIONS_S, acc_t, strict=True)),
+            "top1_above_z_threshold_percent": dict(zip(DURATIONS_S, acc_z, strict=True)),
+            "right_scores_median": {
+                d: float(np.median([r["score"] for r in results[cond][d] if r["right"]] or [0]))
+                for d in DURATIONS_S
+            },
+        }
+    lines += [
+        "",
+        "| score of the best candidate | " + " | ".join(f"{d} s" for d in DURATIONS_S) + " |",
+        "|---|" + "---:|" * len(DURATIONS_S),
+    ]
     for group in ("calibration", "held_out"):
-        lines.append(f"| outside ({group}), max / p99 / median | " + " | ".join(
-            f"{max(v):.3f} / {np.percentile(v, 99):.3f} / {np.median(v):.3f}"
-            for v in (out_scores[group][d] for d in DURATIONS_S)) + " |")
-    lines.append("| threshold (1.05 × calibration max) | "
-                 + " | ".join(f"{thresholds[d]:.3f}" for d in DURATIONS_S) + " |")
-    lines.append("| false hits on held-out outside clips | " + " | ".join(
-        f"{sum(x >= thresholds[d] for x in out_scores['held_out'][d])} / {len(out_scores['held_out'][d])}"
-        for d in DURATIONS_S) + " |")
+        lines.append(
+            f"| outside ({group}), max / p99 / median | "
+            + " | ".join(
+                f"{max(v):.3f} / {np.percentile(v, 99):.3f} / {np.median(v):.3f}"
+                for v in (out_scores[group][d] for d in DURATIONS_S)
+            )
+            + " |"
+        )
+    for group in ("calibration", "held_out"):
+        lines.append(
+            f"| outside ({group}), z max / p99 / median | "
+            + " | ".join(
+                f"{max(v):.2f} / {np.percentile(v, 99):.2f} / {np.median(v):.2f}"
+                for v in (out_z[group][d] for d in DURATIONS_S)
+            )
+            + " |"
+        )
+    lines.append(
+        "| z threshold (1.05 x calibration max) | "
+        + " | ".join(f"{z_thresholds[d]:.2f}" for d in DURATIONS_S)
+        + " |"
+    )
+    lines.append(
+        "| false hits by z on held-out outside clips | "
+        + " | ".join(
+            f"{false_hits(out_z['held_out'][d], z_thresholds[d])} / {len(out_z['held_out'][d])}"
+            for d in DURATIONS_S
+        )
+        + " |"
+    )
+    lines.append(
+        "| threshold (1.05 x calibration max) | "
+        + " | ".join(f"{thresholds[d]:.3f}" for d in DURATIONS_S)
+        + " |"
+    )
+    lines.append(
+        "| false hits on held-out outside clips | "
+        + " | ".join(
+            f"{false_hits(out_scores['held_out'][d], thresholds[d])}"
+            f" / {len(out_scores['held_out'][d])}"
+            for d in DURATIONS_S
+        )
+        + " |"
+    )
     for cond in CONDITIONS:
-        lines.append(f"| {cond}, right answers' median score | " + " | ".join(
-            f"{summary[cond]['right_scores_median'][d]:.3f}" for d in DURATIONS_S) + " |")  # type: ignore[index]
+        lines.append(
+            f"| {cond}, right answers' median z | "
+            + " | ".join(
+                f"{np.median([r['z'] for r in results[cond][d] if r['right']] or [0]):.2f}"
+                for d in DURATIONS_S
+            )
+            + " |"
+        )
+        lines.append(
+            f"| {cond}, right answers' median score | "
+            + " | ".join(
+                f"{np.median([r['score'] for r in results[cond][d] if r['right']] or [0]):.3f}"
+                for d in DURATIONS_S
+            )
+            + " |"
+        )
     cpu = np.array(cpu_ms)
-    lines += ["", f"reference: {ref.stored_bytes / hours / 1e6:.3f} MB per hour "
-              f"({ref.codes.shape[1]} int8 per 0.5 s window); clips per cell: {len(clips)}; "
-              f"5 s query (embed + search, one thread): CPU median {np.median(cpu):.1f} ms, "
-              f"p90 {np.percentile(cpu, 90):.1f} ms; weights {enc.sha256[:12]}"]
+    lines += [
+        "",
+        f"reference: {ref.stored_bytes / hours / 1e6:.3f} MB per hour "
+        f"({ref.codes.shape[1]} int8 per 0.5 s window); clips per cell: {len(clips)}; "
+        f"5 s query (embed + search, one thread): CPU median {np.median(cpu):.1f} ms, "
+        f"p90 {np.percentile(cpu, 90):.1f} ms; weights {enc.sha256[:12]}",
+    ]
     print("\n".join(lines))
-    args.json.write_text(json.dumps({
-        "weights_sha256": enc.sha256, "clips_per_cell": len(clips),
-        "reference_mb_per_hour": ref.stored_bytes / hours / 1e6,
-        "query_5s_cpu_ms": {"median": float(np.median(cpu)), "p90": float(np.percentile(cpu, 90))},
-        "conditions": summary, "thresholds": thresholds,
-        "outside_scores": out_scores,
-        "wrong_episode": {c: {d: sum(r["wrong_episode"] for r in results[c][d]) for d in DURATIONS_S}
-                          for c in CONDITIONS},
-    }, indent=1, default=float))
+    args.json.write_text(
+        json.dumps(
+            {
+                "weights_sha256": enc.sha256,
+                "clips_per_cell": len(clips),
+                "reference_mb_per_hour": ref.stored_bytes / hours / 1e6,
+                "query_5s_cpu_ms": {
+                    "median": float(np.median(cpu)),
+                    "p90": float(np.percentile(cpu, 90)),
+                },
+                "conditions": summary,
+                "thresholds": thresholds,
+                "outside_scores": out_scores,
+                "z_thresholds": z_thresholds,
+                "outside_z": out_z,
+                "clip_scores": {
+                    c: {
+                        d: [(r["right"], r["score"], r["z"]) for r in results[c][d]]
+                        for d in DURATIONS_S
+                    }
+                    for c in CONDITIONS
+                },
+                "wrong_episode": {
+                    c: {d: sum(r["wrong_episode"] for r in results[c][d]) for d in DURATIONS_S}
+                    for c in CONDITIONS
+                },
+            },
+            indent=1,
+            default=float,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def export(encoder: Encoder, path: Path) -> None:
     for i in range(0, len(mods), 3):
         conv, bn = mods[i], mods[i + 1]
         assert isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d)
+        assert bn.running_var is not None and bn.running_mean is not None
         scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
         w = conv.weight.detach() * scale[:, None, None, None]  # (out, in, kh, kw)
         b = (bn.bias - bn.running_mean * scale).detach()
@@ -33,10 +34,17 @@ def export(encoder: Encoder, path: Path) -> None:
     arrays["proj_w"] = pw.permute(2, 3, 1, 0).reshape(-1, pw.shape[0]).numpy()
     arrays["proj_b"] = encoder.proj.bias.detach().numpy()
     arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
-    meta = {"n_conv": n_conv, "sample_rate_hz": M.SAMPLE_RATE_HZ, "n_fft": M.N_FFT,
-            "hop_length": M.HOP_LENGTH, "n_mels": M.N_MELS, "window_frames": M.WINDOW_FRAMES,
-            "embedding_dim": M.EMBEDDING_DIM}
-    np.savez(path, **arrays, **{k: np.array(v, dtype=np.int64) for k, v in meta.items()})
+    meta = {
+        "n_conv": n_conv,
+        "sample_rate_hz": M.SAMPLE_RATE_HZ,
+        "n_fft": M.N_FFT,
+        "hop_length": M.HOP_LENGTH,
+        "n_mels": M.N_MELS,
+        "window_frames": M.WINDOW_FRAMES,
+        "embedding_dim": M.EMBEDDING_DIM,
+    }
+    arrays |= {k: np.array(v, dtype=np.int64) for k, v in meta.items()}
+    np.savez(path, allow_pickle=False, **arrays)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ CHANNELS = (16, 32, 64, 128, 128)
 
 
 class Encoder(nn.Module):
-    """Five 3×3 stride-2 conv + BN + ReLU blocks over (64 bands × 50 frames), then a
+    """Five 3x3 stride-2 conv + BN + ReLU blocks over (64 bands x 50 frames), then a
     linear projection to 64 dimensions and L2 normalisation."""
 
     def __init__(self) -> None:
@@ -24,8 +24,11 @@ class Encoder(nn.Module):
         blocks: list[nn.Module] = []
         c_in = 1
         for c_out in CHANNELS:
-            blocks += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
-                       nn.BatchNorm2d(c_out), nn.ReLU()]
+            blocks += [
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(),
+            ]
             c_in = c_out
         self.convs = nn.Sequential(*blocks)
         h, w = M.N_MELS, M.WINDOW_FRAMES
@@ -44,6 +47,9 @@ class Encoder(nn.Module):
 class LogMel(nn.Module):
     """Batched log-mel (dB) and window normalisation, equal to the NumPy front end."""
 
+    fb: torch.Tensor
+    hann: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("fb", torch.from_numpy(M.mel_filterbank()))
@@ -51,8 +57,9 @@ class LogMel(nn.Module):
 
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
         """``signal``: (n, samples) → normalised windows (n, N_MELS, frames)."""
-        spec = torch.stft(signal, M.N_FFT, M.HOP_LENGTH, window=self.hann, center=False,
-                          return_complex=True)
+        spec = torch.stft(
+            signal, M.N_FFT, M.HOP_LENGTH, window=self.hann, center=False, return_complex=True
+        )
         power = spec.real**2 + spec.imag**2  # (n, freq, frames)
         mel = torch.einsum("nft,fm->nmt", power, self.fb)
         db = 10.0 * torch.log10(mel + 1e-10)

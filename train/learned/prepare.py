@@ -32,15 +32,37 @@ CODECS = {
 }
 # Outside files used as background during training; the others are kept for evaluation
 # (music overlays, talkers and the no-match queries).
-OUTSIDE_TRAIN = ["music_01", "music_02", "music_03", "music_04", "music_05",
-                 "speech_01", "speech_02"]
+OUTSIDE_TRAIN = [
+    "music_01",
+    "music_02",
+    "music_03",
+    "music_04",
+    "music_05",
+    "speech_01",
+    "speech_02",
+]
 
 
 def decode(path: Path) -> np.ndarray:
     out = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1",
-         "-ar", str(SAMPLE_RATE_HZ), "-f", "f32le", "-"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE_HZ),
+            "-f",
+            "f32le",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     return np.frombuffer(out, dtype=np.float32).copy()
 
@@ -48,22 +70,53 @@ def decode(path: Path) -> np.ndarray:
 def codec_round_trip(signal: np.ndarray, codec_args: list[str]) -> np.ndarray:
     pcm = signal.astype(np.float32).tobytes()
     coded = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(SAMPLE_RATE_HZ),
-         "-ac", "1", "-i", "-", *codec_args, "-"],
-        input=pcm, check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "f32le",
+            "-ar",
+            str(SAMPLE_RATE_HZ),
+            "-ac",
+            "1",
+            "-i",
+            "-",
+            *codec_args,
+            "-",
+        ],
+        input=pcm,
+        check=True,
+        capture_output=True,
     ).stdout
     out = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", "-", "-ac", "1",
-         "-ar", str(SAMPLE_RATE_HZ), "-f", "f32le", "-"],
-        input=coded, check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            "-",
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE_HZ),
+            "-f",
+            "f32le",
+            "-",
+        ],
+        input=coded,
+        check=True,
+        capture_output=True,
     ).stdout
     decoded = np.frombuffer(out, dtype=np.float32)
     # Align to the input: codecs add a delay; find it by cross-correlating the start.
     n = min(len(decoded), len(signal))
-    probe = signal[SAMPLE_RATE_HZ * 10: SAMPLE_RATE_HZ * 40]
+    probe = signal[SAMPLE_RATE_HZ * 10 : SAMPLE_RATE_HZ * 40]
     best_lag, best = 0, -np.inf
     for lag in range(0, 2000, 1):
-        seg = decoded[SAMPLE_RATE_HZ * 10 + lag: SAMPLE_RATE_HZ * 40 + lag]
+        seg = decoded[SAMPLE_RATE_HZ * 10 + lag : SAMPLE_RATE_HZ * 40 + lag]
         if len(seg) < len(probe):
             break
         c = float(np.dot(seg[::4], probe[::4]))
@@ -71,12 +124,18 @@ def codec_round_trip(signal: np.ndarray, codec_args: list[str]) -> np.ndarray:
             best, best_lag = c, lag
     aligned = np.zeros_like(signal)
     m = min(n - best_lag, len(signal))
-    aligned[:m] = decoded[best_lag: best_lag + m]
+    aligned[:m] = decoded[best_lag : best_lag + m]
     return aligned
 
 
-def make_rirs(*, count: int, seed: int, rt60_s: tuple[float, float],
-              distance_m: tuple[float, float], max_len: int) -> np.ndarray:
+def make_rirs(
+    *,
+    count: int,
+    seed: int,
+    rt60_s: tuple[float, float],
+    distance_m: tuple[float, float],
+    max_len: int,
+) -> np.ndarray:
     import pyroomacoustics as pra
 
     rng = np.random.default_rng(seed)
@@ -86,8 +145,13 @@ def make_rirs(*, count: int, seed: int, rt60_s: tuple[float, float],
         rt60 = rng.uniform(*rt60_s)
         dims = np.array([rng.uniform(3, 8), rng.uniform(3, 7), rng.uniform(2.4, 3.5)])
         dist = rng.uniform(*distance_m)
-        src = np.array([rng.uniform(0.3, dims[0] - 0.3), rng.uniform(0.3, dims[1] - 0.3),
-                        rng.uniform(0.8, 1.6)])
+        src = np.array(
+            [
+                rng.uniform(0.3, dims[0] - 0.3),
+                rng.uniform(0.3, dims[1] - 0.3),
+                rng.uniform(0.8, 1.6),
+            ]
+        )
         direction = rng.normal(size=3)
         direction[2] *= 0.2
         direction /= np.linalg.norm(direction)
@@ -100,15 +164,16 @@ def make_rirs(*, count: int, seed: int, rt60_s: tuple[float, float],
             continue
         # Image sources up to order 40 reach the RT60's -60 dB at 8 kHz (checked: a
         # 1.0 s room measures 1.04 s from its T20) in well under a second per room.
-        room = pra.ShoeBox(dims, fs=SAMPLE_RATE_HZ, materials=pra.Material(e_abs),
-                           max_order=min(max_order, 40))
+        room = pra.ShoeBox(
+            dims, fs=SAMPLE_RATE_HZ, materials=pra.Material(e_abs), max_order=min(max_order, 40)
+        )
         room.add_source(src)
         room.add_microphone(mic)
         room.compute_rir()
         rir = np.asarray(room.rir[0][0], dtype=np.float64)[:max_len]
         full = np.zeros(max_len)
         full[: len(rir)] = rir
-        full /= np.sqrt(np.sum(full ** 2)) + 1e-12
+        full /= np.sqrt(np.sum(full**2)) + 1e-12
         rirs[k] = full
         k += 1
     return rirs
@@ -135,9 +200,16 @@ def main() -> None:
         duration = len(signal) / SAMPLE_RATE_HZ
         train_end = duration * (1 - HELD_OUT_FRACTION)
         shared = [[s["start_s"], s["end_s"]] for s in ep["segments"] if s["kind"] != "scene"]
-        split.append({"index": k, "file": ep["file"], "duration_s": duration,
-                      "train_range_s": [0.0, train_end],
-                      "held_out_range_s": [train_end, duration], "shared_s": shared})
+        split.append(
+            {
+                "index": k,
+                "file": ep["file"],
+                "duration_s": duration,
+                "train_range_s": [0.0, train_end],
+                "held_out_range_s": [train_end, duration],
+                "shared_s": shared,
+            }
+        )
         for name, codec_args in CODECS.items():
             cdst = cache / "coded" / f"{k:02d}_{name}.npy"
             if not cdst.exists():
@@ -145,15 +217,21 @@ def main() -> None:
                 n_train = int(train_end * SAMPLE_RATE_HZ)
                 np.save(cdst, codec_round_trip(np.asarray(signal[:n_train]), codec_args))
         print(f"episode {k}: {duration:.0f} s", flush=True)
-    (cache / "split.json").write_text(json.dumps({"episodes": split,
-                                                  "outside_train": OUTSIDE_TRAIN}, indent=1))
+    (cache / "split.json").write_text(
+        json.dumps({"episodes": split, "outside_train": OUTSIDE_TRAIN}, indent=1)
+    )
     for f in sorted((args.corpus / "outside").iterdir()):
         dst = cache / "outside" / f"{f.stem}.npy"
         if not dst.exists():
             np.save(dst, decode(f))
     if not (cache / "rirs_train.npz").exists():
-        rirs = make_rirs(count=args.rirs, seed=args.seed, rt60_s=(0.2, 1.0),
-                         distance_m=(1.0, 5.0), max_len=SAMPLE_RATE_HZ)
+        rirs = make_rirs(
+            count=args.rirs,
+            seed=args.seed,
+            rt60_s=(0.2, 1.0),
+            distance_m=(1.0, 5.0),
+            max_len=SAMPLE_RATE_HZ,
+        )
         np.savez(cache / "rirs_train.npz", rirs=rirs)
     print("prepared", cache)
 

@@ -8,7 +8,7 @@ clean audio, sped up or slowed down by up to ±3 %, played in a simulated room (
 training, or other library audio) and coloured noise at 0-15 dB in-band SNR. Every other
 window of the batch is a negative. Everything comes from one seed.
 
-    nice -n 15 .venv/bin/python -m train.learned.train --steps 3000 --out /tmp/citywok-learned/ckpt.pt
+    nice -n 15 .venv/bin/python -m train.learned.train --steps 1400 --max-minutes 50
 """
 
 from __future__ import annotations
@@ -46,19 +46,24 @@ class Data:
             sig = np.load(cache / "library" / f"{k:02d}.npy")
             n_train = int(ep["train_range_s"][1] * SR)
             self.clean.append(sig[:n_train].copy())
-            self.coded.append([np.load(p) for p in sorted((cache / "coded").glob(f"{k:02d}_*.npy"))])
+            self.coded.append(
+                [np.load(p) for p in sorted((cache / "coded").glob(f"{k:02d}_*.npy"))]
+            )
             ok = np.zeros(n_train, dtype=bool)
-            ok[PRE + MAX_SHIFT: n_train - WIN - MAX_SHIFT - 400] = True
+            ok[PRE + 2 * MAX_SHIFT : n_train - WIN - 2 * MAX_SHIFT - 400] = True
             for a, b in ep["shared_s"]:
-                ok[max(0, int((a - 1.5) * SR)): int(b * SR)] = False
+                ok[max(0, int((a - 1.5) * SR)) : int(b * SR)] = False
             self.valid.append(np.flatnonzero(ok[::80]) * 80)  # a 10 ms grid is plenty
         self.weights = np.array([len(v) for v in self.valid], dtype=np.float64)
         self.weights /= self.weights.sum()
         self.background = [np.load(cache / "outside" / f"{n}.npy") for n in split["outside_train"]]
         self.rirs = np.load(cache / "rirs_train.npz")["rirs"]
         hours = sum(len(v) * 80 for v in self.valid) / SR / 3600
-        print(f"training audio: {hours:.2f} h usable, {len(self.rirs)} rooms, "
-              f"{len(self.background)} background files", flush=True)
+        print(
+            f"training audio: {hours:.2f} h usable, {len(self.rirs)} rooms, "
+            f"{len(self.background)} background files",
+            flush=True,
+        )
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Anchors (n, WIN), positive sources (n, SEG) and backgrounds (n, SEG)."""
@@ -69,12 +74,16 @@ class Data:
         bgs = np.zeros((n, SEG), np.float32)
         for i, e in enumerate(eps):
             t = int(rng.choice(self.valid[e]))
-            anchors[i] = self.clean[e][t: t + WIN]
+            anchors[i] = self.clean[e][t : t + WIN]
             shift = int(rng.integers(-MAX_SHIFT, MAX_SHIFT + 1))
             start = t - PRE - MAX_SHIFT + shift  # window then sits at PRE + MAX_SHIFT
             pool = self.coded[e]
-            src = pool[int(rng.integers(len(pool)))] if (pool and rng.random() < 0.7) else self.clean[e]
-            sources[i] = src[start: start + SEG]
+            src = (
+                pool[int(rng.integers(len(pool)))]
+                if (pool and rng.random() < 0.7)
+                else self.clean[e]
+            )
+            sources[i] = src[start : start + SEG]
             if rng.random() < 0.6:
                 if rng.random() < 0.6:
                     b = self.background[int(rng.integers(len(self.background)))]
@@ -82,32 +91,39 @@ class Data:
                     e2 = int(rng.integers(len(self.clean)))
                     b = self.clean[e2]
                 s = int(rng.integers(0, len(b) - SEG))
-                bgs[i] = b[s: s + SEG]
+                bgs[i] = b[s : s + SEG]
         return anchors, sources, bgs
 
 
-def band_power(x: torch.Tensor) -> torch.Tensor:
-    spec = torch.fft.rfft(x, dim=-1)
-    f = torch.fft.rfftfreq(x.shape[-1], 1 / SR)
-    mask = (f >= BAND[0]) & (f <= BAND[1])
-    return (spec.abs() ** 2)[:, mask].sum(-1) + 1e-9
+NFFT = 24576  # ≥ SEG + a 1 s room response: every filter below is one product of spectra
+FREQS = torch.fft.rfftfreq(NFFT, 1 / SR)
+IN_BAND = (BAND[0] <= FREQS) & (BAND[1] >= FREQS)
 
 
-def coloured_noise(n: int, length: int, gen: torch.Generator) -> torch.Tensor:
-    white = torch.randn(n, length, generator=gen)
-    spec = torch.fft.rfft(white, dim=-1)
-    f = torch.fft.rfftfreq(length, 1 / SR).clamp(min=20.0)
-    slope = torch.rand(n, 1, generator=gen) * 2.0  # 0 white, 1 pink, 2 brown
-    spec = spec / f[None, :] ** (slope / 2)
-    return torch.fft.irfft(spec, n=length, dim=-1)
+def room_spectra(rirs: np.ndarray) -> torch.Tensor:
+    """The rooms' transfer functions, direct path moved to zero delay (computed once)."""
+    out = torch.zeros(len(rirs), NFFT // 2 + 1, dtype=torch.complex64)
+    for i, r in enumerate(rirs):
+        peak = int(np.argmax(np.abs(r)))
+        out[i] = torch.fft.rfft(torch.from_numpy(r[peak:].astype(np.float32)), NFFT)
+    return out
 
 
-def augment(sources: torch.Tensor, bgs: torch.Tensor, rirs: torch.Tensor,
-            gen: torch.Generator) -> torch.Tensor:
-    """Degrade the positives' source segments, then cut the window (n, WIN)."""
+def band_power(spec: torch.Tensor) -> torch.Tensor:
+    return (spec.abs() ** 2)[:, IN_BAND].sum(-1) + 1e-9
+
+
+def augment(
+    sources: torch.Tensor, bgs: torch.Tensor, rooms: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
+    """Degrade the positives' source segments, then cut the window (n, WIN).
+
+    In order: speed ±3 % (half the time), a room (85 %), background speech or music at
+    -3..15 dB in-band SNR (where the batch drew one), white-to-brown noise at 0-15 dB
+    in-band SNR (75 %), a first-order high-pass at 100-300 Hz (50 %).
+    """
     n = sources.shape[0]
     x = sources
-    # Speed (time and pitch together) by up to ±3 %, about the window's centre.
     speed = 1.0 + (torch.rand(n, generator=gen) * 0.06 - 0.03)
     speed = torch.where(torch.rand(n, generator=gen) < 0.5, speed, torch.ones_like(speed))
     centre = PRE + MAX_SHIFT + WIN / 2
@@ -116,38 +132,33 @@ def augment(sources: torch.Tensor, bgs: torch.Tensor, rirs: torch.Tensor,
     lo = pos.floor().long()
     frac = pos - lo
     x = torch.gather(x, 1, lo) * (1 - frac) + torch.gather(x, 1, lo + 1) * frac
-    # Room: convolve with an impulse response (direct path aligned to zero delay).
-    use_room = torch.rand(n, generator=gen) < 0.85
-    idx = torch.randint(len(rirs), (n,), generator=gen)
-    rir = rirs[idx]
-    peak = rir.abs().argmax(dim=1)
-    L = SEG + rir.shape[1]
-    nfft = 1 << (L - 1).bit_length()
-    wet = torch.fft.irfft(torch.fft.rfft(x, nfft) * torch.fft.rfft(rir, nfft), nfft)
-    ar = torch.arange(SEG)[None, :] + peak[:, None]
-    wet = torch.gather(wet, 1, ar)
-    x = torch.where(use_room[:, None], wet, x)
-    # Background speech or music at -3..15 dB below, where there is any.
-    sig_p = band_power(x)
-    has_bg = bgs.abs().sum(1) > 0
+    spec = torch.fft.rfft(x, NFFT)
+    use_room = torch.rand(n, 1, generator=gen) < 0.85
+    room = rooms[torch.randint(len(rooms), (n,), generator=gen)]
+    spec = torch.where(use_room, spec * room, spec)
+    sig_p = band_power(spec)
+    bg = torch.fft.rfft(bgs, NFFT)
+    has_bg = (bgs.abs().sum(1) > 0)[:, None]
     snr_bg = torch.rand(n, generator=gen) * 18.0 - 3.0
-    g_bg = torch.sqrt(sig_p / band_power(bgs) / 10 ** (snr_bg / 10))
-    x = x + torch.where(has_bg[:, None], bgs * g_bg[:, None], torch.zeros_like(bgs))
-    # Coloured noise at 0-15 dB in-band SNR (sometimes none).
-    noise = coloured_noise(n, SEG, gen)
+    g_bg = torch.sqrt(sig_p / band_power(bg) / 10 ** (snr_bg / 10))[:, None]
+    spec = spec + torch.where(has_bg, bg * g_bg, torch.zeros_like(bg))
+    # Noise drawn in the frequency domain, slope 0 (white) to 2 (brown).
+    noise = torch.complex(
+        torch.randn(n, len(FREQS), generator=gen), torch.randn(n, len(FREQS), generator=gen)
+    )
+    slope = torch.rand(n, 1, generator=gen) * 2.0
+    noise = noise / FREQS.clamp(min=20.0)[None, :] ** (slope / 2)
     snr = torch.rand(n, generator=gen) * 15.0
-    g = torch.sqrt(sig_p / band_power(noise) / 10 ** (snr / 10))
-    use_noise = torch.rand(n, generator=gen) < 0.75
-    x = x + torch.where(use_noise[:, None], noise * g[:, None], torch.zeros_like(noise))
-    # A phone microphone's high-pass, sometimes: first-order, 100-300 Hz.
-    spec = torch.fft.rfft(x, dim=-1)
-    f = torch.fft.rfftfreq(SEG, 1 / SR)
+    g = torch.sqrt(sig_p / band_power(noise) / 10 ** (snr / 10))[:, None]
+    use_noise = torch.rand(n, 1, generator=gen) < 0.75
+    spec = spec + torch.where(use_noise, noise * g, torch.zeros_like(noise))
     fc = 100 + torch.rand(n, 1, generator=gen) * 200
-    hp = (f[None, :] / fc) / torch.sqrt(1 + (f[None, :] / fc) ** 2)
-    use_hp = torch.rand(n, 1, generator=gen) < 0.5
-    spec = torch.where(use_hp, spec * hp, spec)
-    x = torch.fft.irfft(spec, n=SEG, dim=-1)
-    return x[:, PRE + MAX_SHIFT: PRE + MAX_SHIFT + WIN]
+    ratio = FREQS[None, :] / fc
+    hp = ratio / torch.sqrt(1 + ratio**2)
+    spec = torch.where(torch.rand(n, 1, generator=gen) < 0.5, spec * hp, spec)
+    x = torch.fft.irfft(spec, NFFT)
+    out: torch.Tensor = x[:, PRE + MAX_SHIFT : PRE + MAX_SHIFT + WIN].contiguous()
+    return out
 
 
 def nt_xent(a: torch.Tensor, p: torch.Tensor, tau: float) -> torch.Tensor:
@@ -159,6 +170,27 @@ def nt_xent(a: torch.Tensor, p: torch.Tensor, tau: float) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(sim, target)
 
 
+class Pairs(torch.utils.data.IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Endless (anchor windows, positive windows) batches, made in one worker process so
+    that augmentation and the encoder's update use a core each; seeded, so the stream is
+    the same on every run."""
+
+    def __init__(self, cache: Path, seed: int, batch: int) -> None:
+        self.cache, self.seed, self.batch = cache, seed, batch
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        torch.set_num_threads(1)
+        data = Data(self.cache, np.random.default_rng(self.seed))
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        rooms = room_spectra(data.rirs)
+        front = LogMel()
+        while True:
+            anchors, sources, bgs = data.batch(self.batch)
+            with torch.no_grad():
+                pos = augment(torch.from_numpy(sources), torch.from_numpy(bgs), rooms, gen)
+                yield front(torch.from_numpy(anchors)), front(pos)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/citywok-learned"))
@@ -168,55 +200,65 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--tau", type=float, default=0.05)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--max-minutes", type=float, default=0.0,
-                    help="stop early after this much wall time (0: run all steps)")
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="stop early after this much wall time (0: run all steps)",
+    )
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    data = Data(args.cache, rng)
-    rirs = torch.from_numpy(data.rirs)
-    enc, front = Encoder(), LogMel()
+    loader = torch.utils.data.DataLoader(
+        Pairs(args.cache, args.seed, args.batch), batch_size=None, num_workers=1, prefetch_factor=4
+    )
+    enc = Encoder()
     opt = torch.optim.AdamW(enc.parameters(), lr=args.lr, weight_decay=1e-4)
     warm = 100
 
     def lr_at(step: int) -> float:
         if step < warm:
-            return args.lr * (step + 1) / warm
-        return args.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / (args.steps - warm)))
+            return float(args.lr * (step + 1) / warm)
+        return float(args.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / (args.steps - warm))))
+
+    def save(step: int) -> None:
+        torch.save(
+            {
+                "encoder": enc.state_dict(),
+                "step": step,
+                "args": {k: str(v) for k, v in vars(args).items()},
+            },
+            args.out,
+        )
 
     t0 = time.time()
     log = []
+    batches = iter(loader)
     for step in range(args.steps):
         for g_ in opt.param_groups:
             g_["lr"] = lr_at(step)
-        anchors, sources, bgs = data.batch(args.batch)
-        with torch.no_grad():
-            pos = augment(torch.from_numpy(sources), torch.from_numpy(bgs), rirs, gen)
-            wa = front(torch.from_numpy(anchors))
-            wp = front(pos)
+        wa, wp = next(batches)
         enc.train()
         za, zp = enc(wa), enc(wp)
         loss = nt_xent(za, zp, args.tau)
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         with torch.no_grad():
             acc = float(((za @ zp.T).argmax(1) == torch.arange(len(za))).float().mean())
-        log.append((step, float(loss), acc))
+        log.append((step, float(loss.detach()), acc))
         if step % 50 == 0 or step == args.steps - 1:
-            el = time.time() - t0
-            print(f"step {step} loss {float(loss):.3f} top1 {acc:.2f} lr {lr_at(step):.2e} "
-                  f"{el / 60:.1f} min", flush=True)
+            recent = np.mean([x[2] for x in log[-50:]])
+            print(
+                f"step {step} loss {log[-1][1]:.3f} top1 {recent:.2f} lr {lr_at(step):.2e} "
+                f"{(time.time() - t0) / 60:.1f} min",
+                flush=True,
+            )
         if step % 250 == 0 or step == args.steps - 1:
-            torch.save({"encoder": enc.state_dict(), "step": step, "args": vars(args) | {
-                "cache": str(args.cache), "out": str(args.out)}}, args.out)
+            save(step)
         if args.max_minutes and time.time() - t0 > args.max_minutes * 60:
             print(f"stopping at step {step}: wall-time budget spent", flush=True)
-            torch.save({"encoder": enc.state_dict(), "step": step, "args": vars(args) | {
-                "cache": str(args.cache), "out": str(args.out)}}, args.out)
+            save(step)
             break
     print(f"trained {len(log)} steps in {(time.time() - t0) / 60:.1f} min", flush=True)
 

@@ -2,8 +2,8 @@
 
 Pure functions over arrays, NumPy only (no torch at run time). The stages:
 
-``signal (8 kHz mono float32) → log_mel (frames × bands) → windows (1 s, any hop)
-→ encoder (five strided 3×3 convolutions, one linear layer) → L2-normalised embedding``
+``signal (8 kHz mono float32) → log_mel (frames x bands) → windows (1 s, any hop)
+→ encoder (five strided 3x3 convolutions, one linear layer) → L2-normalised embedding``
 
 The weights are a small ``.npz`` committed beside this module (``weights.npz``), written
 by ``train/learned/export.py`` from the trained PyTorch model, with batch norm folded
@@ -38,7 +38,7 @@ N_MELS = 64
 FMIN_HZ = 150.0
 FMAX_HZ = 3800.0
 WINDOW_FRAMES = 50
-"""Frames per embedded window: 50 × 20 ms hop + the 64 ms STFT window = 1.044 s."""
+"""Frames per embedded window: 50 x 20 ms hop + the 64 ms STFT window = 1.044 s."""
 FLOOR_DB = 60.0
 """A window's log-mel is taken relative to its loudest cell and floored this far below."""
 EMBEDDING_DIM = 64
@@ -46,22 +46,22 @@ EMBEDDING_DIM = 64
 WEIGHTS_PATH = Path(__file__).with_name("weights.npz")
 
 
-def frame_time_s(frame: int | npt.NDArray[np.int64]) -> float | npt.NDArray[np.float64]:
-    """Start time (s) of a log-mel frame (the start of its STFT window)."""
-    return np.asarray(frame) * (HOP_LENGTH / SAMPLE_RATE_HZ)  # type: ignore[no-any-return]
+def frame_time_s(frame: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Start times (s) of log-mel frames (the starts of their STFT windows)."""
+    return np.asarray(np.asarray(frame) * (HOP_LENGTH / SAMPLE_RATE_HZ), dtype=np.float64)
 
 
 @lru_cache(maxsize=1)
 def mel_filterbank() -> FloatArray:
     """Triangular HTK-mel filters, shape ``(N_FFT // 2 + 1, N_MELS)``, unit peak each."""
+
     def hz_to_mel(f: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return 2595.0 * np.log10(1.0 + f / 700.0)  # type: ignore[no-any-return]
+        return np.asarray(2595.0 * np.log10(1.0 + f / 700.0), dtype=np.float64)
 
     def mel_to_hz(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # type: ignore[no-any-return]
+        return np.asarray(700.0 * (10.0 ** (m / 2595.0) - 1.0), dtype=np.float64)
 
-    edges_mel = np.linspace(hz_to_mel(np.array(FMIN_HZ)), hz_to_mel(np.array(FMAX_HZ)),
-                            N_MELS + 2)
+    edges_mel = np.linspace(hz_to_mel(np.array(FMIN_HZ)), hz_to_mel(np.array(FMAX_HZ)), N_MELS + 2)
     edges_hz = mel_to_hz(edges_mel)
     freqs = np.arange(N_FFT // 2 + 1) * SAMPLE_RATE_HZ / N_FFT
     fb = np.zeros((len(freqs), N_MELS), dtype=np.float64)
@@ -95,7 +95,7 @@ def log_mel(signal: npt.ArrayLike) -> FloatArray:
     spec = np.fft.rfft(frames * _hann(), axis=1)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
     mel = power @ mel_filterbank()
-    return (10.0 * np.log10(mel + 1e-10)).astype(np.float32)
+    return np.asarray(10.0 * np.log10(mel + 1e-10), dtype=np.float32)
 
 
 def windows(mel_db: FloatArray, *, hop_frames: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
@@ -121,12 +121,12 @@ def normalise_windows(view: npt.ArrayLike) -> FloatArray:
     v = np.asarray(view, dtype=np.float32)
     peak = v.max(axis=(1, 2), keepdims=True)
     rel = np.maximum(v - peak, -FLOOR_DB)
-    return (rel / 20.0 + 1.5).astype(np.float32)
+    return np.asarray(rel / 20.0 + 1.5, dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class ConvLayer:
-    """A 3×3 convolution, stride 2, padding 1, with batch norm folded in, then ReLU.
+    """A 3x3 convolution, stride 2, padding 1, with batch norm folded in, then ReLU.
 
     ``weight`` is ``(3 * 3 * c_in, c_out)`` in (kh, kw, c_in) order; ``bias`` ``(c_out,)``.
     """
@@ -149,20 +149,40 @@ def load_encoder(path: Path = WEIGHTS_PATH) -> Encoder:
     """Read an exported ``.npz`` (never pickled) and check its analysis parameters."""
     raw = path.read_bytes()
     with np.load(path, allow_pickle=False) as z:
-        meta = {k: int(z[k]) for k in ("sample_rate_hz", "n_fft", "hop_length", "n_mels",
-                                       "window_frames", "embedding_dim")}
-        expected = {"sample_rate_hz": SAMPLE_RATE_HZ, "n_fft": N_FFT, "hop_length": HOP_LENGTH,
-                    "n_mels": N_MELS, "window_frames": WINDOW_FRAMES,
-                    "embedding_dim": EMBEDDING_DIM}
+        meta = {
+            k: int(z[k])
+            for k in (
+                "sample_rate_hz",
+                "n_fft",
+                "hop_length",
+                "n_mels",
+                "window_frames",
+                "embedding_dim",
+            )
+        }
+        expected = {
+            "sample_rate_hz": SAMPLE_RATE_HZ,
+            "n_fft": N_FFT,
+            "hop_length": HOP_LENGTH,
+            "n_mels": N_MELS,
+            "window_frames": WINDOW_FRAMES,
+            "embedding_dim": EMBEDDING_DIM,
+        }
         if meta != expected:
             raise ValueError(f"{path}: weights were trained with {meta}, this code uses {expected}")
         n_conv = int(z["n_conv"])
-        convs = tuple(ConvLayer(weight=z[f"conv{i}_w"].astype(np.float32),
-                                bias=z[f"conv{i}_b"].astype(np.float32))
-                      for i in range(n_conv))
-        return Encoder(convs=convs, proj_weight=z["proj_w"].astype(np.float32),
-                       proj_bias=z["proj_b"].astype(np.float32),
-                       sha256=hashlib.sha256(raw).hexdigest())
+        convs = tuple(
+            ConvLayer(
+                weight=z[f"conv{i}_w"].astype(np.float32), bias=z[f"conv{i}_b"].astype(np.float32)
+            )
+            for i in range(n_conv)
+        )
+        return Encoder(
+            convs=convs,
+            proj_weight=z["proj_w"].astype(np.float32),
+            proj_bias=z["proj_b"].astype(np.float32),
+            sha256=hashlib.sha256(raw).hexdigest(),
+        )
 
 
 @lru_cache(maxsize=1)
@@ -177,15 +197,18 @@ def weights_sha256() -> str:
 
 
 def _conv3x3_s2(x: FloatArray, layer: ConvLayer) -> FloatArray:
-    """3×3 stride-2 convolution with padding 1 on NHWC input, then ReLU."""
+    """3x3 stride-2 convolution with padding 1 on NHWC input, then ReLU."""
     n, h, w, c = x.shape
     padded = np.zeros((n, h + 2, w + 2, c), dtype=np.float32)
     padded[:, 1:-1, 1:-1, :] = x
     ho, wo = (h - 1) // 2 + 1, (w - 1) // 2 + 1
     s = padded.strides
     patches = np.lib.stride_tricks.as_strided(
-        padded, shape=(n, ho, wo, 3, 3, c),
-        strides=(s[0], 2 * s[1], 2 * s[2], s[1], s[2], s[3]), writeable=False)
+        padded,
+        shape=(n, ho, wo, 3, 3, c),
+        strides=(s[0], 2 * s[1], 2 * s[2], s[1], s[2], s[3]),
+        writeable=False,
+    )
     cols = patches.reshape(n * ho * wo, 9 * c)
     out = cols @ layer.weight
     out += layer.bias
@@ -205,11 +228,12 @@ def embed_windows(windows_: FloatArray, encoder: Encoder | None = None) -> Float
     flat = x.reshape(len(x), -1)
     emb = flat @ enc.proj_weight + enc.proj_bias
     norm = np.sqrt((emb * emb).sum(axis=1, keepdims=True))
-    return (emb / np.maximum(norm, 1e-12)).astype(np.float32)
+    return np.asarray(emb / np.maximum(norm, 1e-12), dtype=np.float32)
 
 
-def embed_signal(signal: npt.ArrayLike, *, hop_frames: int,
-                 encoder: Encoder | None = None) -> tuple[FloatArray, npt.NDArray[np.float64]]:
+def embed_signal(
+    signal: npt.ArrayLike, *, hop_frames: int, encoder: Encoder | None = None
+) -> tuple[FloatArray, npt.NDArray[np.float64]]:
     """Embed every 1 s window of ``signal`` every ``hop_frames`` frames.
 
     Returns the embeddings ``(n, EMBEDDING_DIM)`` and each window's start time in seconds.

@@ -10,7 +10,8 @@ times. Search is sequence-level:
    ``offset_s`` is the reference time of the clip's first sample;
 2. each distinct alignment is scored by the mean, over all query windows, of the
    similarity between the window and the reference window nearest to where the
-   alignment puts it (a window that falls outside the episode counts 0);
+   alignment puts it (a window that falls outside the episode counts 0), and by the
+   same mean of similarities standardised per query window (``z``);
 3. the best alignment of each episode is kept, best first.
 
 Exact (brute-force) search: at 4 h one query reads the whole reference (7 MB of
@@ -59,16 +60,23 @@ class Reference:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One alignment: the clip starts ``offset_s`` into ``episode``; ``score`` in [-1, 1]
-    is the mean similarity along the alignment (about 0.9 for a clean copy)."""
+    """One alignment: the clip starts ``offset_s`` into ``episode``.
+
+    ``score`` in [-1, 1] is the mean similarity along the alignment (about 0.9 for a clean
+    copy). ``z`` is the same mean taken over each query window's similarities standardised
+    against the whole reference (how far the alignment stands out of the crowd, in
+    standard deviations): windows that resemble everything (silence, noise) count less.
+    """
 
     episode: int
     offset_s: float
     score: float
+    z: float
 
 
-def build_reference(embeddings: Sequence[FloatArray], *, hop_s: float,
-                    scale: float | None = None) -> Reference:
+def build_reference(
+    embeddings: Sequence[FloatArray], *, hop_s: float, scale: float | None = None
+) -> Reference:
     """Quantise each episode's embeddings ``(windows, dim)`` to int8 and concatenate.
 
     ``scale`` maps an embedding component to int8; by default the largest component
@@ -91,16 +99,28 @@ def build_reference(embeddings: Sequence[FloatArray], *, hop_s: float,
     return reference_from_codes(codes, scale=scale, episode_start=starts, hop_s=hop_s)
 
 
-def reference_from_codes(codes: npt.NDArray[np.int8], *, scale: float,
-                         episode_start: IntArray, hop_s: float) -> Reference:
+def reference_from_codes(
+    codes: npt.NDArray[np.int8], *, scale: float, episode_start: IntArray, hop_s: float
+) -> Reference:
     """A :class:`Reference` from stored codes (e.g. memory-mapped from an index)."""
     vectors = codes.astype(np.float32) / np.float32(scale)
-    return Reference(codes=codes, scale=float(scale), episode_start=np.asarray(episode_start),
-                     hop_s=float(hop_s), vectors=vectors)
+    return Reference(
+        codes=codes,
+        scale=float(scale),
+        episode_start=np.asarray(episode_start),
+        hop_s=float(hop_s),
+        vectors=vectors,
+    )
 
 
-def search(query: FloatArray, query_times_s: npt.ArrayLike, reference: Reference, *,
-           top_k: int = 10, max_candidates: int = 10) -> list[Candidate]:
+def search(
+    query: FloatArray,
+    query_times_s: npt.ArrayLike,
+    reference: Reference,
+    *,
+    top_k: int = 10,
+    max_candidates: int = 10,
+) -> list[Candidate]:
     """The best alignment of each nominated episode, best first (at most ``max_candidates``).
 
     ``query`` is ``(m, dim)`` unit-length embeddings, ``query_times_s`` each window's start
@@ -131,6 +151,9 @@ def search(query: FloatArray, query_times_s: npt.ArrayLike, reference: Reference
     rows = np.where(inside, starts[cand_ep][:, None] + pos, 0)
     gathered = sims[np.arange(len(q))[None, :], rows]
     scores = np.where(inside, gathered, 0.0).mean(axis=1)
+    mu = sims.mean(axis=1)
+    sd = sims.std(axis=1) + 1e-6
+    zs = np.where(inside, (gathered - mu[None, :]) / sd[None, :], 0.0).mean(axis=1)
     order = np.argsort(-scores, kind="stable")
     out: list[Candidate] = []
     seen: set[int] = set()
@@ -139,7 +162,11 @@ def search(query: FloatArray, query_times_s: npt.ArrayLike, reference: Reference
         if e in seen:
             continue
         seen.add(e)
-        out.append(Candidate(episode=e, offset_s=float(cand_off[c]), score=float(scores[c])))
+        out.append(
+            Candidate(
+                episode=e, offset_s=float(cand_off[c]), score=float(scores[c]), z=float(zs[c])
+            )
+        )
         if len(out) == max_candidates:
             break
     return out
