@@ -113,3 +113,13 @@ def test_numpy_forward_matches_torch(tmp_path: Path) -> None:
         )
     np.testing.assert_allclose(first[0].numpy(), win[0], atol=1e-4)
     np.testing.assert_allclose(M.embed_windows(win, npy), ref, atol=1e-4)
+
+
+def test_front_end_refuses_an_index_built_with_other_weights() -> None:
+    mine = M.FrontEnd(weights_sha256="a" * 64)
+    mine.check(mine.header(), index_name="idx")
+    other = M.FrontEnd(weights_sha256="b" * 64).header()
+    with pytest.raises(
+        ValueError, match=r"index idx .*weights_sha256.*re-index with `citywok index`"
+    ):
+        mine.check(other, index_name="idx")

@@ -18,6 +18,7 @@ Constraints: the signal must be mono at :data:`SAMPLE_RATE_HZ`; a window is
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -244,3 +245,49 @@ def embed_signal(
     if len(win) == 0:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32), times
     return embed_windows(win, encoder), times
+
+
+REFERENCE_HOP_FRAMES = 25
+"""The reference's hop: one window every 25 frames (0.5 s)."""
+QUERY_HOP_FRAMES = 5
+"""The query's hop: one window every 5 frames (0.1 s)."""
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """What an index built by this front end must record, and check when opened.
+
+    :meth:`header` is the JSON-ready description for the index header;
+    :meth:`check` refuses an index whose stored description differs.
+    """
+
+    weights_sha256: str
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+    fmin_hz: float = FMIN_HZ
+    fmax_hz: float = FMAX_HZ
+    window_frames: int = WINDOW_FRAMES
+    floor_db: float = FLOOR_DB
+    embedding_dim: int = EMBEDDING_DIM
+    reference_hop_frames: int = REFERENCE_HOP_FRAMES
+
+    def header(self) -> dict[str, str | int | float]:
+        return {"family": "learned", **self.__dict__}
+
+    def check(self, stored: Mapping[str, object], *, index_name: str) -> None:
+        """Raise ``ValueError`` with one sentence when ``stored`` was built otherwise."""
+        mine = self.header()
+        differ = sorted(k for k in mine.keys() | stored.keys() if mine.get(k) != stored.get(k))
+        if differ:
+            what = ", ".join(f"{k} {stored.get(k)!r} (now {mine.get(k)!r})" for k in differ)
+            raise ValueError(
+                f"index {index_name} was built by another learned front end: {what}; "
+                "re-index with `citywok index`"
+            )
+
+
+def front_end() -> FrontEnd:
+    """The front end of the committed weights."""
+    return FrontEnd(weights_sha256=weights_sha256())
