@@ -217,19 +217,26 @@ def _conv3x3_s2(x: FloatArray, layer: ConvLayer) -> FloatArray:
     return out.reshape(n, ho, wo, -1)
 
 
+BATCH_WINDOWS = 256
+"""Windows embedded at a time: bounds the im2col buffers (about 40 MB) for long signals."""
+
+
 def embed_windows(windows_: FloatArray, encoder: Encoder | None = None) -> FloatArray:
     """Embeddings of normalised windows ``(n, N_MELS, WINDOW_FRAMES)`` → ``(n, EMBEDDING_DIM)``.
 
     Each row has unit length (an all-zero output stays zero).
     """
     enc = encoder or default_encoder()
-    x = np.ascontiguousarray(np.asarray(windows_, dtype=np.float32)[..., None])  # NHWC, C=1
-    for layer in enc.convs:
-        x = _conv3x3_s2(x, layer)
-    flat = x.reshape(len(x), -1)
-    emb = flat @ enc.proj_weight + enc.proj_bias
-    norm = np.sqrt((emb * emb).sum(axis=1, keepdims=True))
-    return np.asarray(emb / np.maximum(norm, 1e-12), dtype=np.float32)
+    w = np.asarray(windows_, dtype=np.float32)
+    out = np.zeros((len(w), EMBEDDING_DIM), dtype=np.float32)
+    for lo in range(0, len(w), BATCH_WINDOWS):
+        x = np.ascontiguousarray(w[lo : lo + BATCH_WINDOWS, :, :, None])  # NHWC, C=1
+        for layer in enc.convs:
+            x = _conv3x3_s2(x, layer)
+        emb = x.reshape(len(x), -1) @ enc.proj_weight + enc.proj_bias
+        norm = np.sqrt((emb * emb).sum(axis=1, keepdims=True))
+        out[lo : lo + len(x)] = emb / np.maximum(norm, 1e-12)
+    return out
 
 
 def embed_signal(
