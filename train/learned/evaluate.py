@@ -162,10 +162,27 @@ def false_hits(scores: list[float], threshold: float) -> int:
     return sum(x >= threshold for x in scores)
 
 
-def identify(clip: np.ndarray, ref: S.Reference, enc: M.Encoder) -> S.Candidate | None:
+STATS = ("score", "z", "votes", "margin")
+"""What a threshold could be set on: the best alignment's mean similarity, its
+standardised mean, its share of voting windows, and its lead in score over the best
+alignment in another episode."""
+
+
+def identify(
+    clip: np.ndarray, ref: S.Reference, enc: M.Encoder
+) -> tuple[S.Candidate | None, dict[str, float]]:
     emb, times = M.embed_signal(clip, hop_frames=QUERY_HOP_FRAMES, encoder=enc)
     cands = S.search(emb, times, ref)
-    return cands[0] if cands else None
+    if not cands:
+        return None, dict.fromkeys(STATS, 0.0)
+    best = cands[0]
+    runner_up = cands[1].score if len(cands) > 1 else 0.0
+    return best, {
+        "score": best.score,
+        "z": best.z,
+        "votes": best.votes,
+        "margin": best.score - runner_up,
+    }
 
 
 def main() -> None:
@@ -223,7 +240,7 @@ def main() -> None:
         pick = rng.choice(len(ok), size=args.clips_per_episode, replace=False)
         clips += [(ep["index"], ok[i]) for i in sorted(pick)]
 
-    results: dict[str, dict[int, list[dict[str, float | bool]]]] = {
+    results: dict[str, dict[int, list[dict[str, float]]]] = {
         c: {d: [] for d in DURATIONS_S} for c in CONDITIONS
     }
     cpu_ms: list[float] = []
@@ -231,162 +248,101 @@ def main() -> None:
         crng = np.random.default_rng([args.seed, CONDITIONS.index(cond)])
         for e, s in clips:
             sig = episodes[e]
-            seg = sig[int((s - CONTEXT_S) * SR) : int((s + max(DURATIONS_S)) * SR)].astype(
-                np.float64
-            )
+            lo, hi = int((s - CONTEXT_S) * SR), int((s + max(DURATIONS_S)) * SR)
+            seg = sig[lo:hi].astype(np.float64)
             degraded = degrade(cond, seg, crng, rirs, talkers, music).astype(np.float32)
             for d in DURATIONS_S:
                 clip = degraded[: d * SR]
                 c0 = time.process_time()
-                best = identify(clip, ref, enc)
+                best, stats = identify(clip, ref, enc)
                 if d == 5:
                     cpu_ms.append((time.process_time() - c0) * 1000)
-                right = (
-                    best is not None and best.episode == e and abs(best.offset_s - s) <= TOLERANCE_S
-                )
-                results[cond][d].append(
-                    {
-                        "right": bool(right),
-                        "score": best.score if best else 0.0,
-                        "z": best.z if best else 0.0,
-                        "wrong_episode": bool(best is not None and best.episode != e),
-                    }
-                )
-        print(
-            cond,
-            {
-                d: f"{np.mean([r['right'] for r in results[cond][d]]) * 100:.0f}%"
-                for d in DURATIONS_S
-            },
-            f"{time.time() - t0:.0f} s",
-            flush=True,
-        )
+                right = best is not None and best.episode == e
+                right = right and abs(best.offset_s - s) <= TOLERANCE_S  # type: ignore[union-attr]
+                wrong = best is not None and not right
+                results[cond][d].append({"right": float(right), "wrong": float(wrong), **stats})
+        top1 = {d: f"{mean(results[cond][d], 'right') * 100:.0f}%" for d in DURATIONS_S}
+        print(cond, top1, f"{time.time() - t0:.0f} s", flush=True)
 
-    # Outside audio: the scores a threshold must clear.
-    out_scores: dict[str, dict[int, list[float]]] = {
-        "calibration": {d: [] for d in DURATIONS_S},
-        "held_out": {d: [] for d in DURATIONS_S},
-    }
-    out_z: dict[str, dict[int, list[float]]] = {
-        "calibration": {d: [] for d in DURATIONS_S},
-        "held_out": {d: [] for d in DURATIONS_S},
+    # Outside audio: what a threshold must clear.
+    outside_stats: dict[str, dict[int, list[dict[str, float]]]] = {
+        g: {d: [] for d in DURATIONS_S} for g in ("calibration", "held_out")
     }
     for name, sig in outside.items():
         group = "calibration" if name in OUTSIDE_TRAIN else "held_out"
         for _ in range(args.outside_clips_per_file):
             s = int(rng.integers(0, len(sig) - max(DURATIONS_S) * SR))
             for d in DURATIONS_S:
-                best = identify(sig[s : s + d * SR], ref, enc)
-                out_scores[group][d].append(best.score if best else 0.0)
-                out_z[group][d].append(best.z if best else 0.0)
+                outside_stats[group][d].append(identify(sig[s : s + d * SR], ref, enc)[1])
 
+    # A threshold per statistic and duration: just above the calibration clips' highest.
+    thresholds = {
+        st: {d: max(x[st] for x in outside_stats["calibration"][d]) * 1.05 for d in DURATIONS_S}
+        for st in STATS
+    }
+    cols = " | ".join(f"{d} s" for d in DURATIONS_S)
+    rule = "|---|" + "---:|" * len(DURATIONS_S)
     lines = [
-        "| condition | "
-        + " | ".join(f"{d} s" for d in DURATIONS_S)
-        + " | "
-        + " | ".join(f"{d} s, score ≥ thr" for d in DURATIONS_S)
-        + " | "
-        + " | ".join(f"{d} s, z ≥ thr" for d in DURATIONS_S)
-        + " |",
-        "|---|" + "---:|" * (3 * len(DURATIONS_S)),
+        f"Top-1 (episode and start within ±{TOLERANCE_S:.0f} s), no threshold",
+        "",
+        f"| condition | {cols} |",
+        rule,
     ]
-    thresholds = {d: max(out_scores["calibration"][d]) * 1.05 for d in DURATIONS_S}
-    z_thresholds = {d: max(out_z["calibration"][d]) * 1.05 for d in DURATIONS_S}
-    summary: dict[str, object] = {}
     for cond in CONDITIONS:
-        acc = [np.mean([r["right"] for r in results[cond][d]]) * 100 for d in DURATIONS_S]
-        acc_t = [
-            np.mean([r["right"] and r["score"] >= thresholds[d] for r in results[cond][d]]) * 100
-            for d in DURATIONS_S
-        ]
-        acc_z = [
-            np.mean([r["right"] and r["z"] >= z_thresholds[d] for r in results[cond][d]]) * 100
-            for d in DURATIONS_S
-        ]
         lines.append(
             f"| {cond} | "
-            + " | ".join(f"{a:.0f} %" for a in acc)
-            + " | "
-            + " | ".join(f"{a:.0f} %" for a in acc_t)
-            + " | "
-            + " | ".join(f"{a:.0f} %" for a in acc_z)
+            + " | ".join(f"{mean(results[cond][d], 'right') * 100:.0f} %" for d in DURATIONS_S)
             + " |"
         )
-        summary[cond] = {
-            "top1_percent": dict(zip(DURATIONS_S, acc, strict=True)),
-            "top1_above_threshold_percent": dict(zip(DURATIONS_S, acc_t, strict=True)),
-            "top1_above_z_threshold_percent": dict(zip(DURATIONS_S, acc_z, strict=True)),
-            "right_scores_median": {
-                d: float(np.median([r["score"] for r in results[cond][d] if r["right"]] or [0]))
-                for d in DURATIONS_S
-            },
-        }
-    lines += [
-        "",
-        "| score of the best candidate | " + " | ".join(f"{d} s" for d in DURATIONS_S) + " |",
-        "|---|" + "---:|" * len(DURATIONS_S),
-    ]
-    for group in ("calibration", "held_out"):
-        lines.append(
-            f"| outside ({group}), max / p99 / median | "
-            + " | ".join(
-                f"{max(v):.3f} / {np.percentile(v, 99):.3f} / {np.median(v):.3f}"
-                for v in (out_scores[group][d] for d in DURATIONS_S)
+    for st in STATS:
+        lines += [
+            "",
+            f"Right and above the `{st}` threshold (wrong answers above it in brackets)",
+            "",
+            f"| condition | {cols} |",
+            rule,
+        ]
+        for cond in CONDITIONS:
+            cells = []
+            for d in DURATIONS_S:
+                rs = results[cond][d]
+                share = sum(r["right"] and r[st] >= thresholds[st][d] for r in rs) / len(rs)
+                bad = sum(r["wrong"] and r[st] >= thresholds[st][d] for r in rs)
+                cells.append(f"{share * 100:.0f} %" + (f" ({bad})" if bad else ""))
+            lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+        for group in ("calibration", "held_out"):
+            lines.append(
+                f"| outside, {group}: max / p99 / median | "
+                + " | ".join(
+                    "{:.3f} / {:.3f} / {:.3f}".format(
+                        *dist([x[st] for x in outside_stats[group][d]])
+                    )
+                    for d in DURATIONS_S
+                )
+                + " |"
             )
+        lines.append(
+            "| threshold (1.05 x calibration max) | "
+            + " | ".join(f"{thresholds[st][d]:.3f}" for d in DURATIONS_S)
             + " |"
         )
-    for group in ("calibration", "held_out"):
         lines.append(
-            f"| outside ({group}), z max / p99 / median | "
+            "| false hits, held-out outside clips | "
             + " | ".join(
-                f"{max(v):.2f} / {np.percentile(v, 99):.2f} / {np.median(v):.2f}"
-                for v in (out_z[group][d] for d in DURATIONS_S)
-            )
-            + " |"
-        )
-    lines.append(
-        "| z threshold (1.05 x calibration max) | "
-        + " | ".join(f"{z_thresholds[d]:.2f}" for d in DURATIONS_S)
-        + " |"
-    )
-    lines.append(
-        "| false hits by z on held-out outside clips | "
-        + " | ".join(
-            f"{false_hits(out_z['held_out'][d], z_thresholds[d])} / {len(out_z['held_out'][d])}"
-            for d in DURATIONS_S
-        )
-        + " |"
-    )
-    lines.append(
-        "| threshold (1.05 x calibration max) | "
-        + " | ".join(f"{thresholds[d]:.3f}" for d in DURATIONS_S)
-        + " |"
-    )
-    lines.append(
-        "| false hits on held-out outside clips | "
-        + " | ".join(
-            f"{false_hits(out_scores['held_out'][d], thresholds[d])}"
-            f" / {len(out_scores['held_out'][d])}"
-            for d in DURATIONS_S
-        )
-        + " |"
-    )
-    for cond in CONDITIONS:
-        lines.append(
-            f"| {cond}, right answers' median z | "
-            + " | ".join(
-                f"{np.median([r['z'] for r in results[cond][d] if r['right']] or [0]):.2f}"
+                f"{sum(x[st] >= thresholds[st][d] for x in outside_stats['held_out'][d])}"
+                f" / {len(outside_stats['held_out'][d])}"
                 for d in DURATIONS_S
             )
             + " |"
         )
         lines.append(
-            f"| {cond}, right answers' median score | "
+            "| right answers: median | "
             + " | ".join(
-                f"{np.median([r['score'] for r in results[cond][d] if r['right']] or [0]):.3f}"
+                f"{np.median([r[st] for r in results[c][d] if r['right']] or [0]):.3f}"
+                for c in ("room_far",)
                 for d in DURATIONS_S
             )
-            + " |"
+            + " (room_far) |"
         )
     cpu = np.array(cpu_ms)
     lines += [
@@ -397,37 +353,25 @@ def main() -> None:
         f"p90 {np.percentile(cpu, 90):.1f} ms; weights {enc.sha256[:12]}",
     ]
     print("\n".join(lines))
-    args.json.write_text(
-        json.dumps(
-            {
-                "weights_sha256": enc.sha256,
-                "clips_per_cell": len(clips),
-                "reference_mb_per_hour": ref.stored_bytes / hours / 1e6,
-                "query_5s_cpu_ms": {
-                    "median": float(np.median(cpu)),
-                    "p90": float(np.percentile(cpu, 90)),
-                },
-                "conditions": summary,
-                "thresholds": thresholds,
-                "outside_scores": out_scores,
-                "z_thresholds": z_thresholds,
-                "outside_z": out_z,
-                "clip_scores": {
-                    c: {
-                        d: [(r["right"], r["score"], r["z"]) for r in results[c][d]]
-                        for d in DURATIONS_S
-                    }
-                    for c in CONDITIONS
-                },
-                "wrong_episode": {
-                    c: {d: sum(r["wrong_episode"] for r in results[c][d]) for d in DURATIONS_S}
-                    for c in CONDITIONS
-                },
-            },
-            indent=1,
-            default=float,
-        )
-    )
+    report = {
+        "weights_sha256": enc.sha256,
+        "clips_per_cell": len(clips),
+        "reference_mb_per_hour": ref.stored_bytes / hours / 1e6,
+        "query_5s_cpu_ms": {"median": float(np.median(cpu)), "p90": float(np.percentile(cpu, 90))},
+        "thresholds": thresholds,
+        "clips": results,
+        "outside": outside_stats,
+    }
+    args.json.write_text(json.dumps(report, indent=1, default=float))
+
+
+def mean(rows: list[dict[str, float]], key: str) -> float:
+    return float(np.mean([r[key] for r in rows]))
+
+
+def dist(values: list[float]) -> tuple[float, float, float]:
+    v = np.asarray(values)
+    return float(v.max()), float(np.percentile(v, 99)), float(np.median(v))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ times. Search is sequence-level:
 2. each distinct alignment is scored by the mean, over all query windows, of the
    similarity between the window and the reference window nearest to where the
    alignment puts it (a window that falls outside the episode counts 0), and by the
-   same mean of similarities standardised per query window (``z``);
+   same mean of similarities standardised per query window (``z``), and by the share
+   of windows whose nearest reference windows it is (``votes``);
 3. the best alignment of each episode is kept, best first.
 
 Exact (brute-force) search: at 4 h one query reads the whole reference (7 MB of
@@ -66,12 +67,16 @@ class Candidate:
     copy). ``z`` is the same mean taken over each query window's similarities standardised
     against the whole reference (how far the alignment stands out of the crowd, in
     standard deviations): windows that resemble everything (silence, noise) count less.
+    ``votes`` is the share of query windows whose own ``top_k`` nearest reference windows
+    include the one the alignment puts them on: chance makes it near 0 for audio that is
+    not in the reference, however similar the embeddings are.
     """
 
     episode: int
     offset_s: float
     score: float
     z: float
+    votes: float
 
 
 def build_reference(
@@ -154,6 +159,8 @@ def search(
     mu = sims.mean(axis=1)
     sd = sims.std(axis=1) + 1e-6
     zs = np.where(inside, (gathered - mu[None, :]) / sd[None, :], 0.0).mean(axis=1)
+    kth = np.take_along_axis(sims, top, axis=1).min(axis=1)  # each window's k-th best
+    votes = (inside & (gathered >= kth[None, :])).mean(axis=1)
     order = np.argsort(-scores, kind="stable")
     out: list[Candidate] = []
     seen: set[int] = set()
@@ -164,7 +171,11 @@ def search(
         seen.add(e)
         out.append(
             Candidate(
-                episode=e, offset_s=float(cand_off[c]), score=float(scores[c]), z=float(zs[c])
+                episode=e,
+                offset_s=float(cand_off[c]),
+                score=float(scores[c]),
+                z=float(zs[c]),
+                votes=float(votes[c]),
             )
         )
         if len(out) == max_candidates:
