@@ -60,3 +60,23 @@ def test_empty_query_and_bad_input() -> None:
         S.search(_unit(rng, 3), [0.0], ref)
     with pytest.raises(ValueError):
         S.build_reference([], hop_s=0.5)
+
+
+def test_z_uses_the_reference_moments() -> None:
+    rng = np.random.default_rng(4)
+    ref = S.build_reference([_unit(rng, 500), _unit(rng, 300)], hop_s=0.5)
+    q = _unit(rng, 5)
+    sims = q @ ref.vectors.T
+    mu = q @ ref.mean_vector
+    var = np.einsum("id,de,ie->i", q, ref.second_moment, q) - mu**2
+    np.testing.assert_allclose(mu, sims.mean(axis=1), atol=1e-5)
+    np.testing.assert_allclose(np.sqrt(var), sims.std(axis=1), atol=1e-4)
+
+
+@pytest.mark.parametrize("floor_value", [-2.0, 0.5, 2.0])
+def test_top_rows_agrees_with_a_full_partition(floor_value: float) -> None:
+    rng = np.random.default_rng(5)
+    sims = rng.normal(size=(7, 1000)).astype(np.float32)
+    got = S.top_rows(sims, 10, floor=np.full(7, floor_value, dtype=np.float32))
+    want = np.argpartition(-sims, 9, axis=1)[:, :10]
+    assert [set(r) for r in got] == [set(r) for r in want]

@@ -206,6 +206,12 @@ def main() -> None:
         default=0.0,
         help="stop early after this much wall time (0: run all steps)",
     )
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this checkpoint's encoder (a second stage)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -213,6 +219,8 @@ def main() -> None:
         Pairs(args.cache, args.seed, args.batch), batch_size=None, num_workers=1, prefetch_factor=4
     )
     enc = Encoder()
+    if args.init is not None:
+        enc.load_state_dict(torch.load(args.init, weights_only=True)["encoder"])
     opt = torch.optim.AdamW(enc.parameters(), lr=args.lr, weight_decay=1e-4)
     warm = 100
 

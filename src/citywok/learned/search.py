@@ -47,7 +47,18 @@ class Reference:
     scale: float
     episode_start: IntArray
     hop_s: float
-    vectors: FloatArray = field(repr=False, compare=False)
+    vectors_t: FloatArray = field(repr=False, compare=False)
+    """The dequantised embeddings, transposed ``(dim, n)`` and contiguous (a query's
+    product with them reads memory in order: 40 % faster than through ``.T``)."""
+    mean_vector: FloatArray = field(repr=False, compare=False)
+    second_moment: FloatArray = field(repr=False, compare=False)
+    """The embeddings' mean and ``vectors.T @ vectors / n``: a query window's mean and
+    spread of similarity over the whole reference, without reading it twice."""
+
+    @property
+    def vectors(self) -> FloatArray:
+        """The dequantised embeddings ``(n, dim)`` (a view)."""
+        return self.vectors_t.T
 
     @property
     def episodes(self) -> int:
@@ -109,13 +120,46 @@ def reference_from_codes(
 ) -> Reference:
     """A :class:`Reference` from stored codes (e.g. memory-mapped from an index)."""
     vectors = codes.astype(np.float32) / np.float32(scale)
+    n = max(len(vectors), 1)
     return Reference(
         codes=codes,
         scale=float(scale),
         episode_start=np.asarray(episode_start),
         hop_s=float(hop_s),
-        vectors=vectors,
+        vectors_t=np.ascontiguousarray(vectors.T),
+        mean_vector=vectors.mean(axis=0) if len(vectors) else np.zeros(codes.shape[1], np.float32),
+        second_moment=np.asarray(vectors.T @ vectors / n, dtype=np.float32),
     )
+
+
+TOP_K_FLOOR_SD = 2.5
+"""A window's nearest neighbours are looked for among the similarities this many standard
+deviations above its mean; rows with fewer than ``top_k`` there fall back to a full
+partition. (A partition of every row cost 11-15 ms of a 5 s query at 4 h.)"""
+
+
+def top_rows(sims: FloatArray, k: int, *, floor: FloatArray) -> IntArray:
+    """Column indices of each row's ``k`` largest values, ``(rows, k)``, in no order.
+
+    ``floor`` (one value per row) only makes it faster: rows with ``k`` or more values
+    at or above it are ranked among those alone; the others are partitioned whole.
+    """
+    m = sims.shape[0]
+    out = np.empty((m, k), dtype=np.int64)
+    rows, cols = np.nonzero(sims >= floor[:, None])
+    counts = np.bincount(rows, minlength=m)
+    enough = counts >= k
+    if rows.size:
+        order = np.lexsort((-sims[rows, cols], rows))  # by row, then best first
+        rows, cols = rows[order], cols[order]
+        first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        rank = np.arange(rows.size) - first[rows]
+        keep = (rank < k) & enough[rows]
+        out[rows[keep], rank[keep]] = cols[keep]
+    short = np.flatnonzero(~enough)
+    if short.size:
+        out[short] = np.argpartition(-sims[short], k - 1, axis=1)[:, :k]
+    return out
 
 
 def search(
@@ -137,9 +181,12 @@ def search(
         return []
     if len(qt) != len(q):
         raise ValueError("query and query_times_s differ in length")
-    sims = q @ reference.vectors.T  # (m, n)
+    sims = q @ reference.vectors_t  # (m, n)
+    mu = q @ reference.mean_vector
+    sd = np.sqrt(np.maximum(np.einsum("id,de,ie->i", q, reference.second_moment, q) - mu**2, 0))
+    sd += 1e-6
     k = min(top_k, sims.shape[1])
-    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (m, k) reference rows
+    top = top_rows(sims, k, floor=mu + TOP_K_FLOOR_SD * sd)  # (m, k) reference rows
     starts = reference.episode_start
     episode_of = np.searchsorted(starts, top, side="right") - 1
     window_of = top - starts[episode_of]
@@ -156,8 +203,6 @@ def search(
     rows = np.where(inside, starts[cand_ep][:, None] + pos, 0)
     gathered = sims[np.arange(len(q))[None, :], rows]
     scores = np.where(inside, gathered, 0.0).mean(axis=1)
-    mu = sims.mean(axis=1)
-    sd = sims.std(axis=1) + 1e-6
     zs = np.where(inside, (gathered - mu[None, :]) / sd[None, :], 0.0).mean(axis=1)
     kth = np.take_along_axis(sims, top, axis=1).min(axis=1)  # each window's k-th best
     votes = (inside & (gathered >= kth[None, :])).mean(axis=1)
