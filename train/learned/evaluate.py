@@ -164,9 +164,10 @@ def false_hits(scores: list[float], threshold: float) -> int:
 
 STATS = ("score", "z", "votes", "margin", "votes_x_margin")
 """What a threshold could be set on: the best alignment's mean similarity, its
-standardised mean, its share of voting windows, and its lead in score over the best
-alignment in another episode, and the product of the last two (chosen after a first run
-of this evaluation had shown that votes and margin each let a few outside clips through)."""
+standardised mean, its share of voting windows, its lead in score over the best
+alignment elsewhere (another episode, or more than 1 s away in the same one), and the
+product of the last two (chosen after a first run of this evaluation had shown that
+votes and margin each let a few outside clips through)."""
 
 
 def identify(
@@ -177,13 +178,12 @@ def identify(
     if not cands:
         return None, dict.fromkeys((*STATS, "episode", "offset_s"), -1.0)
     best = cands[0]
-    runner_up = cands[1].score if len(cands) > 1 else 0.0
     return best, {
         "score": best.score,
         "z": best.z,
         "votes": best.votes,
-        "margin": best.score - runner_up,
-        "votes_x_margin": best.votes * (best.score - runner_up),
+        "margin": best.margin,
+        "votes_x_margin": best.votes * best.margin,
         "episode": float(best.episode),
         "offset_s": best.offset_s,
     }

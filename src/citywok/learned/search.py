@@ -80,7 +80,10 @@ class Candidate:
     standard deviations): windows that resemble everything (silence, noise) count less.
     ``votes`` is the share of query windows whose own ``top_k`` nearest reference windows
     include the one the alignment puts them on: chance makes it near 0 for audio that is
-    not in the reference, however similar the embeddings are.
+    not in the reference, however similar the embeddings are. ``margin`` is ``score``
+    less the best score of any alignment more than :data:`DISTINCT_S` away from this
+    one (in another episode, or elsewhere in the same one: a music bed's repeated
+    phrase is as much a rival as another episode).
     """
 
     episode: int
@@ -88,6 +91,7 @@ class Candidate:
     score: float
     z: float
     votes: float
+    margin: float
 
 
 def build_reference(
@@ -131,6 +135,9 @@ def reference_from_codes(
         second_moment=np.asarray(vectors.T @ vectors / n, dtype=np.float32),
     )
 
+
+DISTINCT_S = 1.0
+"""Alignments further apart than this (in the same episode) are rivals, not the same place."""
 
 TOP_K_FLOOR_SD = 2.5
 """A window's nearest neighbours are looked for among the similarities this many standard
@@ -214,6 +221,8 @@ def search(
         if e in seen:
             continue
         seen.add(e)
+        rival = (cand_ep != e) | (np.abs(cand_off - cand_off[c]) > DISTINCT_S)
+        runner_up = float(scores[rival].max()) if rival.any() else 0.0
         out.append(
             Candidate(
                 episode=e,
@@ -221,6 +230,7 @@ def search(
                 score=float(scores[c]),
                 z=float(zs[c]),
                 votes=float(votes[c]),
+                margin=float(scores[c]) - runner_up,
             )
         )
         if len(out) == max_candidates:
