@@ -165,7 +165,7 @@ def false_hits(scores: list[float], threshold: float) -> int:
 STATS = ("score", "z", "votes", "margin", "votes_x_margin")
 """What a threshold could be set on: the best alignment's mean similarity, its
 standardised mean, its share of voting windows, its lead in score over the best
-alignment elsewhere (another episode, or more than 1 s away in the same one), and the
+alignment elsewhere (another episode, or more than 3 s away in the same one), and the
 product of the last two (chosen after a first run of this evaluation had shown that
 votes and margin each let a few outside clips through)."""
 

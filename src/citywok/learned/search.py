@@ -136,8 +136,10 @@ def reference_from_codes(
     )
 
 
-DISTINCT_S = 1.0
-"""Alignments further apart than this (in the same episode) are rivals, not the same place."""
+DISTINCT_S = 3.0
+"""Alignments further apart than this (in the same episode) are rivals, not the same place
+(at 1 s, the shoulders of the right alignment itself counted as rivals: 1 s windows of
+steady music still agree 1-2 s off)."""
 
 TOP_K_FLOOR_SD = 2.5
 """A window's nearest neighbours are looked for among the similarities this many standard
