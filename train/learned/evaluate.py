@@ -374,7 +374,7 @@ def main() -> None:
         "clips": results,
         "outside": outside_stats,
     }
-    args.json.write_text(json.dumps(report, indent=1, default=float))
+    args.json.write_text(json.dumps(report, separators=(",", ":"), default=float))
 
 
 def mean(rows: list[dict[str, float]], key: str) -> float:
