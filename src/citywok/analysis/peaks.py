@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from citywok.analysis import sketch
 from citywok.analysis.spectrogram import power_spectrogram
@@ -110,6 +109,9 @@ def peaks_from_power(
     keep_to = n_frames if keep_to is None else keep_to
     if n_frames == 0 or keep_to <= keep_from:
         return Peaks.empty()
+    # SciPy loads when peaks are first picked, not when the index or the CLI is imported.
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
     level = np.log10(power + 1e-12, dtype=np.float32)
     level *= 10.0
     local_max = running_max(level, peak_params.half_bins, axis=1)

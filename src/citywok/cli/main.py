@@ -18,7 +18,6 @@ from rich.table import Table
 from rich.text import Text
 
 from citywok import defaults, errors
-from citywok.analysis.decode import probe
 from citywok.cli.common import (
     IndexOpt,
     err,
@@ -247,14 +246,13 @@ def is_link(source: str) -> bool:
 def _identify_path(path: str | Path, idx: Index, mp: MatchParams, max_s: float,
                    ) -> IdentifyResult:
     # The same cap as the server's (its container says how long it is): past it, a clip
-    # is more likely a whole episode sent by mistake than a clip.
-    if max_s > 0:
-        info = probe(path)
-        if info.duration_s is not None and info.duration_s > max_s:
-            raise errors.MediaTooLongError(
-                f"{Path(path).name}: {info.duration_s:.0f} s long, longer than the {max_s:g} s "
-                "allowed (--max-duration 0 lifts the cap)")
-    return identify_file(path, idx, match_params=mp)
+    # is more likely a whole episode sent by mistake than a clip. The decoder reports the
+    # length: one process per file, no ffprobe first.
+    try:
+        return identify_file(path, idx, match_params=mp, max_stated_s=max_s or None)
+    except errors.MediaTooLongError as exc:
+        raise errors.MediaTooLongError(f"{exc.message} (--max-duration 0 lifts the cap)"
+                                       ) from None
 
 
 def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
@@ -439,12 +437,13 @@ def _register_web_stubs(missing: str) -> None:
                         "help_option_names": []})(needs_web)
 
 
-try:
-    from citywok.cli.serve import register
-except ModuleNotFoundError as exc:
-    if (exc.name or "").split(".")[0] == "citywok":
-        raise  # a bug of ours, not a missing extra
-    _register_web_stubs(exc.name or "a web dependency")
+from citywok.cli.serve import WEB_MODULES, register  # noqa: E402
+
+# Whether the web extra is there is asked, not imported: its modules load only when a
+# web command runs.
+_missing_web = next((m for m in WEB_MODULES if importlib.util.find_spec(m) is None), None)
+if _missing_web is not None:
+    _register_web_stubs(_missing_web)
 else:
     register(app)
 

@@ -1,5 +1,10 @@
 """``citywok serve`` and ``citywok keys create|list|revoke``, added to the main CLI by
-:func:`register`."""
+:func:`register`.
+
+The web service's modules (settings, key store: pydantic-settings, SQLAlchemy) are
+imported when one of these commands runs, not when they are registered: ``citywok
+identify`` and ``citywok --help`` never load them.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,20 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from citywok import errors
 from citywok.cli.common import IndexOpt
-from citywok.web.core.config import Settings, load_settings
-from citywok.web.keys import KeyStore
+
+if TYPE_CHECKING:
+    from citywok.web.core.config import Settings
+    from citywok.web.keys import KeyStore
+
+#: What the web commands import when they run: without one, the CLI registers stubs that
+#: name the extra to install (see :func:`citywok.cli.main._register_web_stubs`).
+WEB_MODULES = ("pydantic_settings", "limits", "sqlalchemy")
 
 keys_app = typer.Typer(help="Create, list and revoke API keys of the web service.",
                        rich_markup_mode=None,
@@ -36,6 +47,8 @@ KeysDbOpt = Annotated[Path | None, typer.Option(
 
 
 def _settings(**overrides: object) -> Settings:
+    from citywok.web.core.config import load_settings
+
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except errors.ConfigError as exc:
@@ -43,6 +56,8 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _store(index: Path | None, keys_db: Path | None) -> KeyStore:
+    from citywok.web.keys import KeyStore
+
     return KeyStore(_settings(index=index, keys_db=keys_db).database)
 
 
