@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from citywok.errors import ConfigError, IndexParamsMismatchError
 
 
@@ -257,6 +255,8 @@ class MatchParams:
     def confidence(self, evidence: float) -> float:
         """Probability that an answer with this evidence is right (the reliability
         table, interpolated)."""
+        import numpy as np  # here, not at the top: the CLI imports params to show --help
+
         xs = [x for x, _ in self.reliability]
         ys = [y for _, y in self.reliability]
         return float(np.interp(evidence, xs, ys))

@@ -5,7 +5,6 @@ Errors map to exit codes in :data:`EXIT_CODES`, the one place that does so.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import tempfile
@@ -13,9 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
 
 from citywok import defaults, errors
 from citywok.cli.common import (
@@ -26,14 +22,13 @@ from citywok.cli.common import (
     say,
 )
 from citywok.display import clock
-from citywok.index import Index
-from citywok.ingest.library import scan_library
 from citywok.params import MatchParams
-from citywok.pipeline import drive, identify_file, index_paths, remove_episode
 from citywok.result import IdentifyResult, Status
-from citywok.store.local import discard_index
 
+# What a command needs is imported when it runs (the index, the pipeline, NumPy, SciPy,
+# rich's bars and tables): `citywok --help` loads none of it, `identify` only its own.
 if TYPE_CHECKING:
+    from citywok.index import Index
     from citywok.links.fetch import DownloadLimits
     from citywok.web.core.config import Settings
 
@@ -113,6 +108,13 @@ def index(
     Files that are not media are left out and named. The exit code tells whether every
     media file was indexed, some were, or none (see the list in 'citywok --help').
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from citywok.index import Index
+    from citywok.ingest.library import scan_library
+    from citywok.pipeline import drive, index_paths
+    from citywok.store.local import discard_index
+
     try:
         # Scanned before the index is opened (or discarded): with nothing to index,
         # nothing is created or lost.
@@ -220,6 +222,8 @@ def fetch_link(url: str, workdir: Path, settings: Settings, *,
                limits: DownloadLimits | None = None) -> Path:
     """Download a link's media into ``workdir`` with the web service's checks and limits
     (a clip's, unless ``limits`` says otherwise)."""
+    import asyncio
+
     from citywok.links.fetch import Downloaded, check_link, download, resolve_checked
 
     policy = settings.link_policy()
@@ -248,6 +252,8 @@ def _identify_path(path: str | Path, idx: Index, mp: MatchParams, max_s: float,
     # The same cap as the server's (its container says how long it is): past it, a clip
     # is more likely a whole episode sent by mistake than a clip. The decoder reports the
     # length: one process per file, no ffprobe first.
+    from citywok.pipeline import identify_file
+
     try:
         return identify_file(path, idx, match_params=mp, max_stated_s=max_s or None)
     except errors.MediaTooLongError as exc:
@@ -278,6 +284,8 @@ def identify(
     )] = defaults.MAX_CLIP_DURATION_S,
 ) -> None:
     """Say which episode each clip comes from, and where in it."""
+    from citywok.index import Index
+
     try:
         settings = link_settings() if any(is_link(f) for f in files) else None
         idx = Index.open(resolve_index(index_dir))
@@ -305,6 +313,8 @@ def identify(
 def stats(index_dir: IndexOpt = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Size and contents of the index."""
+    from citywok.index import Index
+
     try:
         with Index.open(resolve_index(index_dir)) as idx:
             s = idx.stats()
@@ -330,6 +340,8 @@ def check(index_dir: IndexOpt = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Verify every segment of the index (checksums and structure) and say which are
     damaged; exits non-zero when any is."""
+    from citywok.index import Index
+
     try:
         with Index.open(resolve_index(index_dir), verify=False) as idx:
             damaged = idx.check()
@@ -357,6 +369,11 @@ def check(index_dir: IndexOpt = None,
 def list_episodes(index_dir: IndexOpt = None,
                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the indexed episodes."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from citywok.index import Index
+
     try:
         with Index.open(resolve_index(index_dir)) as idx:
             rows = idx.catalog.episodes()
@@ -382,6 +399,9 @@ def list_episodes(index_dir: IndexOpt = None,
 def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok list'.")],
            index_dir: IndexOpt = None) -> None:
     """Remove an episode from the index."""
+    from citywok.index import Index
+    from citywok.pipeline import remove_episode
+
     try:
         with Index.open(resolve_index(index_dir), writable=True) as idx:
             ep = remove_episode(idx, episode_id)
@@ -393,6 +413,8 @@ def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok 
 @app.command()
 def compact(index_dir: IndexOpt = None) -> None:
     """Merge index segments and drop the hashes of removed episodes."""
+    from citywok.index import Index
+
     try:
         with Index.open(resolve_index(index_dir), writable=True) as idx:
             idx.compact()
