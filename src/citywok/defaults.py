@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 
 #: Longest clip the CLI and the web service decode by default, in seconds.
 MAX_CLIP_DURATION_S = 600.0
@@ -15,3 +16,10 @@ DEFAULT_INDEX_TEXT = "the per-user data dir (~/.local/share/citywok/index on Lin
 def default_index_dir() -> Path:
     """The index ``citywok index``, ``identify`` and ``serve`` use unless told otherwise."""
     return Path(user_data_dir("citywok")) / "index"
+
+
+def verified_memo(index_dir: Path) -> Path:
+    """Where a reader of ``index_dir`` remembers the segments it has verified (the
+    per-user cache dir): a fresh ``citywok identify`` hashes only what changed since."""
+    name = hashlib.sha256(str(index_dir.expanduser().resolve()).encode()).hexdigest()[:32]
+    return Path(user_cache_dir("citywok")) / "verified" / f"{name}.json"

@@ -288,7 +288,8 @@ def identify(
 
     try:
         settings = link_settings() if any(is_link(f) for f in files) else None
-        idx = Index.open(resolve_index(index_dir))
+        where = resolve_index(index_dir)
+        idx = Index.open(where, verified_memo=defaults.verified_memo(where))
     except errors.CityWokError as exc:
         raise fail(exc) from None
     mp = MatchParams()
