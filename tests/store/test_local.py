@@ -10,6 +10,7 @@ import pytest
 
 from citywok.index import Index
 from citywok.store import local
+from citywok.store.segment import file_sha256
 from tests.conftest import DemoLibrary
 
 
@@ -19,11 +20,10 @@ def test_a_memo_spares_a_new_reader_the_hashing_until_a_segment_changes(
     shutil.copytree(demo_library.index_dir, index_dir, ignore=shutil.ignore_patterns("LOCK"))
     memo = tmp_path / "cache" / "verified.json"
     hashed: list[str] = []
-    real = local.file_sha256
 
     def counting(path: Path) -> str:
         hashed.append(path.name)
-        return real(path)
+        return file_sha256(path)
 
     monkeypatch.setattr(local, "file_sha256", counting)
 
