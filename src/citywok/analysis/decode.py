@@ -201,6 +201,7 @@ class _Log:
         self.limit = limit
         self.errors = bytearray()
         self.duration_s: float | None = None
+        self._quiet = False
 
     def read(self, stream: IO[bytes]) -> None:
         partial = b""
@@ -216,8 +217,12 @@ class _Log:
             h, mi, s = m.groups()
             self.duration_s = int(h) * 3600 + int(mi) * 60 + float(s)
         tag = _LOG_LEVEL.search(line)
-        if tag is not None:
-            if tag.group(1) in _QUIET_LEVELS:
+        if tag is None:  # a message's next line (a tag's value can hold line breaks)
+            if self._quiet:
+                return
+        else:
+            self._quiet = tag.group(1) in _QUIET_LEVELS
+            if self._quiet:
                 return
             line = line[: tag.start()] + line[tag.end():]
         if line.strip() and len(self.errors) < self.limit:
