@@ -50,6 +50,14 @@ def running_max(x: npt.NDArray[np.float32], half: int, *, axis: int) -> npt.NDAr
     return np.moveaxis(out, -1, axis)
 
 
+def import_scipy() -> None:
+    """Import now the SciPy parts that the spectrogram and the peaks import on first use:
+    a server does at start, so that its first answer is as quick as the others (a
+    one-shot CLI leaves it to the first clip, and ``--help`` never pays it)."""
+    import scipy.fft
+    import scipy.ndimage  # noqa: F401
+
+
 def _frames(seconds: float, params: AnalysisParams) -> int:
     return max(1, round(seconds / params.frame_s))
 
