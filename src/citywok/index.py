@@ -63,13 +63,15 @@ class Index:
 
     @classmethod
     def open(cls, path: str | Path, *, writable: bool = False,
-             params: AnalysisParams | None = None, verify: bool = True) -> Index:
+             params: AnalysisParams | None = None, verify: bool = True,
+             verified_memo: Path | None = None) -> Index:
         """Open the index at ``path`` (see :meth:`LocalStore.open`); a new one is built
         with the default families (:data:`citywok.families.DEFAULT`)."""
         new = families.nominator(families.DEFAULT[0])
         store = LocalStore.open(path, writable=writable, params=params, verify=verify,
                                 layouts=families.NOMINATORS, new_layout=new,
-                                header={FAMILIES_KEY: ",".join(families.DEFAULT)})
+                                header={FAMILIES_KEY: ",".join(families.DEFAULT)},
+                                verified_memo=verified_memo)
         try:
             return cls(store)
         except IndexFormatError:

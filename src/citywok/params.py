@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from citywok.errors import ConfigError, IndexParamsMismatchError
 
 
@@ -230,8 +228,7 @@ class MatchParams:
     #: the sketch's 48 ms codes need the alignment to about a frame, and reverberation
     #: delays a clip's energy by one or two frames (measured: the best offset moved by
     #: -2 frames).
-    verify_offsets_frames: tuple[float, ...] = tuple(
-        float(x) for x in np.arange(-2.5, 1.51, 0.5))
+    verify_offsets_frames: tuple[float, ...] = tuple(-2.5 + 0.5 * i for i in range(9))
     #: The offsets of a first glance at a place (the fitted one, or a frame or two early
     #: under reverberation) ...
     glance_offsets_frames: tuple[float, ...] = (-2.0, -1.0, 0.0)
@@ -240,8 +237,7 @@ class MatchParams:
     #: Time scales (times the fitted one) tried when a place's scale is searched: a place
     #: nominated by few hash hits may have its scale wrong by a few per cent, which over
     #: 5 s moves the clip's end by several frames (+-5 % in 0.5 % steps).
-    scale_search: tuple[float, ...] = tuple(
-        float(x) for x in np.round(np.arange(0.95, 1.0501, 0.005), 4))
+    scale_search: tuple[float, ...] = tuple(round(0.95 + 0.005 * i, 4) for i in range(21))
 
     # -- verification and decision --------------------------------------------------------
     #: What a real re-upload can do, in the clip's own axes once warps are undone: speed
@@ -279,6 +275,8 @@ class MatchParams:
     def confidence(self, evidence: float) -> float:
         """Probability that an answer with this evidence is right (the reliability
         table, interpolated)."""
+        import numpy as np  # here, not at the top: the CLI imports params to show --help
+
         xs = [x for x, _ in self.reliability]
         ys = [y for _, y in self.reliability]
         return float(np.interp(evidence, xs, ys))

@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from citywok.analysis.decode import decode, duration_shortfall, probe
+from citywok.analysis.decode import decode_clip, duration_shortfall, probe
 from citywok.errors import CityWokError, IndexInterrupted, MediaError
 from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
@@ -95,16 +95,21 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
 def identify_file_steps(path: str | Path, index: Index, *,
                         match_params: MatchParams | None = None,
                         max_duration_s: float | None = None,
+                        max_stated_s: float | None = None,
                         timeout_s: float | None = 60.0,
                         ) -> Generator[Progress, None, IdentifyResult]:
-    """Decode a clip and identify it, yielding a progress event per stage."""
+    """Decode a clip and identify it, yielding a progress event per stage.
+
+    ``max_stated_s`` refuses a file whose container states it is longer (the decoder
+    reports the duration: no second process probes it first).
+    """
     started = time.perf_counter()
     mp = match_params or MatchParams()
     yield Progress(stage="decoding", item=Path(path).name)
     # Only what match_clip analyses is decoded: memory follows the clip, not the file.
-    samples = decode(path, sample_rate_hz=index.params.sample_rate_hz,
-                     max_duration_s=max_duration_s, limit_s=mp.max_query_s,
-                     timeout_s=timeout_s)
+    samples = decode_clip(path, sample_rate_hz=index.params.sample_rate_hz,
+                          max_duration_s=max_duration_s, max_stated_s=max_stated_s,
+                          limit_s=mp.max_query_s, timeout_s=timeout_s).samples
     timings = {"decode_ms": (time.perf_counter() - started) * 1000}
     return (yield from _identify_steps(samples, index, mp, timings, started))
 

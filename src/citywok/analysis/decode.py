@@ -7,6 +7,10 @@ turns). A long file is never held whole, a caller that needs only the start of a
 (``limit_s``) has only that decoded, and a watchdog kills the child on timeout so a
 pathological file cannot hang the caller. What ffmpeg and ffprobe write is read with a
 bound: a file that makes them write without end fills no memory.
+
+The one ffmpeg run also says how long the container states the file is (the
+``Duration:`` line it logs on opening a file, which is what ffprobe reports), so a caller
+that caps a clip's length spawns no second process to learn it (:func:`decode_clip`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -72,6 +77,12 @@ DURATION_SLACK_RATIO = 0.01
 _FFMPEG_SIGNALLED = 255
 #: ffmpeg knows no channel layout for more than 8 channels, so "-ac 1" cannot mix them.
 _NO_LAYOUT_HINT = "rematrix is needed"
+#: ffmpeg logs at "info" with each line's level tagged (``[error] ...``): the lines at
+#: "error" and above are the messages, as ``-loglevel error`` printed them; the input's
+#: ``Duration:`` line (2-space indent; a tag's value cannot start a line) is its length.
+_LOG_LEVEL = re.compile(rb"\[(panic|fatal|error|warning|info|verbose|debug|trace)\] ")
+_QUIET_LEVELS = (b"warning", b"info", b"verbose", b"debug", b"trace")
+_DURATION = re.compile(rb"\[info\]   Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?),")
 
 
 def ffmpeg_binary() -> str:
@@ -115,7 +126,8 @@ def _command(path: str | Path, sample_rate_hz: int, *, channels: int | None = No
         filters.append("pan=mono|c0<" + "+".join(f"c{i}" for i in range(channels)))
         mix = []
     return [
-        ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
+        ffmpeg_binary(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
+        "-threads", "1",
         # A hostile file (playlist, concat list) must not make ffmpeg open anything else.
         "-protocol_whitelist", "file",
         "-i", input_url(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
@@ -217,6 +229,47 @@ def duration_shortfall(decoded_s: float, info: MediaInfo) -> str | None:
     return f"only {clock(decoded_s)} of its {clock(expected)} decoded"
 
 
+class _Log:
+    """ffmpeg's log, read line by line as it comes, with a bound: the error lines (as
+    ``-loglevel error`` would print them, up to ``limit`` bytes) and the first
+    ``Duration:`` of the input."""
+
+    def __init__(self, *, limit: int = STDERR_KEEP_BYTES) -> None:
+        self.limit = limit
+        self.errors = bytearray()
+        self.duration_s: float | None = None
+        self._quiet = False
+
+    def read(self, stream: IO[bytes]) -> None:
+        partial = b""
+        while chunk := stream.read(65536):
+            *lines, partial = (partial + chunk).split(b"\n")
+            partial = partial[: self.limit]  # a line without end is cut, not held
+            for line in lines:
+                self._line(line)
+        self._line(partial)
+
+    def _line(self, line: bytes) -> None:
+        if self.duration_s is None and (m := _DURATION.match(line)):
+            h, mi, s = m.groups()
+            self.duration_s = int(h) * 3600 + int(mi) * 60 + float(s)
+        tag = _LOG_LEVEL.search(line)
+        if tag is None:  # a message's next line (a tag's value can hold line breaks)
+            if self._quiet:
+                return
+        else:
+            self._quiet = tag.group(1) in _QUIET_LEVELS
+            if self._quiet:
+                return
+            line = line[: tag.start()] + line[tag.end():]
+        if line.strip() and len(self.errors) < self.limit:
+            self.errors += (line + b"\n")[: self.limit - len(self.errors)]
+
+    @property
+    def text(self) -> str:
+        return bytes(self.errors).decode("utf-8", "replace")
+
+
 def _classify(stderr: str, name: str) -> MediaError:
     text = stderr.lower()
     if any(h in text for h in _NOT_MEDIA_HINTS):
@@ -250,8 +303,9 @@ def iter_decode(
     max_duration_s: float | None = None,
     limit_s: float | None = None,
     timeout_s: float | None = None,
-) -> Iterator[npt.NDArray[np.float32]]:
-    """Yield the decoded audio in chunks of about ``chunk_s`` seconds.
+) -> Generator[npt.NDArray[np.float32], None, float | None]:
+    """Yield the decoded audio in chunks of about ``chunk_s`` seconds; return the
+    duration the container states (None when it states none).
 
     ``limit_s`` decodes only the first ``limit_s`` seconds (ffmpeg stops there; the rest
     of the file is never read or held). Raises :class:`NotMediaError` (not media, no audio
@@ -270,17 +324,18 @@ def iter_decode(
     kwargs = {"sample_rate_hz": sample_rate_hz, "chunk_s": chunk_s,
               "max_duration_s": max_duration_s, "limit_s": limit_s, "timeout_s": timeout_s}
     try:
-        yield from _run_ffmpeg(p, channels=None, **kwargs)  # type: ignore[arg-type]
+        return (yield from _run_ffmpeg(p, channels=None, **kwargs))  # type: ignore[arg-type]
     except _NoChannelLayout:
         channels = probe(p).channels
         if channels < 2:
             raise CorruptMediaError(f"{p.name}: the audio channels cannot be mixed") from None
-        yield from _run_ffmpeg(p, channels=channels, **kwargs)  # type: ignore[arg-type]
+        return (yield from _run_ffmpeg(p, channels=channels, **kwargs))  # type: ignore[arg-type]
 
 
 def _run_ffmpeg(p: Path, *, channels: int | None, sample_rate_hz: int, chunk_s: float,
                 max_duration_s: float | None, limit_s: float | None,
-                timeout_s: float | None) -> Iterator[npt.NDArray[np.float32]]:
+                timeout_s: float | None
+                ) -> Generator[npt.NDArray[np.float32], None, float | None]:
     name = p.name
     proc = subprocess.Popen(
         _command(p, sample_rate_hz, channels=channels, limit_s=limit_s),
@@ -296,10 +351,9 @@ def _run_ffmpeg(p: Path, *, channels: int | None, sample_rate_hz: int, chunk_s: 
         watchdog = threading.Timer(timeout_s, _kill)
         watchdog.daemon = True
         watchdog.start()
-    stderr_chunks: list[bytes] = []
+    log = _Log()
     stderr = proc.stderr
-    drain = threading.Thread(target=lambda: stderr_chunks.append(
-        read_bounded(stderr, limit=STDERR_KEEP_BYTES)), daemon=True)
+    drain = threading.Thread(target=log.read, args=(stderr,), daemon=True)
     drain.start()
     blocks: queue.Queue[bytes] = queue.Queue(maxsize=_QUEUE_BLOCKS)
     stop = threading.Event()
@@ -350,8 +404,10 @@ def _run_ffmpeg(p: Path, *, channels: int | None, sample_rate_hz: int, chunk_s: 
             if max_samples is not None and total > max_samples:
                 raise MediaTooLongError(f"{name}: longer than the {max_duration_s:g} s allowed")
             yield out
-        if wanted == 0:
-            return  # all that was asked for: ffmpeg is stopped below, not waited for
+        if wanted == 0:  # all that was asked for: ffmpeg is stopped, not waited for
+            proc.kill()
+            drain.join(timeout=5)  # its Duration line came before any sample
+            return log.duration_s
         code = proc.wait()
         drain.join(timeout=5)
         if timed_out.is_set():
@@ -360,7 +416,7 @@ def _run_ffmpeg(p: Path, *, channels: int | None, sample_rate_hz: int, chunk_s: 
             # Whatever came before, a decoder that did not finish gave only part of the
             # file: storing that as the whole would be a lie (a truncated file, by
             # contrast, makes ffmpeg exit 0 and is judged by its container's duration).
-            message = b"".join(stderr_chunks).decode("utf-8", "replace")
+            message = log.text
             if total == 0:
                 if channels is None and _NO_LAYOUT_HINT in message.lower():
                     raise _NoChannelLayout
@@ -368,6 +424,7 @@ def _run_ffmpeg(p: Path, *, channels: int | None, sample_rate_hz: int, chunk_s: 
             raise CorruptMediaError(f"{name}: the decoder stopped at "
                                     f"{clock(total / sample_rate_hz)} "
                                     f"({_why_stopped(code, message)})")
+        return log.duration_s
     finally:
         stop.set()
         if watchdog is not None:
@@ -395,6 +452,51 @@ def check_audio(samples: npt.NDArray[np.float32], *, name: str, sample_rate_hz: 
         raise SilentMediaError(f"{name}: the audio is silent")
 
 
+@dataclass(frozen=True)
+class DecodedClip:
+    """Audio decoded from a file, and the file's length as its container states it."""
+
+    samples: npt.NDArray[np.float32]
+    #: The duration the container states (as ffprobe would report it, to 0.01 s), when it
+    #: states one: the whole file's, however little of it was decoded.
+    stated_duration_s: float | None
+
+
+def decode_clip(
+    path: str | Path,
+    *,
+    sample_rate_hz: int,
+    max_duration_s: float | None = None,
+    max_stated_s: float | None = None,
+    limit_s: float | None = None,
+    timeout_s: float | None = None,
+    min_duration_s: float = 0.5,
+) -> DecodedClip:
+    """Decode a (short) file, or the first ``limit_s`` seconds of any file, and check it
+    is usable audio; one ffmpeg process, nothing else spawned.
+
+    ``max_stated_s`` refuses a file whose container states a longer duration
+    (:class:`MediaTooLongError`), however little of it is decoded.
+    """
+    chunks: list[npt.NDArray[np.float32]] = []
+    steps = iter_decode(path, sample_rate_hz=sample_rate_hz, max_duration_s=max_duration_s,
+                        limit_s=limit_s, timeout_s=timeout_s)
+    while True:
+        try:
+            chunks.append(next(steps))
+        except StopIteration as end:
+            stated: float | None = end.value
+            break
+    name = Path(path).name
+    if max_stated_s is not None and stated is not None and stated > max_stated_s:
+        raise MediaTooLongError(f"{name}: {stated:.0f} s long, longer than the "
+                                f"{max_stated_s:g} s allowed")
+    samples = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float32)
+    check_audio(samples, name=name, sample_rate_hz=sample_rate_hz,
+                min_duration_s=min_duration_s)
+    return DecodedClip(samples=samples, stated_duration_s=stated)
+
+
 def decode(
     path: str | Path,
     *,
@@ -405,14 +507,10 @@ def decode(
     min_duration_s: float = 0.5,
 ) -> npt.NDArray[np.float32]:
     """Decode a (short) file, or the first ``limit_s`` seconds of any file, and check it
-    is usable audio."""
-    chunks = list(iter_decode(path, sample_rate_hz=sample_rate_hz,
-                              max_duration_s=max_duration_s, limit_s=limit_s,
-                              timeout_s=timeout_s))
-    samples = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float32)
-    check_audio(samples, name=Path(path).name, sample_rate_hz=sample_rate_hz,
-                min_duration_s=min_duration_s)
-    return samples
+    is usable audio (:func:`decode_clip`'s samples)."""
+    return decode_clip(path, sample_rate_hz=sample_rate_hz, max_duration_s=max_duration_s,
+                       limit_s=limit_s, timeout_s=timeout_s,
+                       min_duration_s=min_duration_s).samples
 
 
 def media_duration_s(path: str | Path, *, timeout_s: float = 30.0) -> float | None:

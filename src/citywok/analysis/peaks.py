@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from citywok.analysis import sketch
 from citywok.analysis.spectrogram import power_spectrogram
@@ -49,6 +48,14 @@ def running_max(x: npt.NDArray[np.float32], half: int, *, axis: int) -> npt.NDAr
     # run[..., j] = max(padded[j : j + length]); the window of output i is padded[i : i + width].
     out = np.maximum(run[..., :n], run[..., width - length : width - length + n])
     return np.moveaxis(out, -1, axis)
+
+
+def import_scipy() -> None:
+    """Import now the SciPy parts that the spectrogram and the peaks import on first use:
+    a server does at start, so that its first answer is as quick as the others (a
+    one-shot CLI leaves it to the first clip, and ``--help`` never pays it)."""
+    import scipy.fft
+    import scipy.ndimage  # noqa: F401
 
 
 def _frames(seconds: float, params: AnalysisParams) -> int:
@@ -110,6 +117,9 @@ def peaks_from_power(
     keep_to = n_frames if keep_to is None else keep_to
     if n_frames == 0 or keep_to <= keep_from:
         return Peaks.empty()
+    # SciPy loads when peaks are first picked, not when the index or the CLI is imported.
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
     level = np.log10(power + 1e-12, dtype=np.float32)
     level *= 10.0
     local_max = running_max(level, peak_params.half_bins, axis=1)

@@ -6,7 +6,6 @@ import functools
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
 
 #: Frames transformed at once; bounds memory for long inputs.
 _CHUNK_FRAMES = 4096
@@ -41,6 +40,8 @@ def power_spectrogram(
     """
     if samples.ndim != 1:
         raise ValueError("samples must be one-dimensional")
+    import scipy.fft  # loaded on first use: importing CityWok needs no SciPy
+
     hi = n_fft // 2 + 1 if bin_hi is None else bin_hi
     n_frames = frame_count(len(samples), n_fft=n_fft, hop_length=hop_length)
     out = np.empty((n_frames, hi - bin_lo), dtype=np.float32)

@@ -5,7 +5,6 @@ Errors map to exit codes in :data:`EXIT_CODES`, the one place that does so.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import json
@@ -17,12 +16,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
 
 from citywok import defaults, errors
-from citywok.analysis.decode import probe
 from citywok.cli.common import (
     IndexOpt,
     err,
@@ -31,20 +26,13 @@ from citywok.cli.common import (
     say,
 )
 from citywok.display import clock, plural
-from citywok.index import Index
-from citywok.ingest.library import scan_library
 from citywok.params import MatchParams
-from citywok.pipeline import (
-    drive,
-    identify_file,
-    index_paths,
-    remove_episode,
-    stored_short,
-)
 from citywok.result import IdentifyResult, Status
-from citywok.store.local import CATALOG_NAME, LOCK_NAME, SEGMENT_DIR, discard_index
 
+# What a command needs is imported when it runs (the index, the pipeline, NumPy, SciPy,
+# rich's bars and tables): `citywok --help` loads none of it, `identify` only its own.
 if TYPE_CHECKING:
+    from citywok.index import Index
     from citywok.links.fetch import DownloadLimits
     from citywok.web.core.config import Settings
 
@@ -152,6 +140,8 @@ def _stop_on_signals() -> Iterator[list[int]]:
 
 def _remove_index(where: Path) -> None:
     """Remove an index this run created, and the folder it made for it."""
+    from citywok.store.local import LOCK_NAME, SEGMENT_DIR, discard_index
+
     discard_index(where)
     for leftover in (where / LOCK_NAME, where / SEGMENT_DIR):
         with contextlib.suppress(OSError):
@@ -184,6 +174,13 @@ def index(
     media file was indexed, some were, or none (see the list in 'citywok --help'). Ctrl-C
     or SIGTERM stops it, keeping what it finished; run it again to finish.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from citywok.index import Index
+    from citywok.ingest.library import scan_library
+    from citywok.pipeline import drive, index_paths
+    from citywok.store.local import CATALOG_NAME, discard_index
+
     # A path that does not exist is an input that cannot be read, as for identify.
     missing = tuple((str(p), "no such file or folder") for p in paths if not p.exists())
     where = resolve_index(index_dir)
@@ -314,6 +311,8 @@ def fetch_link(url: str, workdir: Path, settings: Settings, *,
                limits: DownloadLimits | None = None) -> Path:
     """Download a link's media into ``workdir`` with the web service's checks and limits
     (a clip's, unless ``limits`` says otherwise)."""
+    import asyncio
+
     from citywok.links.fetch import Downloaded, check_link, download, resolve_checked
 
     policy = settings.link_policy()
@@ -340,14 +339,15 @@ def is_link(source: str) -> bool:
 def _identify_path(path: str | Path, idx: Index, mp: MatchParams, max_s: float,
                    ) -> IdentifyResult:
     # The same cap as the server's (its container says how long it is): past it, a clip
-    # is more likely a whole episode sent by mistake than a clip.
-    if max_s > 0:
-        info = probe(path)
-        if info.duration_s is not None and info.duration_s > max_s:
-            raise errors.MediaTooLongError(
-                f"{Path(path).name}: {info.duration_s:.0f} s long, longer than the {max_s:g} s "
-                "allowed (--max-duration 0 lifts the cap)")
-    return identify_file(path, idx, match_params=mp)
+    # is more likely a whole episode sent by mistake than a clip. The decoder reports the
+    # length: one process per file, no ffprobe first.
+    from citywok.pipeline import identify_file
+
+    try:
+        return identify_file(path, idx, match_params=mp, max_stated_s=max_s or None)
+    except errors.MediaTooLongError as exc:
+        raise errors.MediaTooLongError(f"{exc.message} (--max-duration 0 lifts the cap)"
+                                       ) from None
 
 
 def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
@@ -417,8 +417,12 @@ def identify(
 
 def open_for_queries(index_dir: Path | None) -> Index:
     """The index to answer from; one that holds no episode is an error, not an index
-    where nothing matches."""
-    idx = Index.open(resolve_index(index_dir))
+    where nothing matches. Segments this user's earlier runs verified are not hashed
+    again (:func:`citywok.defaults.verified_memo`)."""
+    from citywok.index import Index
+
+    where = resolve_index(index_dir)
+    idx = Index.open(where, verified_memo=defaults.verified_memo(where))
     if not idx.catalog.episodes():
         where = idx.path
         idx.close()
@@ -431,6 +435,8 @@ def open_for_queries(index_dir: Path | None) -> Index:
 def stats(index_dir: IndexOpt = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Size and contents of the index."""
+    from citywok.index import Index
+
     try:
         with Index.open(resolve_index(index_dir)) as idx:
             s = idx.stats()
@@ -457,6 +463,9 @@ def check(index_dir: IndexOpt = None,
     """Verify every segment of the index (checksums and structure) and every episode's
     stored length against its file, and say which are damaged or cut short; exits
     non-zero when any is."""
+    from citywok.index import Index
+    from citywok.pipeline import stored_short
+
     try:
         with Index.open(resolve_index(index_dir), verify=False) as idx:
             damaged = idx.check()
@@ -498,6 +507,11 @@ def check(index_dir: IndexOpt = None,
 def list_episodes(index_dir: IndexOpt = None,
                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the indexed episodes."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from citywok.index import Index
+
     try:
         with Index.open(resolve_index(index_dir)) as idx:
             rows = idx.catalog.episodes()
@@ -523,6 +537,9 @@ def list_episodes(index_dir: IndexOpt = None,
 def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok list'.")],
            index_dir: IndexOpt = None) -> None:
     """Remove an episode from the index."""
+    from citywok.index import Index
+    from citywok.pipeline import remove_episode
+
     try:
         with Index.open(resolve_index(index_dir), writable=True) as idx:
             ep = remove_episode(idx, episode_id)
@@ -534,6 +551,8 @@ def remove(episode_id: Annotated[str, typer.Argument(help="Id shown by 'citywok 
 @app.command()
 def compact(index_dir: IndexOpt = None) -> None:
     """Merge index segments and drop the hashes of removed episodes."""
+    from citywok.index import Index
+
     try:
         with Index.open(resolve_index(index_dir), writable=True) as idx:
             idx.compact()
@@ -578,12 +597,13 @@ def _register_web_stubs(missing: str) -> None:
                         "help_option_names": []})(needs_web)
 
 
-try:
-    from citywok.cli.serve import register
-except ModuleNotFoundError as exc:
-    if (exc.name or "").split(".")[0] == "citywok":
-        raise  # a bug of ours, not a missing extra
-    _register_web_stubs(exc.name or "a web dependency")
+from citywok.cli.serve import WEB_MODULES, register  # noqa: E402
+
+# Whether the web extra is there is asked, not imported: its modules load only when a
+# web command runs.
+_missing_web = next((m for m in WEB_MODULES if importlib.util.find_spec(m) is None), None)
+if _missing_web is not None:
+    _register_web_stubs(_missing_web)
 else:
     register(app)
 

@@ -1,5 +1,10 @@
 """``citywok serve`` and ``citywok keys create|list|revoke``, added to the main CLI by
-:func:`register`."""
+:func:`register`.
+
+The web service's modules (settings, key store: pydantic-settings, SQLAlchemy) are
+imported when one of these commands runs, not when they are registered: ``citywok
+identify`` and ``citywok --help`` never load them.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,20 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from citywok import errors
 from citywok.cli.common import IndexOpt
-from citywok.web.core.config import Settings, load_settings
-from citywok.web.datadir import adopt_old_files
-from citywok.web.keys import KeyStore
+
+if TYPE_CHECKING:
+    from citywok.web.core.config import Settings
+    from citywok.web.keys import KeyStore
+
+#: What the web commands import when they run: without one, the CLI registers stubs that
+#: name the extra to install (see :func:`citywok.cli.main._register_web_stubs`).
+WEB_MODULES = ("pydantic_settings", "limits", "sqlalchemy")
 
 keys_app = typer.Typer(help="Create, list and revoke API keys of the web service.",
                        rich_markup_mode=None,
@@ -38,6 +48,8 @@ KeysDbOpt = Annotated[Path | None, typer.Option(
 
 
 def _settings(**overrides: object) -> Settings:
+    from citywok.web.core.config import load_settings
+
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except errors.ConfigError as exc:
@@ -46,6 +58,8 @@ def _settings(**overrides: object) -> Settings:
 
 def _database(index: Path | None, keys_db: Path | None) -> str:
     """The key database's URL, its file moved out of the index first if it still was."""
+    from citywok.web.datadir import adopt_old_files
+
     settings = _settings(index=index, keys_db=keys_db)
     try:
         adopt_old_files(settings)
@@ -55,6 +69,8 @@ def _database(index: Path | None, keys_db: Path | None) -> str:
 
 
 def _store(index: Path | None, keys_db: Path | None) -> KeyStore:
+    from citywok.web.keys import KeyStore
+
     return KeyStore(_database(index, keys_db))
 
 

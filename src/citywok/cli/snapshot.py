@@ -8,14 +8,16 @@ Endpoint and region come from ``--endpoint-url``/``--region`` or the standard
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from citywok import errors
 from citywok.cli.common import IndexOpt, resolve_index
 from citywok.display import plural
-from citywok.store.snapshot import S3Config, SnapshotStore
+
+if TYPE_CHECKING:  # the store (and the index under it) loads when a command runs
+    from citywok.store.snapshot import SnapshotStore
 
 snapshot_app = typer.Typer(help="Publish an index to S3-compatible storage (S3, R2, MinIO) "
                            "and fetch it back, verified.", rich_markup_mode=None,
@@ -32,6 +34,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 
 
 def _store(url: str, endpoint_url: str | None, region: str | None) -> SnapshotStore:
+    from citywok.store.snapshot import S3Config, SnapshotStore
+
     return SnapshotStore(url, S3Config(endpoint_url=endpoint_url, region=region))
 
 

@@ -12,29 +12,21 @@ import tempfile
 from collections.abc import Generator, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import numpy.typing as npt
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
 
 from citywok import errors
-from citywok.analysis.decode import media_duration_s
 from citywok.cli.common import IndexOpt, err, out, resolve_index
-from citywok.index import Index
-from citywok.long.captions import clock, describe, short_label, to_chapters, to_srt, to_vtt
-from citywok.long.live import Found, LiveEvent, LiveTracker, Lost, Position
-from citywok.long.timeline import (
-    Stretch,
-    StretchStatus,
-    Timeline,
-    TimelineEvent,
-    timeline_file_steps,
-)
-from citywok.result import Progress as ProgressEvent
+
+# The engine (NumPy, SciPy, the index) and rich's bars load when a command runs, not when
+# `citywok` registers these commands.
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from citywok.long.live import LiveEvent
+    from citywok.long.timeline import Timeline, TimelineEvent
 
 
 def _fail(exc: errors.CityWokError) -> typer.Exit:
@@ -53,6 +45,11 @@ class Format(StrEnum):
 
 
 def _run(steps: Generator[TimelineEvent, None, Timeline], *, show_bar: bool) -> Timeline:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from citywok.long.timeline import Stretch, StretchStatus
+    from citywok.result import Progress as ProgressEvent
+
     with Progress(TextColumn("{task.description:<10}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
                   TextColumn("{task.fields[found]} segments"), console=err,
@@ -73,6 +70,12 @@ def _run(steps: Generator[TimelineEvent, None, Timeline], *, show_bar: bool) -> 
 
 
 def _table(name: str, tl: Timeline) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from citywok.long.captions import clock, describe, short_label
+    from citywok.long.timeline import StretchStatus
+
     matched = sum(s.duration_s for s in tl.stretches if s.status is not StretchStatus.UNKNOWN)
     elapsed_s = max(tl.elapsed_ms / 1000, 1e-9)
     shows = sorted({m.candidate.episode.show for s in tl.stretches for m in s.matches})
@@ -119,7 +122,10 @@ def timeline(
     if len(chosen) > 1:
         raise typer.BadParameter("choose one of --json, --vtt, --srt, --chapters")
     fmt = chosen[0] if chosen else Format.TABLE
+    from citywok.analysis.decode import media_duration_s
     from citywok.cli.main import fetch_link, is_link, link_settings, open_for_queries
+    from citywok.long.captions import to_chapters, to_srt, to_vtt
+    from citywok.long.timeline import timeline_file_steps
 
     try:
         settings = link_settings() if is_link(source) else None
@@ -151,6 +157,9 @@ def timeline(
 
 def _say(event: LiveEvent) -> str | None:
     """One line for a person per event (positions included, so it reads as a clock)."""
+    from citywok.long.captions import clock
+    from citywok.long.live import Found, Lost, Position
+
     at = f"[{clock(event.at_s)}]"
     if isinstance(event, Found):
         what = {"first": "found", "resume": "resumed", "seek": "seek", "episode":
@@ -186,7 +195,9 @@ def listen(
 ) -> None:
     """Keep telling which episode is playing and where it is now, following pauses, seeks
     and changes of episode, until stopped (Ctrl-C) or the stream ends."""
+    from citywok.index import Index
     from citywok.long.capture import live_chunks, microphone_input, stdin_input
+    from citywok.long.live import LiveTracker
 
     if source not in (None, "-"):
         raise typer.BadParameter("'-' (standard input) or left out (the microphone)",

@@ -18,10 +18,15 @@ Readers verify each segment's SHA-256 against the catalogue when they first map 
 others keep answering. A segment damaged on disk after that shows through its memory
 map; a reader that meets it (a count out of bounds) sets it aside the same way
 (:meth:`LocalStore.set_aside`).
+others keep answering. A short-lived reader (one ``citywok identify``) may be handed a
+memo file where the segments already verified are remembered by file identity (device,
+inode, size, modification and change times: a write changes the change time, and no one
+can set it back), so it hashes only what changed since, not the whole index every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -87,20 +92,21 @@ class DamagedSegment:
     episode_keys: tuple[int, ...]
 
 
-_verified: dict[tuple[int, int, int, int, str], bool] = {}
+_verified: dict[str, bool] = {}
 _verified_lock = threading.Lock()
 
 
-def _verify_once(path: Path, sha256: str) -> None:
-    """Check a segment's checksum, once per (file identity, expected sum) per process."""
+def _verify_once(path: Path, sha256: str, *, known: frozenset[str] = frozenset()) -> str:
+    """Check a segment's checksum, once per (file identity, expected sum) per process,
+    unless ``known`` (a memo's) holds that identity; return the identity."""
     try:
         st = path.stat()
     except OSError as exc:
         raise IndexFormatError(f"segment {path.name} cannot be opened ({exc.strerror})") from None
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, sha256)
+    key = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{sha256}"
     with _verified_lock:
-        if _verified.get(key):
-            return
+        if _verified.get(key) or key in known:
+            return key
     try:
         got = file_sha256(path)
     except OSError as exc:
@@ -110,6 +116,27 @@ def _verify_once(path: Path, sha256: str) -> None:
                                "match the catalogue)")
     with _verified_lock:
         _verified[key] = True
+    return key
+
+
+def _read_memo(memo: Path | None) -> frozenset[str]:
+    try:
+        raw = json.loads(memo.read_text()) if memo is not None else []
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset(k for k in raw if isinstance(k, str)) if isinstance(raw, list) else frozenset()
+
+
+def _write_memo(memo: Path, keys: set[str]) -> None:
+    """Best effort: a memo that cannot be written only means hashing again next time."""
+    tmp = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(sorted(keys)))
+        os.replace(tmp, memo)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _forget_verified(path: Path) -> None:
@@ -120,7 +147,7 @@ def _forget_verified(path: Path) -> None:
     except OSError:
         return
     with _verified_lock:
-        for key in [k for k in _verified if k[:2] == (st.st_dev, st.st_ino)]:
+        for key in [k for k in _verified if k.startswith(f"{st.st_dev}:{st.st_ino}:")]:
             del _verified[key]
 
 
@@ -129,7 +156,7 @@ class LocalStore:
 
     def __init__(self, root: Path, *, params: AnalysisParams, catalog: Catalog,
                  lock: IO[bytes] | None, layout: PostingsLayout | None,
-                 verify: bool = True) -> None:
+                 verify: bool = True, verified_memo: Path | None = None) -> None:
         self.root = root
         self.params = params
         #: The postings layout of the family that built the index (None: opened for a
@@ -137,6 +164,7 @@ class LocalStore:
         self.layout = layout
         self.catalog = catalog
         self.verify = verify
+        self.verified_memo = verified_memo
         self._lock = lock
         self.segments: list[Segment] = []
         self.damaged: list[DamagedSegment] = []
@@ -152,14 +180,16 @@ class LocalStore:
              params: AnalysisParams | None = None, verify: bool = True,
              layouts: Mapping[str, PostingsLayout] | None = None,
              new_layout: PostingsLayout | None = None,
-             header: Mapping[str, str] | None = None) -> LocalStore:
+             header: Mapping[str, str] | None = None,
+             verified_memo: Path | None = None) -> LocalStore:
         """Open an index; ``writable`` creates it if missing and takes the writer lock.
 
         ``params`` must match the stored ones when given; a new index takes them (or the
         defaults). ``verify`` checks every segment's SHA-256 the first time this process
         maps it. ``layouts`` are the postings layouts this CityWok knows, by family name
         (None: read without one, for a structural check); a new index is built with
-        ``new_layout`` and records ``header`` beside its parameters.
+        ``new_layout`` and records ``header`` beside its parameters. ``verified_memo``
+        (a file, for a read-only open) remembers the segments verified, across processes.
         """
         root = Path(path).expanduser()
         db_path = root / CATALOG_NAME
@@ -169,7 +199,8 @@ class LocalStore:
                     f"no index at {root} (build one with 'citywok index FOLDER')")
             catalog = Catalog(db_path, readonly=True)
             return cls(root, params=cls._stored_params(catalog, params), catalog=catalog,
-                       lock=None, layout=cls._stored_layout(catalog, layouts), verify=verify)
+                       lock=None, layout=cls._stored_layout(catalog, layouts), verify=verify,
+                       verified_memo=verified_memo)
         try:
             (root / SEGMENT_DIR).mkdir(parents=True, exist_ok=True)
             lock = open(root / LOCK_NAME, "ab")  # noqa: SIM115 - held until close()
@@ -263,15 +294,19 @@ class LocalStore:
         segments: list[Segment] = []
         damaged: list[DamagedSegment] = []
         seg_rows = self.catalog.segments()
+        known = _read_memo(self.verified_memo) if self.verify else frozenset()
+        verified: set[str] = set()
         for srow in seg_rows:
             path = self.root / SEGMENT_DIR / srow.file
             try:
                 if self.verify:
-                    _verify_once(path, srow.sha256)
+                    verified.add(_verify_once(path, srow.sha256, known=known))
                 segments.append(read_segment(path, params=self.params, layout=self.layout))
             except IndexFormatError as exc:
                 keys = tuple(r.key for r in rows.values() if r.seg_id == srow.seg_id)
                 damaged.append(DamagedSegment(srow.file, exc.message, keys))
+        if self.verified_memo is not None and self.verify and verified != known:
+            _write_memo(self.verified_memo, verified)  # the live segments' only
         lost = {k for d in damaged for k in d.episode_keys}
         self.segments = segments
         self.damaged = damaged

@@ -22,6 +22,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from citywok.analysis.peaks import import_scipy
 from citywok.errors import CityWokError
 from citywok.web import sentry
 from citywok.web.core.config import API_PREFIX, Settings, load_settings
@@ -142,6 +143,7 @@ def create_app(settings: Settings, *, page_dir: Path = PAGE_DIR) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.start()
+        await run_in_threadpool(import_scipy)  # not in the first identification
         try:
             loaded = await run_in_threadpool(services.index.get)
         except CityWokError as exc:

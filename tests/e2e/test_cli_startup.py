@@ -1,0 +1,86 @@
+"""``citywok`` starts with only what a command uses (issue 19): its import and ``--help``
+load no SciPy, NumPy, web stack or downloader; ``identify`` loads the engine, never the
+web stack, and spawns one decoder per clip."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import DemoLibrary
+from tests.test_decode import write_wav
+
+#: What no command line outside ``serve``, ``keys``, ``usage`` and links needs.
+WEB_AND_LINKS = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "pydantic_settings",
+                 "limits", "yt_dlp")
+#: Typer (0.2x) coerces a command's parameters with pydantic once the command is chosen,
+#: so only the import and the top-level help are free of it.
+TYPER_COERCION = ("pydantic",)
+#: What ``citywok --help`` needs none of.
+ENGINE = ("scipy", "numpy", "asyncio", "rich.progress", "rich.table", "citywok.index",
+          "citywok.pipeline")
+
+#: Runs the CLI in-process with ARGS, then names the modules of WATCH it loaded; counts
+#: the processes it started.
+_PROBE = """
+import subprocess, sys
+watch, args = sys.argv[1].split(","), sys.argv[2:]
+spawned = []
+_popen = subprocess.Popen.__init__
+def _count(self, cmd, *a, **k):
+    spawned.append(str(cmd[0]))
+    _popen(self, cmd, *a, **k)
+subprocess.Popen.__init__ = _count
+sys.argv = ["citywok", *args]
+try:
+    from citywok.cli.main import main
+    if args:
+        main()
+except SystemExit:
+    pass
+finally:
+    loaded = [m for m in watch if m in sys.modules]
+    print("LOADED=" + ",".join(loaded), "SPAWNED=" + ",".join(spawned), file=sys.stderr)
+"""
+
+
+def _run(watch: tuple[str, ...], *args: str) -> tuple[list[str], list[str], str]:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, ",".join(watch), *args],
+                          capture_output=True, text=True, timeout=300)
+    tail = proc.stderr.rsplit("LOADED=", 1)
+    assert len(tail) == 2, proc.stderr
+    loaded, spawned = tail[1].rstrip().split(" SPAWNED=")
+    return ([m for m in loaded.split(",") if m], [s for s in spawned.split(",") if s],
+            proc.stdout + tail[0])
+
+
+def test_import_and_help_load_neither_the_engine_nor_the_web_stack() -> None:
+    for args in ((), ("--help",), ("identify", "--help")):
+        watch = WEB_AND_LINKS + ENGINE + (TYPER_COERCION if len(args) < 2 else ())
+        loaded, spawned, output = _run(watch, *args)
+        assert loaded == [], (args, loaded)
+        assert spawned == [], (args, spawned)
+        assert not args or "Usage" in output, output
+
+
+def test_identify_loads_no_web_stack_and_runs_one_decoder(demo_library: DemoLibrary,
+                                                          tmp_path: Path) -> None:
+    clip = write_wav(tmp_path / "clip.wav", 6, rate_hz=16000)
+    loaded, spawned, output = _run(WEB_AND_LINKS, "identify", str(clip), "--index",
+                                   str(demo_library.index_dir), "--json")
+    assert '"status"' in output, output
+    assert loaded == [], loaded
+    assert [Path(s).name for s in spawned] == ["ffmpeg"], spawned
+
+
+def test_identify_still_refuses_a_clip_over_the_cap(demo_library: DemoLibrary,
+                                                    tmp_path: Path) -> None:
+    # 20 minutes at 1 Hz: its container says 1200 s; the cap is 600 s by default.
+    long = write_wav(tmp_path / "long.wav", 1200, rate_hz=1)
+    _, spawned, output = _run((), "identify", str(long), "--index",
+                              str(demo_library.index_dir))
+    assert "long.wav: 1200 s long, longer than the 600 s allowed (--max-duration 0 lifts " \
+           "the cap)" in output, output
+    assert [Path(s).name for s in spawned] == ["ffmpeg"], spawned
+    _, _, output = _run((), "identify", str(long), "--index", str(demo_library.index_dir),
+                        "--max-duration", "1300", "--json")
+    assert '"status": "no_match"' in output, output
