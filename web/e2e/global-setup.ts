@@ -45,8 +45,8 @@ const MAKE = String.raw`
 import json, subprocess, sys
 from pathlib import Path
 import numpy as np
-from citywok.decode import ffmpeg_binary
-from citywok.demo import RATE_HZ, encode, make_library, speech
+from citywok.analysis.decode import ffmpeg_binary
+from citywok.cli.demo import RATE_HZ, encode, make_library, speech
 
 root = Path(sys.argv[1])
 lib = root / "library"

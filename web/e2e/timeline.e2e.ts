@@ -17,7 +17,7 @@ const MAKE = String.raw`
 import json, sys
 from pathlib import Path
 import numpy as np
-from citywok.demo import RATE_HZ, encode, speech
+from citywok.cli.demo import RATE_HZ, encode, speech
 root = Path(sys.argv[1])
 lib = root / "library"
 truth = json.loads((lib / "truth.json").read_text())
