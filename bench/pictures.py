@@ -255,9 +255,18 @@ def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
             load_photo(bgs[j]).save(path)
         return path
 
+    misses: list[dict[str, object]] = []
+
     def ask(row: str, clip: Path, **truth: object) -> None:
         answer = identify_file(searcher, clip, params=params)
-        rows.setdefault(row, Row(row)).add(outcome(answer, **truth))  # type: ignore[arg-type]
+        result = outcome(answer, **truth)  # type: ignore[arg-type]
+        rows.setdefault(row, Row(row)).add(result)
+        if result != "hit" and not (truth.get("episode") is None and result == "no_match"):
+            p = answer.place
+            misses.append({"row": row, "outcome": result, "truth": truth,
+                           "answer": None if p is None else [p.episode, round(p.start_s, 2),
+                                                             p.score, p.speed, p.box.kind],
+                           "scores": [c.score for c in answer.candidates]})
 
     # clips of the library, away from the title sequence
     for d in DISTORTIONS:
@@ -344,6 +353,7 @@ def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
                                "cpu_ms_max": round(1000 * max(times_cpu), 1),
                                "wall_ms_median": round(1000 * float(np.median(times_wall)), 1)}
     report["rows"] = [asdict(r) for r in rows.values()]
+    report["misses"] = misses
     out.mkdir(parents=True, exist_ok=True)
     (out / "pictures.json").write_text(json.dumps(report, indent=1))
     (out / "pictures.md").write_text(markdown(report))
@@ -357,7 +367,7 @@ def markdown(report: dict[str, object]) -> str:
         lines.append(f"| {r['name']} | {r['n']} | {100 * r['hit'] / n:.0f}% | "
                      f"{100 * r['wrong'] / n:.0f}% | {100 * r['ambiguous'] / n:.0f}% | "
                      f"{100 * r['no_match'] / n:.0f}% |")
-    extra = {k: v for k, v in report.items() if k not in ("rows",)}
+    extra = {k: v for k, v in report.items() if k not in ("rows", "misses")}
     return "\n".join(lines) + "\n\n```\n" + json.dumps(extra, indent=1) + "\n```\n"
 
 

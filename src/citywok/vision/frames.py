@@ -137,7 +137,8 @@ def sample_video(path: Path, *, rate_hz: float, size_px: tuple[int, int] | None 
     ``max_side_px``. One ffmpeg process, one thread (the caller decides on
     parallelism), no probe first: frames come as PGM images that carry their size.
     ``fast_decode`` skips frames no other frame refers to and the deblocking filter:
-    a third less decoding, invisible at this size.
+    a third less decoding, invisible at this size. A video of one frame comes back as
+    a still (``Frames.still``), answered like a screenshot.
 
     Raises :class:`NoVideoStreamError` (none in the file, or not media),
     :class:`EmptyVideoError` (a stream without frames) and
@@ -157,6 +158,13 @@ def sample_video(path: Path, *, rate_hz: float, size_px: tuple[int, int] | None 
     out = subprocess.run(cmd, capture_output=True)
     err = out.stderr.decode(errors="replace").strip()
     frames = parse_pgm_stream(out.stdout)
+    if not frames and out.returncode == 0:
+        # ffmpeg's fps filter drops a lone frame (it has no next one to time it by):
+        # read the stream without it, two frames at most.
+        vf = cmd.index("-vf") + 1
+        cmd[vf] = cmd[vf].split(",", 1)[1]
+        retry = subprocess.run(cmd[:-1] + ["-frames:v", "2", "pipe:1"], capture_output=True)
+        frames = parse_pgm_stream(retry.stdout)[:1]
     if not frames:
         if "matches no streams" in err or "Invalid data found" in err or "does not contain" in err:
             raise NoVideoStreamError(f"{path.name}: no video stream (audio only, or not media)")
@@ -169,7 +177,8 @@ def sample_video(path: Path, *, rate_hz: float, size_px: tuple[int, int] | None 
         frames = [f for f in frames if f.shape == frames[0].shape]
     pixels = np.stack(frames)
     times = np.arange(len(frames), dtype=np.float64) / rate_hz
-    return Frames(times, pixels, still=False)
+    # A one-frame video is a picture, not a clip: it is answered as a screenshot is.
+    return Frames(times, pixels, still=len(frames) == 1)
 
 
 def read_image(source: Path | bytes, *, max_side_px: int = 320,
