@@ -240,8 +240,9 @@ def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
               file=sys.stderr)
     index = load_index(index_dir, params=fparams)
     hours = sum(v.duration_s for v in videos) / 3600
-    report["index"] = {"frames": len(index.times_s), "mb": round(index.nbytes / 1e6, 3),
-                       "hours": round(hours, 3), "mb_per_hour": round(index.nbytes / 1e6 / hours, 3),
+    mb = index.nbytes / 1e6
+    report["index"] = {"frames": len(index.times_s), "mb": round(mb, 3), "hours": round(hours, 3),
+                       "mb_per_hour": round(mb / hours, 3),
                        "kept_frames_per_s": round(len(index.times_s) / (hours * 3600), 2)}
     searcher = FrameSearcher(index)
     rng = random.Random(seed)
@@ -361,7 +362,8 @@ def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
 
 
 def markdown(report: dict[str, object]) -> str:
-    lines = ["| row | clips | hit | wrong | ambiguous | no match |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| row | clips | hit | wrong | ambiguous | no match |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:  # type: ignore[attr-defined]
         n = max(1, r["n"])
         lines.append(f"| {r['name']} | {r['n']} | {100 * r['hit'] / n:.0f}% | "
@@ -390,7 +392,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                           min_score_still=args.min_score_still)
     bgs = args.backgrounds
     if not bgs and args.outside is not None:
-        _, outside_videos = load_manifest(args.outside / "video_manifest.json")
         raw = json.loads((args.outside / "video_manifest.json").read_text())
         from bench.video_corpus import package_photos
         keys = set(raw["photos"])

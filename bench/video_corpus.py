@@ -150,7 +150,8 @@ def split_photos(photos: Sequence[Photo]) -> dict[str, list[Photo]]:
     return parts
 
 
-def synthetic_photos(n: int, *, seed: int, size_px: tuple[int, int] = (960, 600)) -> list[Image.Image]:
+def synthetic_photos(n: int, *, seed: int,
+                     size_px: tuple[int, int] = (960, 600)) -> list[Image.Image]:
     """``n`` photo-like images (smooth colour fields with shapes) for tests without packages."""
     rng = np.random.default_rng(seed)
     w, h = size_px
@@ -175,12 +176,12 @@ def synthetic_photos(n: int, *, seed: int, size_px: tuple[int, int] = (960, 600)
 
 
 def load_photo(path: Path) -> Image.Image:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if im.width > WORK_WIDTH_PX:
-            im = im.resize((WORK_WIDTH_PX, round(im.height * WORK_WIDTH_PX / im.width)),
-                           Image.Resampling.LANCZOS)
-        return im
+    with Image.open(path) as raw:
+        im = raw.convert("RGB")
+    if im.width > WORK_WIDTH_PX:
+        im = im.resize((WORK_WIDTH_PX, round(im.height * WORK_WIDTH_PX / im.width)),
+                       Image.Resampling.LANCZOS)
+    return im
 
 
 def title_card(*, width_px: int = 1280, height_px: int = 720) -> Image.Image:
@@ -290,7 +291,8 @@ def plan_intro(*, length_s: float, photos: Sequence[str], aspects: dict[str, flo
         end = min(t + 3.0, length_s)
         photo = photos[int(rng.integers(len(photos)))]
         b0 = _box(rng, 1.5, aspects[photo])
-        shots.append(Shot(t, end, "intro", photo, "pan", b0, _moved(rng, b0, aspects[photo], "pan")))
+        b1 = _moved(rng, b0, aspects[photo], "pan")
+        shots.append(Shot(t, end, "intro", photo, "pan", b0, b1))
         t = end
     return shots
 
@@ -437,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration_s = min(duration_s, args.max_duration_s)
         if args.no_intro or (intro and intro[1] > duration_s):
             intro = None
-        episodes.append((Path(e["file"]).stem, duration_s, None if args.no_audio else corpus / "library" / e["file"], intro))
+        audio = None if args.no_audio else corpus / "library" / e["file"]
+        episodes.append((Path(e["file"]).stem, duration_s, audio, intro))
     t0 = time.perf_counter()
     videos = build_library(episodes, out / "library", images=images, config=config)
     took = time.perf_counter() - t0

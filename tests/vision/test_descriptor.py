@@ -26,7 +26,7 @@ def smooth_frame(seed: int, h: int = 180, w: int = 320) -> np.ndarray:
     fy, fx = yy - y0, xx - x0
     img = (coarse[y0, x0] * (1 - fy) * (1 - fx) + coarse[y1, x0] * fy * (1 - fx)
            + coarse[y0, x1] * (1 - fy) * fx + coarse[y1, x1] * fy * fx)
-    return np.clip(img + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(img + rng.normal(0, 3, (h, w)), 0, 255), dtype=np.uint8)
 
 
 def test_every_bit_has_a_coefficient() -> None:

@@ -35,7 +35,7 @@ def dct_basis(n_out: int, n_in: int) -> Floats:
     x = np.arange(n_in)[None, :]
     basis = np.cos(np.pi * (2 * x + 1) * k / (2 * n_in)) * np.sqrt(2 / n_in)
     basis[0] /= np.sqrt(2)
-    return basis.astype(np.float32)
+    return np.asarray(basis, dtype=np.float32)
 
 
 def to_grid(pixels: npt.NDArray[np.uint8], *, height_px: int, width_px: int) -> Floats:
@@ -49,7 +49,7 @@ def to_grid(pixels: npt.NDArray[np.uint8], *, height_px: int, width_px: int) -> 
 
 def window_codes(grid: Floats, offsets: npt.NDArray[np.int64], *, width_px: int) -> Codes:
     """Codes of windows ``[:, :, o:o + width_px]`` of grid frames: ``uint8[n, len(offsets), 8]``."""
-    n, h, _ = grid.shape
+    h = grid.shape[1]
     dv = dct_basis(9, h)
     du = dct_basis(8, width_px)
     cols = offsets[:, None] + np.arange(width_px)[None, :]
@@ -77,4 +77,4 @@ _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 def hamming(a: Codes, b: Codes) -> npt.NDArray[np.int64]:
     """Bits that differ between codes ``a`` and ``b`` (broadcast over leading axes)."""
-    return _POPCOUNT[np.bitwise_xor(a, b)].sum(axis=-1, dtype=np.int64)
+    return np.asarray(_POPCOUNT[np.bitwise_xor(a, b)].sum(axis=-1, dtype=np.int64))

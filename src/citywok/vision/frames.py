@@ -163,7 +163,7 @@ def sample_video(path: Path, *, rate_hz: float, size_px: tuple[int, int] | None 
         # read the stream without it, two frames at most.
         vf = cmd.index("-vf") + 1
         cmd[vf] = cmd[vf].split(",", 1)[1]
-        retry = subprocess.run(cmd[:-1] + ["-frames:v", "2", "pipe:1"], capture_output=True)
+        retry = subprocess.run([*cmd[:-1], "-frames:v", "2", "pipe:1"], capture_output=True)
         frames = parse_pgm_stream(retry.stdout)[:1]
     if not frames:
         if "matches no streams" in err or "Invalid data found" in err or "does not contain" in err:

@@ -230,7 +230,9 @@ def vote(searcher: FrameSearcher, query: QueryCodes, times_s: npt.NDArray[np.flo
     return sorted(places.values(), key=lambda p: -p.score)
 
 
-def decide(places: list[Place], *, still: bool, params: SearchParams) -> tuple[Status, Place | None]:
+def decide(places: list[Place], *, still: bool,
+           params: SearchParams) -> tuple[Status, Place | None]:
+    """``match`` above the threshold, ``ambiguous`` with a near rival, else ``no_match``."""
     need = params.min_score_still if still else params.min_score_clip
     if not places or places[0].score < need:
         return Status.NO_MATCH, None

@@ -82,7 +82,7 @@ def save_index(index: FrameIndex, folder: Path) -> None:
     np.save(folder / "times.npy", index.times_s, allow_pickle=False)
     np.save(folder / "episode.npy", index.episode, allow_pickle=False)
     header = {"magic": MAGIC, "version": VERSION, "params": index.params.to_json(),
-              "episodes": list(index.episodes), "frames": int(len(index.times_s)),
+              "episodes": list(index.episodes), "frames": len(index.times_s),
               "strips": index.params.n_strips}
     (folder / "header.json").write_text(json.dumps(header, indent=1))
 
