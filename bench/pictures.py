@@ -134,7 +134,7 @@ def make_clip(src: Path, out: Path, *, start_s: float, distortion: Distortion,
     if "fps=" not in graph:  # platforms serve 30 fps whatever the source had
         graph = graph.removesuffix("[v]") + f",fps={fps}[v]"
     cmd += ["-filter_complex", graph, "-map", "[v]", "-t", f"{CLIP_S:.3f}", "-an",
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p",
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "24", "-pix_fmt", "yuv420p",
             str(out)]
     subprocess.run(cmd, check=True)
 
@@ -322,7 +322,7 @@ def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
             synthetic_footage(path, kind=kind, seconds=60)
         sources.append(path)
     by_name = {d.name: d for d in DISTORTIONS}
-    for i in range(clips * 3):
+    for i in range(clips * 2):
         src = sources[i % len(sources)]
         dur = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
                                     "-of", "csv=p=0", str(src)], capture_output=True,

@@ -85,7 +85,8 @@ def test_letterbox_bars_are_cut_off() -> None:
     rng = np.random.default_rng(1)
     frames = np.zeros((3, 320, 180), np.uint8)
     frames[:, 110:210, :] = rng.integers(0, 255, (3, 100, 180), dtype=np.uint8)
-    assert (content_boxes(frames)[0].y0, content_boxes(frames)[0].y1) == (110, 210)
+    bars = [b for b in content_boxes(frames) if b.kind == "bars"]
+    assert bars and (bars[0].y0, bars[0].y1, bars[0].x0, bars[0].x1) == (110, 210, 0, 180)
 
 
 def test_no_frames_in_the_index_is_no_match(tiny_library: TinyLibrary) -> None:

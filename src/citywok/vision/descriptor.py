@@ -47,8 +47,11 @@ def to_grid(pixels: npt.NDArray[np.uint8], *, height_px: int, width_px: int) -> 
     return out
 
 
-def window_codes(grid: Floats, offsets: npt.NDArray[np.int64], *, width_px: int) -> Codes:
+def window_codes(grid: Floats, offsets: npt.NDArray[np.int64], *, width_px: int,
+                 rows_px: int | None = None) -> Codes:
     """Codes of windows ``[:, :, o:o + width_px]`` of grid frames: ``uint8[n, len(offsets), 8]``."""
+    if rows_px is not None:
+        grid = grid[:, :rows_px]
     h = grid.shape[1]
     dv = dct_basis(9, h)
     du = dct_basis(8, width_px)
@@ -62,6 +65,16 @@ def window_codes(grid: Floats, offsets: npt.NDArray[np.int64], *, width_px: int)
     return np.packbits(bits, axis=-1, bitorder="little")
 
 
+def window_texture(grid: Floats, offsets: npt.NDArray[np.int64], *, width_px: int) -> Floats:
+    """Standard deviation of the grey values of each window: ``float32[n, len(offsets)]``.
+
+    A flat window (sky, a wall, a black screen) has no code worth the name: its bits
+    are set by noise and meet every other flat window. The query leaves such out.
+    """
+    cols = offsets[:, None] + np.arange(width_px)[None, :]
+    return np.asarray(grid[:, :, cols].std(axis=(1, 3)), dtype=np.float32)
+
+
 def strip_offsets(params: FrameParams) -> npt.NDArray[np.int64]:
     return np.arange(params.n_strips, dtype=np.int64) * params.strip_step_px
 
@@ -69,7 +82,8 @@ def strip_offsets(params: FrameParams) -> npt.NDArray[np.int64]:
 def frame_codes(pixels: npt.NDArray[np.uint8], *, params: FrameParams) -> Codes:
     """An episode's frames (any size: the whole picture) to ``uint8[n, n_strips, 8]``."""
     grid = to_grid(pixels, height_px=params.grid_height_px, width_px=params.grid_width_px)
-    return window_codes(grid, strip_offsets(params), width_px=params.strip_width_px)
+    return window_codes(grid, strip_offsets(params), width_px=params.strip_width_px,
+                        rows_px=params.code_rows_px)
 
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)

@@ -30,11 +30,13 @@ class FrameParams:
     grid_height_px: int = 72
     strip_width_px: int = 32
     strip_step_px: int = 8
+    #: Rows of the grid, from the top, that the codes read (captions sit at the bottom).
+    code_rows_px: int = 72
     #: Frames a second decoded from an episode before near-duplicates are skipped.
-    sample_rate_hz: float = 2.0
+    sample_rate_hz: float = 4.0
     #: A sampled frame is kept when its strips differ from the last kept one's by more
     #: than this many bits on average ...
-    dedupe_bits: float = 3.0
+    dedupe_bits: float = 6.0
     #: ... or when this long has passed since the last kept one.
     max_gap_s: float = 1.0
 
@@ -73,14 +75,20 @@ class SearchParams:
     #: The decoded clip's longer side; its frames are small grey pictures.
     max_side_px: int = 320
     #: Two codes meet when they differ in at most this many of their 64 bits.
-    radius_bits: int = 10
+    radius_bits: int = 11
+    #: A query window whose grey values vary less than this (standard deviation) is
+    #: left out: flat windows meet every other flat window.
+    min_texture: float = 0.0
+    #: A query code meeting more index codes than this says nothing (a pattern that is
+    #: everywhere); its meetings are dropped.
+    max_meetings_per_code: int = 100
     #: Playback speeds tried when votes are gathered (time in the episode = start +
     #: speed x time in the clip).
     speeds: tuple[float, ...] = (1.0, 0.8, 0.9, 1.1, 1.2, 1.3)
     #: Width of a vote's time bin.
     bin_s: float = 0.5
     #: A place needs this many distinct (query frame, strip) meetings for a clip ...
-    min_score_clip: float = 8.0
+    min_score_clip: float = 6.0
     #: ... and this many for a single picture (a screenshot).
     min_score_still: float = 5.0
     #: Another episode, or a place of the same one more than ``distinct_s`` away, scoring

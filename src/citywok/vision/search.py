@@ -30,7 +30,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from citywok.result import Status
-from citywok.vision.descriptor import CODE_BITS, Codes, to_grid, window_codes
+from citywok.vision.descriptor import CODE_BITS, Codes, to_grid, window_codes, window_texture
 from citywok.vision.frames import Frames
 from citywok.vision.params import FrameParams, SearchParams
 from citywok.vision.store import FrameIndex
@@ -47,7 +47,8 @@ class Box:
     y0: int
     x1: int
     y1: int
-    #: ``frame`` (bars removed), ``moving`` (picture-in-picture).
+    #: ``frame`` (the whole frame), ``bars`` (flat bars cut off), ``moving`` (the region
+    #: that moves over a still one: picture-in-picture).
     kind: str
 
     @property
@@ -97,6 +98,44 @@ def _flat_edges(profile: npt.NDArray[np.float32], limit: float) -> tuple[int, in
     return int(busy[0]), int(busy[-1]) + 1
 
 
+def edge_box(frame: npt.NDArray[np.float32], *, min_share: float = 0.35,
+             max_share: float = 0.7, min_contrast: float = 3.0) -> tuple[int, int, int, int] | None:
+    """The 16:9 rectangle, ``min_share``-``max_share`` of the frame's width, whose four
+    sides are the strongest straight edges (a picture pasted over another), or None.
+
+    Every rectangle is scored by the mean gradient along its weakest side (summed-area
+    tables make each one O(1)); it is kept when that is ``min_contrast`` times the
+    frame's mean gradient. Works on half-size frames; returns (x0, y0, x1, y1).
+    """
+    h, w = frame.shape
+    g = frame[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    gh, gw = g.shape
+    gx = np.abs(np.diff(g, axis=1))  # edge between columns x and x + 1
+    gy = np.abs(np.diff(g, axis=0))  # edge between rows y and y + 1
+    cx = np.vstack([np.zeros((1, gw - 1)), np.cumsum(gx, axis=0)])  # [y, x]: rows < y
+    cy = np.hstack([np.zeros((gh - 1, 1)), np.cumsum(gy, axis=1)])  # [y, x]: cols < x
+    level = float(gx.mean() + gy.mean()) / 2 + 1e-3
+    best, best_score = None, min_contrast * level
+    for bw in range(max(8, int(gw * min_share)), int(gw * max_share) + 1):
+        bh = round(bw * 9 / 16)
+        if bh + 2 > gh or bw + 2 > gw:
+            break
+        x0 = np.arange(1, gw - bw)[None, :]
+        y0 = np.arange(1, gh - bh)[:, None]
+        x1, y1 = x0 + bw, y0 + bh  # exclusive
+        left = (cx[y1, x0 - 1] - cx[y0, x0 - 1]) / bh
+        right = (cx[y1, x1 - 1] - cx[y0, x1 - 1]) / bh
+        top = (cy[y0 - 1, x1] - cy[y0 - 1, x0]) / bw
+        bottom = (cy[y1 - 1, x1] - cy[y1 - 1, x0]) / bw
+        score = np.minimum(np.minimum(left, right), np.minimum(top, bottom))
+        j = np.unravel_index(int(np.argmax(score)), score.shape)
+        if score[j] > best_score:
+            best_score = float(score[j])
+            bx, by = int(x0[0, j[1]]), int(y0[j[0], 0])
+            best = (2 * bx, 2 * by, 2 * (bx + bw), 2 * (by + bh))
+    return best
+
+
 def content_boxes(pixels: npt.NDArray[np.uint8], *, flat_std: float = 6.0,
                   moving_std: float = 10.0) -> list[Box]:
     """Where the episode may be in query frames ``uint8[n, h, w]`` (see module doc)."""
@@ -109,7 +148,10 @@ def content_boxes(pixels: npt.NDArray[np.uint8], *, flat_std: float = 6.0,
     x0, x1 = _flat_edges(col_busy, flat_std)
     if y1 - y0 < h // 8 or x1 - x0 < w // 8:
         y0, y1, x0, x1 = 0, h, 0, w
-    boxes = [Box(x0, y0, x1, y1, "frame")]
+    # The whole frame is always a candidate: a flat sky or wall at an edge looks like a bar.
+    boxes = [Box(0, 0, w, h, "frame")]
+    if max(y0, x0, h - y1, w - x1) >= 3:
+        boxes.append(Box(x0, y0, x1, y1, "bars"))
     if n >= 3:
         std = f[:, y0:y1, x0:x1].std(axis=0)
         mask = ndimage.binary_opening(std > moving_std, structure=np.ones((3, 3), bool))
@@ -121,17 +163,24 @@ def content_boxes(pixels: npt.NDArray[np.uint8], *, flat_std: float = 6.0,
             by0, by1, bx0, bx1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
             area = (by1 - by0) * (bx1 - bx0)
             whole = (y1 - y0) * (x1 - x0)
+            aspect = (bx1 - bx0) / max(1, by1 - by0)
             if (0.08 * whole <= area <= 0.8 * whole and sizes[best - 1] >= 0.5 * area
-                    and min(by1 - by0, bx1 - bx0) >= 16):
+                    and min(by1 - by0, bx1 - bx0) >= 16
+                    and (1.3 <= aspect <= 2.3 or 0.45 <= aspect <= 0.7)):
                 boxes.append(Box(x0 + bx0, y0 + by0, x0 + bx1, y0 + by1, "moving"))
+    edges = edge_box(f.mean(axis=0))
+    if edges is not None:
+        boxes.append(Box(*edges, "edges"))
     return boxes
 
 
-def query_codes(frames: Frames, *, params: FrameParams) -> QueryCodes:
-    """Codes of every box (and its mirror image) of every frame; see the module doc."""
+def query_codes(frames: Frames, *, params: FrameParams, min_texture: float = 0.0) -> QueryCodes:
+    """Codes of every box (and its mirror image) of every frame; see the module doc.
+
+    Windows flatter than ``min_texture`` (grey-level standard deviation) are left out."""
     boxes = content_boxes(frames.pixels)
     gh, sw = params.grid_height_px, params.strip_width_px
-    parts: list[tuple[Codes, int, npt.NDArray[np.int64], bool]] = []
+    parts: list[tuple[Codes, npt.NDArray[np.bool_], int, npt.NDArray[np.int64], bool]] = []
     for b, box in enumerate(boxes):
         crop = frames.pixels[:, box.y0:box.y1, box.x0:box.x1]
         if box.aspect >= FULL_FRAME_ASPECT:
@@ -144,17 +193,20 @@ def query_codes(frames: Frames, *, params: FrameParams) -> QueryCodes:
             aligned = False
         grid = to_grid(crop, height_px=gh, width_px=width)
         for mirrored in (False, True):
-            g = grid[:, :, ::-1] if mirrored else grid
-            parts.append((window_codes(np.ascontiguousarray(g), offsets, width_px=sw),
+            g = np.ascontiguousarray(grid[:, :, ::-1] if mirrored else grid)
+            textured = window_texture(g, offsets, width_px=sw) >= min_texture
+            codes_ = window_codes(g, offsets, width_px=sw, rows_px=params.code_rows_px)
+            parts.append((codes_, textured,
                           2 * b + int(mirrored), offsets, aligned))
     codes, frame, view, offset, aligned_l = [], [], [], [], []
-    for c, v, offs, al in parts:
+    for c, ok, v, offs, al in parts:
         n, m, _ = c.shape
-        codes.append(c.reshape(n * m, -1))
-        frame.append(np.repeat(np.arange(n), m))
-        view.append(np.full(n * m, v))
-        offset.append(np.tile(offs, n))
-        aligned_l.append(np.full(n * m, al))
+        keep = ok.reshape(-1)
+        codes.append(c.reshape(n * m, -1)[keep])
+        frame.append(np.repeat(np.arange(n), m)[keep])
+        view.append(np.full(n * m, v)[keep])
+        offset.append(np.tile(offs, n)[keep])
+        aligned_l.append(np.full(n * m, al)[keep])
     return QueryCodes(np.concatenate(codes), np.concatenate(frame), np.concatenate(view),
                       np.concatenate(offset), np.concatenate(aligned_l), tuple(boxes))
 
@@ -187,11 +239,14 @@ class _Votes:
 
 
 def vote(searcher: FrameSearcher, query: QueryCodes, times_s: npt.NDArray[np.float64], *,
-         still: bool, params: SearchParams) -> list[Place]:
-    """The best place of each episode that any meeting voted for, best first."""
+         still: bool, params: SearchParams, top: int = 30) -> list[Place]:
+    """Distinct places the meetings voted for, best first: one per episode and stretch of
+    ``params.distinct_s`` (the ``top`` best keys of each speed and binning are read)."""
     idx = searcher.index
     fp = idx.params
     qrow, irow, _ = searcher.meetings(query.codes, radius_bits=params.radius_bits)
+    busy = np.bincount(qrow, minlength=len(query.codes)) > params.max_meetings_per_code
+    qrow, irow = qrow[~busy[qrow]], irow[~busy[qrow]]
     frame_row, strip = irow // searcher.strips, irow % searcher.strips
     x0 = strip * fp.strip_step_px - query.offset[qrow]
     ok = ~query.aligned[qrow] | (x0 == 0)
@@ -206,7 +261,7 @@ def vote(searcher: FrameSearcher, query: QueryCodes, times_s: npt.NDArray[np.flo
     pair = qf * searcher.strips + strip
     xq = np.floor_divide(x0 + 2, 4)  # crop position in 4-pixel steps of the grid
     speeds = (1.0,) if still else params.speeds
-    places: dict[int, Place] = {}
+    found: list[Place] = []
     for speed in speeds:
         start = t_idx - speed * t_q
         for shift in (0.0, 0.5):
@@ -214,20 +269,21 @@ def vote(searcher: FrameSearcher, query: QueryCodes, times_s: npt.NDArray[np.flo
             key = ((((episode * 64 + view) * 256 + (xq + 128)) << 32) + (b + 2**30))
             combo = np.unique(np.stack([key, pair]), axis=1)
             keys, counts = np.unique(combo[0], return_counts=True)
-            top = np.argsort(-counts)[:50]
-            for j in top:
+            for j in np.argsort(-counts)[:top]:
                 sel = key == keys[j]
-                ep = int(episode[sel][0])
-                score = float(counts[j])
-                have = places.get(ep)
-                if have is not None and have.score >= score:
-                    continue
                 v = int(view[sel][0])
-                places[ep] = Place(
-                    episode=idx.episodes[ep], start_s=float(np.median(start[sel])),
-                    score=score, speed=speed, mirrored=bool(v % 2), box=query.boxes[v // 2],
-                    crop_x=float(np.median(x0[sel])) / fp.grid_width_px)
-    return sorted(places.values(), key=lambda p: -p.score)
+                found.append(Place(
+                    episode=idx.episodes[int(episode[sel][0])],
+                    start_s=float(np.median(start[sel])), score=float(counts[j]), speed=speed,
+                    mirrored=bool(v % 2), box=query.boxes[v // 2],
+                    crop_x=float(np.median(x0[sel])) / fp.grid_width_px))
+    # One place per episode and stretch of time: the best view, speed and crop of each.
+    places: list[Place] = []
+    for p in sorted(found, key=lambda p: -p.score):
+        if not any(q.episode == p.episode and abs(q.start_s - p.start_s) <= params.distinct_s
+                   for q in places):
+            places.append(p)
+    return places
 
 
 def decide(places: list[Place], *, still: bool,
@@ -247,7 +303,7 @@ def identify_frames(searcher: FrameSearcher, frames: Frames, *,
                     params: SearchParams = SearchParams()) -> PictureAnswer:
     """Name the episode and time of ``frames`` (a clip's, or one screenshot)."""
     t0 = time.perf_counter()
-    query = query_codes(frames, params=searcher.index.params)
+    query = query_codes(frames, params=searcher.index.params, min_texture=params.min_texture)
     places = vote(searcher, query, frames.times_s, still=frames.still, params=params)
     status, best = decide(places, still=frames.still, params=params)
     return PictureAnswer(status, best, tuple(places[:5]), len(frames),
