@@ -96,3 +96,16 @@ def test_no_frames_in_the_index_is_no_match(tiny_library: TinyLibrary) -> None:
     empty = FrameSearcher(build_index([], params=tiny_library.index.params))
     frames = Frames(np.zeros(1), np.zeros((1, 90, 160), np.uint8), still=True)
     assert identify_frames(empty, frames).status is Status.NO_MATCH
+
+
+def test_a_picture_pasted_over_another_is_found_by_its_edges() -> None:
+    """A still reaction frame: no motion to go by, only the pasted picture's four sides."""
+    from citywok.vision.search import edge_box
+
+    yy, xx = np.mgrid[0:180, 0:320]
+    frame = (100 + 40 * np.sin(xx / 23.0) * np.cos(yy / 31.0)).astype(np.float32)
+    frame[50:140, 150:310] = 30 + 20 * np.sin(xx[50:140, 150:310] / 7.0)  # 160x90: 16:9
+    box = edge_box(frame)
+    assert box is not None
+    assert all(abs(a - b) <= 2 for a, b in zip(box, (150, 50, 310, 140), strict=True))
+    assert edge_box(np.full((180, 320), 80, np.float32)) is None
