@@ -87,8 +87,11 @@ class SearchParams:
     speeds: tuple[float, ...] = (1.0, 0.8, 0.9, 1.1, 1.2, 1.3)
     #: Width of a vote's time bin.
     bin_s: float = 0.5
-    #: A place needs this many distinct (query frame, strip) meetings for a clip ...
+    #: A place needs this many distinct (query frame, strip) meetings for a clip seen
+    #: through a narrow box (a 9:16 crop holds one or two strips a frame) ...
     min_score_clip: float = 6.0
+    #: ... this many through a whole 16:9 box (13 strips a frame could meet) ...
+    min_score_clip_full: float = 12.0
     #: ... and this many for a single picture (a screenshot).
     min_score_still: float = 5.0
     #: Another episode, or a place of the same one more than ``distinct_s`` away, scoring

@@ -289,10 +289,13 @@ def vote(searcher: FrameSearcher, query: QueryCodes, times_s: npt.NDArray[np.flo
 def decide(places: list[Place], *, still: bool,
            params: SearchParams) -> tuple[Status, Place | None]:
     """``match`` above the threshold, ``ambiguous`` with a near rival, else ``no_match``."""
-    need = params.min_score_still if still else params.min_score_clip
-    if not places or places[0].score < need:
+    if not places:
         return Status.NO_MATCH, None
     best = places[0]
+    need = (params.min_score_still if still else params.min_score_clip_full
+            if best.box.aspect >= FULL_FRAME_ASPECT else params.min_score_clip)
+    if best.score < need:
+        return Status.NO_MATCH, None
     rivals = [p for p in places[1:] if p.score >= params.ambiguous_ratio * best.score]
     if rivals:
         return Status.AMBIGUOUS, best
