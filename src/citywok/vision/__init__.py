@@ -1,0 +1,14 @@
+"""Pictures: name the episode, and the time in it, from video frames or a screenshot.
+
+The package reads as its data flow, pure functions over arrays except where a module
+says it runs ffmpeg or reads a file::
+
+    frames   (ffmpeg → small grey frames, times; images through Pillow, bounded)
+      → dedupe   (skip near-duplicate frames at index time)
+      → descriptor (64-bit DCT hashes of overlapping vertical strips of each frame)
+      → store    (self-describing folder of numpy arrays: codes, times, episodes)
+      → search   (content box of the query: bars, picture-in-picture; FAISS Hamming
+                  range search; votes for one place per episode, time and crop)
+
+Every error it raises on purpose is in :mod:`citywok.vision.errors`.
+"""
