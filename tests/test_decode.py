@@ -115,7 +115,9 @@ def _ffmpeg_then(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str) ->
 @pytest.mark.parametrize(("after", "why"), [
     ("kill -9 $$", "killed by SIGKILL"),
     ("exit 255", "interrupted by a signal"),  # how ffmpeg ends on SIGINT or SIGTERM
-    ("echo 'Error while decoding stream' >&2; exit 1", "exit status 1: Error while decoding"),
+    # ffmpeg runs with its log levels tagged (-loglevel level+info), as here.
+    ("echo '[error] Error while decoding stream' >&2; exit 1",
+     "exit status 1: Error while decoding"),
 ])
 def test_a_decoder_that_fails_after_some_audio_is_an_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str, why: str) -> None:

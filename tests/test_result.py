@@ -51,7 +51,7 @@ def test_an_answer_has_its_fields_in_order_and_rounded() -> None:
                          shared=SharedMaterial(SharedKind.INTRO, 4))
     out = res.to_json(file="c.mp3")
     assert list(out) == ["file", "status", "match", "candidates", "elapsed_ms",
-                         "clip_duration_s", "shared"]
+                         "clip_duration_s", "shared", "episodes_not_searched"]
     assert out["status"] == "ambiguous" and out["elapsed_ms"] == 12.35
     assert out["clip_duration_s"] == 5.02 and out["shared"] == {"kind": "intro", "episodes": 4}
     assert [c["offset_s"] for c in out["candidates"]] == [83.457, 10.0]

@@ -35,7 +35,8 @@ def test_long_files_are_capped_and_read_only_as_far_as_used(demo_library: DemoLi
     one_hz = write_wav(tmp_path / "ten-hours-at-1-hz.wav", 10 * 3600, rate_hz=1)
     index = str(demo_library.index_dir)
     code, out, err, _ = run_measured("identify", str(one_hz), "--index", index)
-    assert code == 0 and "longer than the 600 s" in err and "--max-duration" in err, err
+    # Its only input refused: the exit code of that error (docs/cli.md).
+    assert code == 65 and "longer than the 600 s" in err and "--max-duration" in err, err
     code, out, err, peak_mb = run_measured("identify", str(one_hz), "--index", index,
                                            "--max-duration", "0", "--json")
     assert code == 0 and '"status": "no_match"' in out, err

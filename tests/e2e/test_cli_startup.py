@@ -78,8 +78,8 @@ def test_identify_still_refuses_a_clip_over_the_cap(demo_library: DemoLibrary,
     long = write_wav(tmp_path / "long.wav", 1200, rate_hz=1)
     _, spawned, output = _run((), "identify", str(long), "--index",
                               str(demo_library.index_dir))
-    assert "long.wav: 1200 s long, longer than the 600 s allowed (--max-duration 0 lifts " \
-           "the cap)" in output, output
+    assert "long.wav: error: 1200 s long, longer than the 600 s allowed (--max-duration 0 " \
+           "lifts the cap)" in output, output
     assert [Path(s).name for s in spawned] == ["ffmpeg"], spawned
     _, _, output = _run((), "identify", str(long), "--index", str(demo_library.index_dir),
                         "--max-duration", "1300", "--json")
