@@ -89,6 +89,17 @@ def test_open_missing_index(tmp_path: Path) -> None:
         Index.open(tmp_path / "none")
 
 
+def test_the_header_names_the_families_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    with Index.open(tmp_path, writable=True) as idx:
+        assert idx.family_names == ("triplet", "sketch")
+        assert (idx.nominator.NAME, idx.verifier.NAME) == ("triplet", "sketch")
+        with idx.catalog.transaction() as db:
+            idx.catalog.set_meta("families", "triplet,learned", db)
+    with pytest.raises(IndexFormatError, match=r"verifying family 'learned'.*re-index with "
+                                               r"`citywok index`"):
+        Index.open(tmp_path)
+
+
 def test_params_are_stored_and_enforced(tmp_path: Path) -> None:
     custom = replace(P, index_fanout=3)
     Index.open(tmp_path, writable=True, params=custom).close()
