@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
+from citywok.analysis.decode import decode
 from citywok.learned import model as M
 from citywok.learned import search as S
 
@@ -100,26 +101,7 @@ def aac_64k(x: np.ndarray) -> np.ndarray:
             check=True,
             capture_output=True,
         )
-        out = subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-v",
-                "error",
-                "-i",
-                str(path),
-                "-ac",
-                "1",
-                "-ar",
-                str(SR),
-                "-f",
-                "f32le",
-                "-",
-            ],
-            check=True,
-            capture_output=True,
-        ).stdout
-    y = np.frombuffer(out, dtype=np.float32)
+        y = decode(path, sample_rate_hz=SR, min_duration_s=0.0)
     return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
 
 

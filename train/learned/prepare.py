@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from citywok.analysis.decode import decode as decode_file
+
 SAMPLE_RATE_HZ = 8000
 HELD_OUT_FRACTION = 0.2
 CODECS = {
@@ -44,27 +46,8 @@ OUTSIDE_TRAIN = [
 
 
 def decode(path: Path) -> np.ndarray:
-    out = subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-vn",
-            "-ac",
-            "1",
-            "-ar",
-            str(SAMPLE_RATE_HZ),
-            "-f",
-            "f32le",
-            "-",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(out, dtype=np.float32).copy()
+    """A whole file at the analysis rate, as the index decodes it (no duration cap)."""
+    return decode_file(path, sample_rate_hz=SAMPLE_RATE_HZ)
 
 
 def codec_round_trip(signal: np.ndarray, codec_args: list[str]) -> np.ndarray:
