@@ -23,6 +23,7 @@ import numpy.typing as npt
 from citywok.analysis.peaks import Peaks
 from citywok.analysis.sketch import ClipSketcher
 from citywok.params import AnalysisParams, MatchParams
+from citywok.store.segment import PostingsLayout
 
 
 @dataclass(frozen=True)
@@ -65,25 +66,14 @@ class PeakTable(Protocol):
     def pitch_unit(self) -> float: ...
 
 
-class Nominator(Protocol):
-    """A family whose postings nominate places (as module-level names)."""
-
-    NAME: str
-    HASH_BITS: int
-    MAX_PEAK_INDEX: int
-
-    def check_params(self, params: AnalysisParams) -> list[str]:
-        """What in ``params`` cannot fit the family's bit layout."""
-        ...
+class Nominator(PostingsLayout, Protocol):
+    """A family whose postings nominate places (as module-level names). What the store
+    needs of it (name, widths, reference postings, its parameter checks) is
+    :class:`~citywok.store.segment.PostingsLayout`; matching needs the rest."""
 
     def unpack_value(self, v: npt.ArrayLike) -> tuple[
             npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """A posting value's fields: the anchor peak's index first."""
-        ...
-
-    def reference_hashes(self, peaks: Peaks, params: AnalysisParams, *, first_peak: int = 0
-                         ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
-        """Hashes and values of one recording whose peaks start at ``first_peak``."""
         ...
 
     def query_lookups(self, peaks: Peaks, params: AnalysisParams,
