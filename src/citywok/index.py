@@ -116,10 +116,6 @@ class Index:
     def episode(self, key: int) -> Episode:
         return self.store.episodes[key]
 
-    def locate(self, key: int) -> tuple[Segment, int] | None:
-        """The segment holding a live episode, and the episode's place in it."""
-        return self._where.get(key)
-
     # -- the read interface of matching -------------------------------------------------
 
     def postings(self, hashes: npt.NDArray[np.uint32], *, budget: int) -> list[Postings]:
@@ -189,7 +185,10 @@ class Index:
         """A read of ``where`` (postings a segment answered, or an episode's windows)
         found the segment disagreeing with itself: only damage does that. It is set
         aside; the others go on answering."""
-        seg = where.table if isinstance(where, Postings) else self._where.get(where, (None,))[0]
+        if isinstance(where, Postings):
+            seg: Segment | None = where.table
+        else:
+            seg = self._where[where][0] if where in self._where else None
         if seg is not None:
             self.set_aside(seg, damage_reason(seg, str(exc) or type(exc).__name__))
 
