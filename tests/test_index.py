@@ -20,6 +20,7 @@ from citywok.errors import (
 )
 from citywok.families import triplet
 from citywok.index import MAGIC, SEGMENT_DIR, Index, NewEpisode, read_segment, write_segment
+from citywok.learned.model import weights_sha256
 from citywok.params import AnalysisParams
 from citywok.pipeline import drive, identify_samples, index_paths
 from citywok.result import Episode, Status
@@ -91,13 +92,38 @@ def test_open_missing_index(tmp_path: Path) -> None:
 
 def test_the_header_names_the_families_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
     with Index.open(tmp_path, writable=True) as idx:
-        assert idx.family_names == ("triplet", "sketch")
+        assert idx.family_names == ("triplet", "sketch", "learned")
         assert (idx.nominator.NAME, idx.verifier.NAME) == ("triplet", "sketch")
+        assert idx.embedder is not None and idx.embedder.NAME == "learned"
         with idx.catalog.transaction() as db:
             idx.catalog.set_meta("families", "triplet,learned", db)
     with pytest.raises(IndexFormatError, match=r"verifying family 'learned'.*re-index with "
                                                r"`citywok index`"):
         Index.open(tmp_path)
+
+
+def test_an_index_built_with_other_weights_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    import json
+
+    with Index.open(tmp_path, writable=True) as idx:
+        stored = json.loads(idx.catalog.get_meta("front_end.learned") or "{}")
+        assert stored["weights_sha256"] == weights_sha256()
+        stored["weights_sha256"] = "0" * 64
+        with idx.catalog.transaction() as db:
+            idx.catalog.set_meta("front_end.learned", json.dumps(stored), db)
+    with pytest.raises(IndexFormatError) as err:
+        Index.open(tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path) in msg and "weights_sha256 '0000" in msg
+    assert weights_sha256()[:12] in msg and msg.endswith("re-index with `citywok index`")
+    assert msg.count(". ") == 0  # one sentence
+
+
+def test_an_index_at_another_sample_rate_has_no_embedding_family(tmp_path: Path) -> None:
+    with Index.open(tmp_path, writable=True, params=replace(P, sample_rate_hz=16000, n_fft=1024,
+                                                            hop_length=256)) as idx:
+        assert idx.family_names == ("triplet", "sketch") and idx.embedder is None
+        assert idx.embedding_reference() is None
 
 
 def test_params_are_stored_and_enforced(tmp_path: Path) -> None:

@@ -272,6 +272,30 @@ class MatchParams:
         (2.0, 0.003), (5.0, 0.0535), (6.5, 0.6667), (7.5, 0.7297), (8.5, 0.8727),
         (9.5, 0.9307), (12.5, 0.9483), (14.0, 0.9905), (17.5, 0.9966), (25.0, 0.9987))
 
+    # -- the learned front end (engine v3) ------------------------------------------------
+    #: Search the index's embeddings when the peaks found nothing conclusive (the
+    #: room-proof front end; an index without an embedding family skips it).
+    use_embeddings: bool = True
+    #: Nearest reference windows each 0.1 s query window nominates alignments with.
+    embedding_top_k: int = 10
+    #: The place an embedding search names is judged by one fused statistic:
+    #: ``z + margin_weight * margin + sketch_weight * min(max(sketch, 0), sketch_cap)
+    #: + votes_weight * votes`` (the mean standardised similarity along the alignment,
+    #: its lead over the best alignment elsewhere, the sketch's agreement at the place,
+    #: the share of windows whose own nearest neighbours agree; see
+    #: :mod:`citywok.match.sequence`). The weights were chosen on held-out ranges of the
+    #: bench library under rooms, noise and music, and outside audio; the threshold is
+    #: 0.35 above the highest any of 429 clips reached that were not the place they
+    #: named (outside audio, and degraded clips whose best alignment was wrong).
+    embedding_margin_weight: float = 30.0
+    embedding_sketch_weight: float = 0.3
+    embedding_sketch_cap: float = 8.0
+    embedding_votes_weight: float = 1.0
+    #: The fused statistic a place needs to answer; it is reported as evidence
+    #: ``min_score * fused / embedding_min_fused`` so that one decision weighs both
+    #: front ends (the threshold maps to ``min_score``).
+    embedding_min_fused: float = 10.0
+
     def confidence(self, evidence: float) -> float:
         """Probability that an answer with this evidence is right (the reliability
         table, interpolated)."""

@@ -125,7 +125,8 @@ class Candidate:
     offset_s: float = field(metadata=shown(
         "Where in the episode the clip's first sample falls, in seconds.", digits=3))
     score: float = field(metadata=shown(
-        "Evidence: reference peaks found in the clip beyond chance, in standard deviations."))
+        "Evidence beyond chance, in standard deviations of the sketch's agreement (a "
+        "`learned` place's fused statistic is put on the same scale: 7 is the threshold)."))
     confidence: float = field(metadata=shown(
         "Probability-like confidence in [0, 1] that this place is right.", digits=4))
     speed: float = field(metadata=shown(
@@ -134,6 +135,10 @@ class Candidate:
         "Pitch of the clip relative to the episode, in semitones.", digits=2))
     decided_by: Evidence = field(default=Evidence.SOUND, metadata=shown(
         "Which evidence decided this place: `sound`, `picture` or `both`."))
+    front_end: str = field(default="peaks", metadata=shown(
+        "Which sound front end found and judged this place: `peaks` (triplet hashes, "
+        "verified by the band-energy sketch) or `learned` (the room-proof embeddings, "
+        "judged by their fused statistic)."))
 
     def to_json(self) -> dict[str, Any]:
         return answer_json(self)

@@ -7,8 +7,9 @@ returns plain arrays.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +24,22 @@ from citywok.params import AnalysisParams
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """What the index keeps of one recording: its peaks, its sketch, its length."""
+    """What the index keeps of one recording: its peaks, its sketch, its length, and
+    the embeddings of an embedding family when the index has one."""
 
     peaks: Peaks
     #: One sketch code per ``params.sketch_frames`` frames (see :mod:`citywok.analysis.sketch`).
     sketch: npt.NDArray[np.uint16]
     duration_s: float
+    #: ``(windows, dim)`` reference embeddings; ``(0, 0)`` when none were made.
+    embedding: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
 
 def fingerprint_file(path: str | Path, params: AnalysisParams, *,
-                     timeout_s: float | None = None) -> Fingerprint:
+                     timeout_s: float | None = None,
+                     listeners: Sequence[Callable[[npt.NDArray[np.float32]], None]] = (),
+                     ) -> Fingerprint:
     """Decode a (long) file in a stream and return its reference peaks.
 
     Memory stays bounded by the stream's block and what is kept: peaks and sketch
@@ -52,6 +59,8 @@ def fingerprint_file(path: str | Path, params: AnalysisParams, *,
             if len(chunk):
                 loudest = max(loudest, float(np.max(np.abs(chunk))))
             parts.append(stream.feed(chunk))
+            for listen in listeners:
+                listen(chunk)
         parts.append(stream.finish())
         info = probed.result()
     n = stream.samples_seen

@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from citywok.errors import IndexFormatError
-from citywok.families import sketch, triplet
-from citywok.families.base import Nominator, Verifier
+from citywok.families import learned, sketch, triplet
+from citywok.families.base import Embedder, Nominator, Verifier
 
 #: Families whose postings nominate places, by the name an index header gives.
 NOMINATORS: dict[str, Nominator] = {triplet.NAME: triplet}
 #: Families that score places, by name.
 VERIFIERS: dict[str, Verifier] = {sketch.NAME: sketch}
-#: What a new index is built with: one nominating family, then one verifying family.
-DEFAULT: tuple[str, str] = (triplet.NAME, sketch.NAME)
+#: Families that embed windows of sound, searched as sequences (the room-proof front end).
+EMBEDDERS: dict[str, Embedder] = {learned.NAME: learned}
+#: What a new index is built with: one nominating family, one verifying family, and an
+#: embedding family where the analysis parameters allow one.
+DEFAULT: tuple[str, ...] = (triplet.NAME, sketch.NAME, learned.NAME)
 
 
 def _unknown(name: str, role: str, known: Iterable[str]) -> IndexFormatError:
@@ -38,3 +41,9 @@ def verifier(name: str) -> Verifier:
     if name not in VERIFIERS:
         raise _unknown(name, "verifying", VERIFIERS)
     return VERIFIERS[name]
+
+
+def embedder(name: str) -> Embedder:
+    if name not in EMBEDDERS:
+        raise _unknown(name, "embedding", EMBEDDERS)
+    return EMBEDDERS[name]

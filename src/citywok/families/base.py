@@ -104,3 +104,44 @@ class Verifier(Protocol):
     def score(self, equal_bits: int, total_bits: int) -> float:
         """Agreement beyond chance, in standard deviations."""
         ...
+
+
+class EmbeddingSink(Protocol):
+    """Takes a recording's samples in order and gives its reference embeddings."""
+
+    def feed(self, chunk: npt.NDArray[np.float32]) -> None: ...
+
+    def finish(self) -> npt.NDArray[np.float32]: ...
+
+
+class Embedder(Protocol):
+    """A family that embeds windows of sound (as module-level names): the reference
+    keeps one embedding every ``REFERENCE_HOP_S``; a clip's embeddings, every finer hop,
+    are searched as a sequence. Its header names the weights, so an index built with
+    others is refused."""
+
+    NAME: str
+    REFERENCE_HOP_S: float
+    DIM: int
+
+    def header(self) -> dict[str, str | int | float]:
+        """What an index header records of this front end (weights' hash included)."""
+        ...
+
+    def check_header(self, stored: dict[str, object], *, index_name: str) -> None:
+        """Raise :class:`~citywok.errors.IndexFormatError` (one sentence: which index,
+        what differs, "re-index with `citywok index`") when ``stored`` differs."""
+        ...
+
+    def check_params(self, params: AnalysisParams) -> list[str]:
+        """Why this front end cannot embed audio analysed with ``params`` (empty: it can)."""
+        ...
+
+    def reference_sink(self) -> EmbeddingSink:
+        """A sink for one recording's samples, at the analysis sample rate."""
+        ...
+
+    def embed_query(self, samples: npt.NDArray[np.float32]) -> tuple[
+            npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+        """A clip's embeddings ``(m, DIM)`` and each window's start (s) in the clip."""
+        ...

@@ -31,6 +31,8 @@ class FingerprintJob:
     path: Path
     params: AnalysisParams
     timeout_s: float = JOB_TIMEOUT_S
+    #: The index's embedding family, whose sink hears the same decode (None: none).
+    embedder: str | None = None
 
 
 #: What a job gives back: its fingerprint, or the error that explains why it has none.
@@ -54,10 +56,18 @@ class Fingerprinter(Protocol):
 
 def run_job(job: FingerprintJob) -> JobOutcome:
     """Run one job here; errors CityWok raises on purpose become the outcome."""
+    from dataclasses import replace
+
+    from citywok import families
     from citywok.analysis.fingerprint import fingerprint_file
 
     try:
-        return fingerprint_file(job.path, job.params, timeout_s=job.timeout_s)
+        if job.embedder is None:
+            return fingerprint_file(job.path, job.params, timeout_s=job.timeout_s)
+        sink = families.embedder(job.embedder).reference_sink()
+        fp = fingerprint_file(job.path, job.params, timeout_s=job.timeout_s,
+                              listeners=(sink.feed,))
+        return replace(fp, embedding=sink.finish())
     except CityWokError as exc:
         return exc
 

@@ -298,3 +298,40 @@ class FrontEnd:
 def front_end() -> FrontEnd:
     """The front end of the committed weights."""
     return FrontEnd(weights_sha256=weights_sha256())
+
+
+class EmbeddingStream:
+    """Embeddings of a long signal fed in chunks, every ``hop_frames`` frames: the same
+    rows :func:`embed_signal` gives for the whole signal, with memory bounded by a chunk
+    (an hour-long episode is never held whole)."""
+
+    def __init__(self, *, hop_frames: int = REFERENCE_HOP_FRAMES,
+                 encoder: Encoder | None = None) -> None:
+        if hop_frames < 1:
+            raise ValueError("hop_frames must be at least 1")
+        self._hop_samples = hop_frames * HOP_LENGTH
+        self._hop_frames = hop_frames
+        self._span = (WINDOW_FRAMES - 1) * HOP_LENGTH + N_FFT  # samples one window reads
+        self._encoder = encoder
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._parts: list[FloatArray] = []
+
+    def feed(self, chunk: npt.ArrayLike) -> None:
+        """Take the next samples; every window they complete is embedded now."""
+        self._pending = np.concatenate([self._pending, np.asarray(chunk, dtype=np.float32)])
+        if len(self._pending) < self._span:
+            return
+        n = 1 + (len(self._pending) - self._span) // self._hop_samples
+        used = (n - 1) * self._hop_samples + self._span
+        emb, _ = embed_signal(self._pending[:used], hop_frames=self._hop_frames,
+                              encoder=self._encoder)
+        self._parts.append(emb)
+        # The next window starts n hops in.
+        self._pending = self._pending[n * self._hop_samples :].copy()
+
+    def finish(self) -> FloatArray:
+        """Every window's embedding, ``(n, EMBEDDING_DIM)``, window ``k`` starting at
+        ``k * hop_frames`` frames."""
+        if not self._parts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        return np.concatenate(self._parts)

@@ -53,6 +53,7 @@ def decide(hits: Sequence[Hit], index: Index, match_params: MatchParams, *,
             confidence=round(float(conf), 4),
             speed=h.time_scale,
             pitch_semitones=h.pitch_shift,
+            front_end=h.front_end,
         ))
     return status, tuple(candidates)
 

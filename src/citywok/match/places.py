@@ -52,6 +52,9 @@ class Hit:
     #: Agreement of the sketches beyond chance, in standard deviations: the decision
     #: statistic (0 before verification).
     evidence: float = 0.0
+    #: The front end that found the place: ``peaks`` (triplet hashes) or the embedding
+    #: family's name (``learned``), whose evidence is its fused statistic, rescaled.
+    front_end: str = "peaks"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 the copies of shared material, until the evidence is conclusive.
 
 The plain clip is searched first (most clips are not sped up: they stop there), then
-every other warp in one search; the same place found twice is verified once.
+every other warp in one search; the same place found twice is verified once. When the
+peaks find nothing conclusive, the embedding family's place joins them
+(:mod:`citywok.match.sequence`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from citywok.analysis.sketch import ClipSketcher
 from citywok.analysis.spectrogram import power_spectrogram, warp
 from citywok.index import Index
 from citywok.match.places import Hit, WarpedPeaks, find_places
+from citywok.match.sequence import sequence_places
 from citywok.match.verify import best_per_place, verify
 from citywok.params import AnalysisParams, MatchParams
 
@@ -97,13 +100,19 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, 
                 found.append(verify(h, clip.sketcher, index, mp, search_scale=True))
         if found and max(h.evidence for h in found) >= mp.conclusive_score:
             break
+    if not found or max(h.evidence for h in found) < mp.conclusive_score:
+        # The peaks are not sure (a room, broadband noise): the embeddings' place, judged
+        # by its fused statistic, joins the others on one evidence scale.
+        clip_samples = samples[: int(mp.max_query_s * params.sample_rate_hz)]
+        found += sequence_places(clip_samples, clip.sketcher, index, mp)
     ranked = best_per_place(found, frame_s=params.frame_s, vote_bin_s=mp.vote_bin_s)
     # The answers' time scales are measured again, finely, with the sketch: a place
     # nominated by few hash hits may be a few per cent off, which an answer's speed
     # (and a timeline that follows the place) would carry on.
     needed = mp.min_score
     refined = [verify(h, clip.sketcher, index, mp, search_scale=True)
-               if n < mp.refine_answers and h.evidence >= needed else h
+               if n < mp.refine_answers and h.evidence >= needed and h.front_end == "peaks"
+               else h
                for n, h in enumerate(ranked)]
     refined.sort(key=lambda h: -h.evidence)
     return refined + _copies_of_shared(refined, clip, index, mp)

@@ -81,6 +81,9 @@ class NewEpisode:
     file_mtime_ns: int
     sketch: npt.NDArray[np.uint16] = field(
         default_factory=lambda: np.empty(0, dtype=np.uint16))
+    #: ``(windows, dim)`` embeddings of the index's embedding family; ``(0, 0)``: none.
+    embedding: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -402,7 +405,7 @@ class LocalStore:
                     db.execute("DELETE FROM episodes WHERE key=?", (key,))
                 first_key = self.catalog.next_episode_key(db)
                 keys = list(range(first_key, first_key + len(items)))
-                data = [EpisodeData(it.peaks, it.sketch) for it in items]
+                data = [EpisodeData(it.peaks, it.sketch, it.embedding) for it in items]
                 by_key = dict(zip(keys, items, strict=True))
                 for name, size, digest, seg_keys in self._write_batches(keys, data):
                     written.append(name)

@@ -17,6 +17,9 @@ hash's top ``dir_bits`` bits), their peaks, and their sketches. Layout (little-e
         episode_peak_start    i64[n_episodes + 1]   first peak of each episode
         sketch                u16[n_codes]          sketch codes (citywok.analysis.sketch)
         episode_sketch_start  i64[n_episodes + 1]   first code of each episode
+        embedding             i8[n_windows * dim]   an embedding family's vectors, as
+                                                    round(x * embedding_scale) (format 3)
+        episode_embedding_start i64[n_episodes + 1] first window of each episode
 
 A hash is first *mixed* (multiplied by an odd constant, modulo 2**32) so that rows fill
 evenly however skewed the hashes are; its top ``dir_bits`` pick the row and its low
@@ -39,7 +42,7 @@ import os
 import struct
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -69,15 +72,18 @@ class PostingsLayout(Protocol):
 
 
 #: 1: triplets over 18 bits with a full table (CityWok 0.1); 2: hash families, sized
-#: directory, sketches.
-SEGMENT_VERSION = 2
+#: directory, sketches; 3: embeddings beside them. Format 2 is still read (no embeddings).
+SEGMENT_VERSION = 3
+_READABLE = (2, 3)
 PITCH_STORE_SCALE = 64
 _ALIGN = 64
 _ARRAYS = ("directory", "values", "check", "peak_frame", "peak_pitch", "episode_peak_start",
-           "sketch", "episode_sketch_start")
+           "sketch", "episode_sketch_start", "embedding", "episode_embedding_start")
+_V3_ARRAYS = ("embedding", "episode_embedding_start")
+_INT8_LIMIT = 127
 _DTYPES = {"directory": "<u4", "values": "<u4", "check": "u1", "peak_frame": "<i4",
            "peak_pitch": "<u2", "episode_peak_start": "<i8", "sketch": "<u2",
-           "episode_sketch_start": "<i8"}
+           "episode_sketch_start": "<i8", "embedding": "i1", "episode_embedding_start": "<i8"}
 #: Odd multiplier (2**32 / golden ratio) that mixes a hash before it picks its row.
 MIX = np.uint32(0x9E3779B1)
 #: Smallest and largest directory (bits).
@@ -113,6 +119,9 @@ class EpisodeData:
 
     peaks: Peaks
     sketch: npt.NDArray[np.uint16]
+    #: ``(windows, dim)`` float32; ``(0, 0)`` when the episode has none.
+    embedding: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
 
 @dataclass
@@ -131,6 +140,12 @@ class Segment:
     episode_sketch_start: npt.NDArray[np.int64]
     episode_keys: npt.NDArray[np.int64]
     nbytes: int
+    #: ``(windows, embedding_dim)`` int8 codes; x = code / embedding_scale.
+    embedding: npt.NDArray[np.int8] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.int8))
+    episode_embedding_start: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(1, dtype=np.int64))
+    embedding_scale: float = 1.0
     pitch_unit: float = 1.0 / PITCH_STORE_SCALE
     _mmap: mmap.mmap | None = None
 
@@ -151,8 +166,17 @@ class Segment:
         hi = int(self.episode_sketch_start[local + 1])
         return self.sketch[lo:hi]
 
+    def episode_embedding(self, local: int) -> npt.NDArray[np.float32]:
+        """An episode's embeddings ``(windows, dim)`` (empty when it has none)."""
+        if len(self.episode_embedding_start) != len(self.episode_keys) + 1:
+            return np.zeros((0, 0), dtype=np.float32)
+        lo = int(self.episode_embedding_start[local])
+        hi = int(self.episode_embedding_start[local + 1])
+        return self.embedding[lo:hi].astype(np.float32) / np.float32(self.embedding_scale)
+
     def episode_data(self, local: int) -> EpisodeData:
-        return EpisodeData(self.episode_peaks(local), np.array(self.episode_sketch(local)))
+        return EpisodeData(self.episode_peaks(local), np.array(self.episode_sketch(local)),
+                           self.episode_embedding(local))
 
     def close(self) -> None:
         # Arrays may still view the map; dropping our reference lets it go with them.
@@ -196,6 +220,8 @@ def write_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout,
     def cat(parts: list[npt.NDArray[Any]], dtype: str) -> npt.NDArray[Any]:
         return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
 
+    embedding, emb_starts, emb_scale, emb_dim = _quantised_embeddings(episodes)
+
     arrays: dict[str, npt.NDArray[Any]] = {
         "directory": directory,
         "values": values.astype("<u4"),
@@ -206,6 +232,8 @@ def write_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout,
         "episode_peak_start": np.asarray(starts, dtype="<i8"),
         "sketch": cat([e.sketch for e in episodes], "<u2"),
         "episode_sketch_start": np.asarray(sk_starts, dtype="<i8"),
+        "embedding": embedding.reshape(-1),
+        "episode_embedding_start": emb_starts,
     }
     array_specs: dict[str, dict[str, Any]] = {}
     header = {
@@ -216,6 +244,8 @@ def write_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout,
         "dir_bits": dir_bits,
         "pitch_store_scale": PITCH_STORE_SCALE,
         "episode_keys": [int(k) for k in episode_keys],
+        "embedding_dim": emb_dim,
+        "embedding_scale": emb_scale,
         "arrays": array_specs,
     }
     # Two passes: the header's length depends on the offsets it records.
@@ -243,6 +273,27 @@ def write_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout,
         tmp.unlink(missing_ok=True)
         raise write_error(exc, path.parent.parent) from None
     return digest.hexdigest()
+
+
+def _quantised_embeddings(episodes: Sequence[EpisodeData]) -> tuple[
+        npt.NDArray[np.int8], npt.NDArray[np.int64], float, int]:
+    """The episodes' embeddings as one int8 table (the largest component maps to 127),
+    each episode's first row, the scale and the width. Episodes without embeddings
+    own no rows; embeddings of different widths cannot share a segment."""
+    dims = {e.embedding.shape[1] for e in episodes if e.embedding.size}
+    if len(dims) > 1:
+        raise ValueError("embeddings of different widths in one segment")
+    dim = dims.pop() if dims else 0
+    rows = [e.embedding if e.embedding.size else np.zeros((0, dim), np.float32)
+            for e in episodes]
+    starts = np.zeros(len(episodes) + 1, dtype="<i8")
+    starts[1:] = np.cumsum([len(r) for r in rows])
+    if not dim:
+        return np.zeros((0, 0), np.int8), starts, 1.0, 0
+    stacked = np.concatenate(rows).astype(np.float32)
+    scale = _INT8_LIMIT / max(float(np.abs(stacked).max()), 1e-6)
+    codes = np.clip(np.rint(stacked * scale), -_INT8_LIMIT, _INT8_LIMIT).astype(np.int8)
+    return codes, starts, float(scale), dim
 
 
 def write_error(exc: OSError, where: Path) -> IndexWriteError:
@@ -304,15 +355,18 @@ def read_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout |
     if mm[:8] != MAGIC:
         raise IndexFormatError(f"{name} is not a CityWok segment")
     version, hlen = struct.unpack("<II", mm[8:16])
-    if version != SEGMENT_VERSION:
+    if version not in _READABLE:
         raise IndexFormatError(f"segment {name} has format {version}; this CityWok reads "
-                               f"{SEGMENT_VERSION}: {REBUILD_HINT}")
+                               f"{', '.join(map(str, _READABLE))}: {REBUILD_HINT}")
     try:
         header = json.loads(bytes(mm[16 : 16 + hlen]))
         stored = AnalysisParams.from_dict(header["params"])
         keys = np.asarray(header["episode_keys"], dtype=np.int64)
         dir_bits = int(header["dir_bits"])
-        specs = {n: header["arrays"][n] for n in _ARRAYS}
+        specs = {n: header["arrays"][n] for n in _ARRAYS
+                 if version >= 3 or n not in _V3_ARRAYS}
+        emb_dim = int(header.get("embedding_dim", 0))
+        emb_scale = float(header.get("embedding_scale", 1.0))
         family_ok = layout is None or (header["hash_family"] == layout.NAME
                                        and header["hash_bits"] == layout.HASH_BITS)
     except (ValueError, KeyError, TypeError, IndexFormatError):
@@ -332,7 +386,15 @@ def read_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout |
         if offset + dtype.itemsize * count > size:
             raise IndexFormatError(f"segment {name} is truncated")
         arrays[arr_name] = np.frombuffer(mm, dtype=dtype, count=count, offset=offset)
+    if version < 3:
+        arrays["embedding"] = np.zeros(0, dtype=np.int8)
+        arrays["episode_embedding_start"] = np.zeros(len(keys) + 1, dtype=np.int64)
     _check_consistent(name, arrays, dir_bits, len(keys))
+    if emb_dim < 0 or not np.isfinite(emb_scale) or emb_scale <= 0 or (
+            emb_dim == 0 and len(arrays["embedding"])) or (
+            emb_dim and len(arrays["embedding"]) % emb_dim) or int(
+            arrays["episode_embedding_start"][-1]) != len(arrays["embedding"]) // max(emb_dim, 1):
+        raise IndexFormatError(f"segment {name} is inconsistent")
     return Segment(
         path=path, dir_bits=dir_bits,
         directory=arrays["directory"], values=arrays["values"], check=arrays["check"],
@@ -340,6 +402,10 @@ def read_segment(path: Path, *, params: AnalysisParams, layout: PostingsLayout |
         episode_peak_start=arrays["episode_peak_start"], sketch=arrays["sketch"],
         episode_sketch_start=arrays["episode_sketch_start"], episode_keys=keys,
         nbytes=size, _mmap=mm,
+        embedding=(arrays["embedding"].reshape(-1, emb_dim) if emb_dim
+                   else np.zeros((0, 0), dtype=np.int8)),
+        episode_embedding_start=arrays["episode_embedding_start"],
+        embedding_scale=emb_scale,
     )
 
 
@@ -348,13 +414,16 @@ def _check_consistent(name: str, a: dict[str, npt.NDArray[Any]], dir_bits: int,
     """Cheap structural checks (no pass over the postings): what a reader relies on to
     index safely."""
     d, eps, sks = a["directory"], a["episode_peak_start"], a["episode_sketch_start"]
+    ems = a["episode_embedding_start"]
     ok = (len(d) == (1 << dir_bits) + 1 and int(d[0]) == 0
           and int(d[-1]) == len(a["values"]) == len(a["check"])
           and len(a["peak_frame"]) == len(a["peak_pitch"])
           and len(eps) == n_eps + 1 and len(sks) == n_eps + 1
           and int(eps[0]) == 0 and int(eps[-1]) == len(a["peak_frame"])
           and int(sks[0]) == 0 and int(sks[-1]) == len(a["sketch"])
-          and bool(np.all(np.diff(eps) >= 0)) and bool(np.all(np.diff(sks) >= 0)))
+          and bool(np.all(np.diff(eps) >= 0)) and bool(np.all(np.diff(sks) >= 0))
+          and len(ems) == n_eps + 1 and int(ems[0]) == 0
+          and bool(np.all(np.diff(ems) >= 0)))
     if ok and len(d) > 1:
         ok = bool(np.all(d[1:] >= d[:-1]))
     if not ok:

@@ -382,7 +382,7 @@ export interface components {
             offset_s: number;
             /**
              * Score
-             * @description Evidence: reference peaks found in the clip beyond chance, in standard deviations.
+             * @description Evidence beyond chance, in standard deviations of the sketch's agreement (a `learned` place's fused statistic is put on the same scale: 7 is the threshold).
              */
             score: number;
             /**
@@ -405,6 +405,12 @@ export interface components {
              * @default sound
              */
             decided_by?: components["schemas"]["Evidence"];
+            /**
+             * Front End
+             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic).
+             * @default peaks
+             */
+            front_end?: string;
             /**
              * End S
              * @description Where in the episode the clip's scene ends, in seconds (`offset_s` is where it starts).
@@ -651,7 +657,7 @@ export interface components {
             offset_s: number;
             /**
              * Score
-             * @description Evidence: reference peaks found in the clip beyond chance, in standard deviations.
+             * @description Evidence beyond chance, in standard deviations of the sketch's agreement (a `learned` place's fused statistic is put on the same scale: 7 is the threshold).
              */
             score: number;
             /**
@@ -674,6 +680,12 @@ export interface components {
              * @default sound
              */
             decided_by?: components["schemas"]["Evidence"];
+            /**
+             * Front End
+             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic).
+             * @default peaks
+             */
+            front_end?: string;
             /**
              * End Offset S
              * @description Where the segment ends in the episode, in s.
