@@ -88,12 +88,12 @@ def test_the_index_searches_every_live_episodes_embeddings_and_compaction_keeps_
         before = {int(k): ref.vectors[ref.episode_start[i]:ref.episode_start[i + 1]].copy()
                   for i, k in enumerate(keys)}
         idx.remove("show-s01e02")
-        ref, keys = idx.embedding_reference() or (None, None)
-        assert ref is not None and keys is not None and len(keys) == 2
-        assert ref.codes.shape[0] == 17
+        got = idx.embedding_reference()
+        assert got is not None and len(got[1]) == 2 and got[0].codes.shape[0] == 17
         idx.compact()
-        ref, keys = idx.embedding_reference() or (None, None)
-        assert ref is not None and keys is not None
+        got = idx.embedding_reference()
+        assert got is not None
+        ref, keys = got
         for i, k in enumerate(keys):
             np.testing.assert_allclose(ref.vectors[ref.episode_start[i]:ref.episode_start[i + 1]],
                                        before[int(k)], atol=1.5 / 127)
