@@ -26,7 +26,7 @@ P = AnalysisParams()
 
 def _embedding(n: int, rows: int) -> npt.NDArray[np.float32]:
     e = np.random.default_rng(n).normal(size=(rows, M.EMBEDDING_DIM)).astype(np.float32)
-    return e / np.linalg.norm(e, axis=1, keepdims=True)
+    return np.asarray(e / np.linalg.norm(e, axis=1, keepdims=True), dtype=np.float32)
 
 
 def _data(n: int, rows: int) -> EpisodeData:
