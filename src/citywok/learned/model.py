@@ -192,9 +192,11 @@ def default_encoder() -> Encoder:
     return load_encoder(WEIGHTS_PATH)
 
 
+@lru_cache(maxsize=1)
 def weights_sha256() -> str:
-    """SHA-256 of the committed weights file: what an index header records."""
-    return default_encoder().sha256
+    """SHA-256 of the committed weights file: what an index header records (read
+    without loading the model: every index open checks it)."""
+    return hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest()
 
 
 def _conv3x3_s2(x: FloatArray, layer: ConvLayer) -> FloatArray:
