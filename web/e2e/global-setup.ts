@@ -29,6 +29,7 @@ export interface Fixtures {
     ambiguous: { path: string };
     noMatch: { path: string };
     mic: { wav: string; episodeId: string; offsetS: number; lengthS: number };
+    micRoom: { wav: string; episodeId: string; offsetS: number; lengthS: number; rt60S: number };
     bigUpload: { path: string };
   };
   screenshots: string;
@@ -81,6 +82,24 @@ out["noMatch"] = {"path": str(p)}
 # Chromium's fake microphone plays this over and over: 8 s, then a jump back to its start.
 p = encode(cut(1, 14.0, 8.0), root / "mic.wav", audio_args=("-c:a", "pcm_s16le", "-ar", "48000", "-ac", "1"))
 out["mic"] = {"wav": str(p), "episodeId": "demo-show-s01e02", "offsetS": 14.0, "lengthS": 8.0}
+# The same scene as a phone hears it across a living room: an image-source room
+# (pyroomacoustics, RT60 about 0.5 s, the phone 2 m from the TV) and ambient noise 15 dB
+# below the TV's sound.
+import pyroomacoustics as pra
+dims = [5.0, 4.0, 2.7]
+absorption, order = pra.inverse_sabine(0.5, dims)
+room = pra.ShoeBox(dims, fs=RATE_HZ, materials=pra.Material(absorption), max_order=min(order, 25))
+room.add_source([1.2, 2.0, 1.1])
+room.add_microphone([3.2, 2.0, 1.1])
+room.compute_rir()
+dry = cut(1, 14.0, 8.0).astype(np.float64)
+wet = np.convolve(dry, room.rir[0][0])[: len(dry)]
+noise = np.random.default_rng(5).normal(size=len(wet))
+noise *= np.sqrt(np.mean(wet**2) / np.mean(noise**2)) * 10 ** (-15 / 20)
+heard = wet + noise
+heard = (heard / np.abs(heard).max() * 0.5).astype(np.float32)
+p = encode(heard, root / "mic-room.wav", audio_args=("-c:a", "pcm_s16le", "-ar", "48000", "-ac", "1"))
+out["micRoom"] = {"wav": str(p), "episodeId": "demo-show-s01e02", "offsetS": 14.0, "lengthS": 8.0, "rt60S": 0.5}
 # A larger upload (about 1.3 MB), to watch its percent move.
 p = encode(cut(2, 2.0, 14.0), root / "big-upload.wav", audio_args=("-c:a", "pcm_s16le", "-ar", "48000", "-ac", "1"))
 out["bigUpload"] = {"path": str(p)}
@@ -248,6 +267,7 @@ export default async function setup(project: TestProject) {
       ambiguous: made.ambiguous,
       noMatch: made.noMatch,
       mic: made.mic,
+      micRoom: made.micRoom,
       bigUpload: made.bigUpload,
     },
     screenshots,
