@@ -291,10 +291,13 @@ class MatchParams:
     embedding_sketch_weight: float = 0.3
     embedding_sketch_cap: float = 8.0
     embedding_votes_weight: float = 1.0
-    #: The fused statistic a place needs to answer; it is reported as evidence
-    #: ``min_score * fused / embedding_min_fused`` so that one decision weighs both
-    #: front ends (the threshold maps to ``min_score``).
+    #: The fused statistic at which an embedding place reaches the sketch's threshold: it
+    #: is reported as evidence ``embedding_evidence_scale * fused / embedding_min_fused``
+    #: so that one decision weighs both front ends (with the default ``min_score`` 7, a
+    #: fused 10 is the threshold). A fixed scale, not ``min_score`` itself: a calibration
+    #: that moves the threshold moves it for both front ends alike.
     embedding_min_fused: float = 10.0
+    embedding_evidence_scale: float = 7.0
 
     def confidence(self, evidence: float) -> float:
         """Probability that an answer with this evidence is right (the reliability

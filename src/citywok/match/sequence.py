@@ -16,7 +16,8 @@ place (what survives of it), and ``votes`` the share of windows whose own neares
 reference windows lie on the alignment. No one of them separates right places from
 outside audio at 2-3 s; together they do (the weights and threshold live in
 :class:`~citywok.params.MatchParams`). The statistic is reported as evidence on the
-sketch's scale, ``min_score * fused / embedding_min_fused``, so one decision weighs
+sketch's scale, ``embedding_evidence_scale * fused / embedding_min_fused`` (7 at the
+threshold), so one decision weighs
 places from both front ends.
 """
 
@@ -65,4 +66,5 @@ def sequence_places(samples: npt.NDArray[np.float32], sketcher: ClipSketcher, in
     fused = fused_statistic(z=best.z, margin=best.margin, votes=best.votes,
                             sketch=checked.evidence, mp=mp)
     return [replace(place, bits=checked.bits, equal_bits=checked.equal_bits,
-                    evidence=mp.min_score * fused / mp.embedding_min_fused)]
+                    evidence=mp.embedding_evidence_scale * fused
+                    / mp.embedding_min_fused)]
