@@ -480,9 +480,10 @@ def main() -> int:
     ap.add_argument("--index", type=Path, help="use (or build once) this index; ingest "
                     "is then not measured when it already exists")
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--no-embeddings", action="store_true",
-                    help="leave the learned front end out of matching (the peaks alone, as "
-                    "engine v2), on the same index: the before of a before/after")
+    ap.add_argument("--engine-v2", action="store_true",
+                    help="match as engine v2 did (the peaks alone: no embeddings, only "
+                    "places past the threshold refined), on the same index: the before of "
+                    "a before/after")
     args = ap.parse_args()
     started = time.perf_counter()
     skip = set(filter(None, args.skip.split(",")))
@@ -524,8 +525,9 @@ def main() -> int:
         # Calibration: the outside audio is split by file; the threshold is derived from
         # the calibration part alone, then held-out clips are scored with it.
         cal_files, held_files = split_outside(corpus.outside, seed=args.seed)
-        engine_mp = MatchParams(use_embeddings=not args.no_embeddings)
-        report["use_embeddings"] = engine_mp.use_embeddings
+        engine_mp = (MatchParams(use_embeddings=False, refine_from_share=1.0)
+                     if args.engine_v2 else MatchParams())
+        report["engine_v2"] = bool(args.engine_v2)
         with engine.one_core() as core:
             log(f"timing on CPU {core}; calibration on {[f.name for f in cal_files]}")
             cal = bench.outside_clips(cal_files, args.calibration, "calibration")

@@ -109,9 +109,9 @@ def match_clip(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams, 
     # The answers' time scales are measured again, finely, with the sketch: a place
     # nominated by few hash hits may be a few per cent off, which an answer's speed
     # (and a timeline that follows the place) would carry on.
-    needed = mp.min_score
+    near = mp.refine_from_share * mp.min_score
     refined = [verify(h, clip.sketcher, index, mp, search_scale=True)
-               if n < mp.refine_answers and h.evidence >= needed and h.front_end == "peaks"
+               if n < mp.refine_answers and h.evidence >= near and h.front_end == "peaks"
                else h
                for n, h in enumerate(ranked)]
     refined.sort(key=lambda h: -h.evidence)
