@@ -28,11 +28,11 @@ def _candidate(offset_s: float = 83.45678, **more: object) -> Candidate:
                      speed=1.150049, pitch_semitones=-0.12345, **more)  # type: ignore[arg-type]
 
 
-def test_a_candidate_reads_as_it_always_did_plus_decided_by() -> None:
+def test_a_candidate_reads_as_it_always_did_plus_decided_by_and_front_end() -> None:
     assert _candidate().to_json() == {
         "episode_id": "show-s01e02", "show": "Show", "season": 1, "episode": 2,
         "title": "Two", "offset_s": 83.457, "score": 12.345678901, "confidence": 0.9731,
-        "speed": 1.15, "pitch_semitones": -0.12, "decided_by": "sound"}
+        "speed": 1.15, "pitch_semitones": -0.12, "decided_by": "sound", "front_end": "peaks"}
 
 
 def test_what_is_not_marked_stays_inside() -> None:
@@ -60,7 +60,10 @@ def test_an_answer_has_its_fields_in_order_and_rounded() -> None:
 
 def test_decided_by_names_the_evidence() -> None:
     assert _candidate(decided_by=Evidence.BOTH).to_json()["decided_by"] == "both"
-    assert [name for name, _ in shown_fields(Candidate)][-1] == "decided_by"
+    # the evidence fields close a candidate: which kind of evidence, then which front end
+    assert [name for name, _ in shown_fields(Candidate)][-2:] == ["decided_by", "front_end"]
+    learned = _candidate(front_end="learned").to_json()
+    assert learned["front_end"] == "learned" and learned["decided_by"] == "sound"
 
 
 def _as_hand_written(c: Candidate) -> dict[str, object]:

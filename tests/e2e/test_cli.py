@@ -75,6 +75,7 @@ def test_identify_json_lines(cli_index: Path, demo_library: DemoLibrary,
     assert abs(m["offset_s"] - 12.0) < 1.0 and 0 < m["confidence"] <= 1
     assert abs(m["speed"] - 1.2) < 0.03
     assert m["decided_by"] == "sound"  # which evidence decided (issue 16)
+    assert m["front_end"] == "peaks"  # a clean, sped-up clip: the peaks are exact (issue 15)
     assert lines[1]["status"] == "error" and "broken.mp4" in lines[1]["error"]
     assert lines[2]["status"] == "ambiguous" and len(lines[2]["candidates"]) == 4
 
@@ -91,7 +92,7 @@ def test_stats_list_remove(cli_index: Path, tmp_path: Path) -> None:
     copy = tmp_path / "index"
     shutil.copytree(cli_index, copy)
     stats = json.loads(run("stats", "--index", str(copy), "--json").stdout)
-    assert stats["episodes"] == 4 and stats["format_version"] == 2
+    assert stats["episodes"] == 4 and stats["format_version"] == 3
     listed = [json.loads(x) for x in run("list", "--index", str(copy), "--json").stdout.split("\n")
               if x]
     assert listed[0]["episode_id"] == "demo-show-s01e01"

@@ -63,7 +63,7 @@ def test_upload_answers_the_cli_shape(client: TestClient, library: Library,
     check_segments(body["segments"], library)
     assert set(body["segments"][0]["match"]) == {
         "show", "season", "episode", "title", "episode_id", "offset_s", "confidence", "score",
-        "speed", "pitch_semitones", "decided_by", "end_offset_s"}
+        "speed", "pitch_semitones", "decided_by", "front_end", "end_offset_s"}
 
 
 def test_sse_sends_segments_as_they_are_found(client: TestClient, library: Library,
