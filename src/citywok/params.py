@@ -305,6 +305,16 @@ class MatchParams:
     #: that moves the threshold moves it for both front ends alike.
     embedding_min_fused: float = 10.0
     embedding_evidence_scale: float = 7.0
+    #: A reference of more windows than this (0.5 s each: 200,000 is 28 h) is searched
+    #: through inverted lists (:mod:`citywok.learned.coarse`) rather than whole: exact
+    #: search costs 9 ms a query at 4 h, 0.43 s at 100 h and 2.4 s at 1,000 h.
+    embedding_exact_max_windows: int = 200_000
+    #: The lists: this many times the square root of the windows (1,000 h: 2,683),
+    #: each centroid trained on this many sampled windows, and the lists a query window
+    #: reads (its nearest centroids).
+    embedding_lists_per_sqrt: float = 1.0
+    embedding_train_per_list: int = 40
+    embedding_nprobe: int = 16
 
     def confidence(self, evidence: float) -> float:
         """Probability that an answer with this evidence is right (the reliability

@@ -30,10 +30,15 @@ import numpy.typing as npt
 
 from citywok.analysis.sketch import ClipSketcher
 from citywok.index import Index
+from citywok.learned.coarse import CoarseSpec
 from citywok.learned.search import search
 from citywok.match.places import Hit
 from citywok.match.verify import verify
 from citywok.params import MatchParams
+
+#: The inverted lists' sample and k-means start are drawn with this seed: the same
+#: reference gives the same lists wherever it is opened.
+COARSE_SEED = 2026
 
 
 def fused_statistic(*, z: float, margin: float, votes: float, sketch: float,
@@ -53,8 +58,15 @@ def sequence_places(samples: npt.NDArray[np.float32], sketcher: ClipSketcher, in
     if got is None or index.embedder is None:
         return []
     reference, keys = got
+    coarse = None
+    windows = len(reference.codes)
+    if windows > mp.embedding_exact_max_windows:
+        coarse = index.embedding_coarse(CoarseSpec.for_rows(
+            windows, lists_per_sqrt=mp.embedding_lists_per_sqrt,
+            train_per_list=mp.embedding_train_per_list, seed=COARSE_SEED))
     query, times_s = index.embedder.embed_query(samples)
-    found = search(query, times_s, reference, top_k=mp.embedding_top_k, max_candidates=1)
+    found = search(query, times_s, reference, top_k=mp.embedding_top_k, max_candidates=1,
+                   coarse=coarse, nprobe=mp.embedding_nprobe)
     if not found:
         return []
     best = found[0]
