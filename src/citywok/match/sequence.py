@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from citywok.analysis.sketch import ClipSketcher
 from citywok.index import Index
-from citywok.learned.coarse import CoarseSpec
+from citywok.learned.coarse import Coarse, CoarseSpec
 from citywok.learned.search import search
 from citywok.match.places import Hit
 from citywok.match.verify import verify
@@ -49,6 +49,18 @@ def fused_statistic(*, z: float, margin: float, votes: float, sketch: float,
             + mp.embedding_votes_weight * votes)
 
 
+def embedding_lists(index: Index, mp: MatchParams) -> Coarse | None:
+    """The inverted lists the embedding search reads, for a reference past
+    ``mp.embedding_exact_max_windows`` (None: it is searched whole). Indexing calls this
+    once it is done, so that no query pays for building them."""
+    got = index.embedding_reference() if mp.use_embeddings else None
+    if got is None or len(got[0].codes) <= mp.embedding_exact_max_windows:
+        return None
+    return index.embedding_coarse(CoarseSpec.for_rows(
+        len(got[0].codes), lists_per_sqrt=mp.embedding_lists_per_sqrt,
+        train_per_list=mp.embedding_train_per_list, seed=COARSE_SEED))
+
+
 def sequence_places(samples: npt.NDArray[np.float32], sketcher: ClipSketcher, index: Index,
                     mp: MatchParams) -> list[Hit]:
     """The best place the embedding search names, with its fused statistic as evidence
@@ -58,12 +70,7 @@ def sequence_places(samples: npt.NDArray[np.float32], sketcher: ClipSketcher, in
     if got is None or index.embedder is None:
         return []
     reference, keys = got
-    coarse = None
-    windows = len(reference.codes)
-    if windows > mp.embedding_exact_max_windows:
-        coarse = index.embedding_coarse(CoarseSpec.for_rows(
-            windows, lists_per_sqrt=mp.embedding_lists_per_sqrt,
-            train_per_list=mp.embedding_train_per_list, seed=COARSE_SEED))
+    coarse = embedding_lists(index, mp)
     query, times_s = index.embedder.embed_query(samples)
     found = search(query, times_s, reference, top_k=mp.embedding_top_k, max_candidates=1,
                    coarse=coarse, nprobe=mp.embedding_nprobe)
