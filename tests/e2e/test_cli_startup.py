@@ -2,6 +2,7 @@
 load no SciPy, NumPy, web stack or downloader; ``identify`` loads the engine, never the
 web stack, and spawns one decoder per clip."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,13 @@ def test_identify_still_refuses_a_clip_over_the_cap(demo_library: DemoLibrary,
     _, _, output = _run((), "identify", str(long), "--index", str(demo_library.index_dir),
                         "--max-duration", "1300", "--json")
     assert '"status": "no_match"' in output, output
+
+
+def test_the_cli_keeps_blas_to_one_thread_unless_told() -> None:
+    code = "import os, citywok.cli; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for given, expect in ((None, "1"), ("3", "3")):
+        run_env = env if given is None else {**env, "OPENBLAS_NUM_THREADS": given}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=run_env).stdout.strip()
+        assert out == expect, (given, out)
