@@ -95,3 +95,27 @@ def test_the_cli_keeps_blas_to_one_thread_unless_told() -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True, env=run_env).stdout.strip()
         assert out == expect, (given, out)
+
+
+def test_plain_identify_reads_what_typer_reads() -> None:
+    # identify's plain arguments skip Typer's pydantic coercion: the same parameters.
+    from typer.main import get_command
+
+    from citywok.cli.main import app, plain_identify
+
+    command = get_command(app).commands["identify"]  # type: ignore[attr-defined]
+    plain = (["a.mp3"], ["a.mp3", "b c.m4a", "--json"], ["-i", "/x/idx", "a.mp3"],
+             ["a.mp3", "--index=rel/idx", "--max-duration", "12.5"],
+             ["--max-duration=0", "a.mp3", "--json", "--index", "i d x"],
+             ["a.mp3", "--max-duration", "7", "b.mp3"], ["a.mp3", "--max-duration", ".5"])
+    for args in plain:
+        got = plain_identify(["identify", *args])
+        assert got == command.make_context("identify", list(args)).params, args
+    for args in ([], ["--help"], ["a.mp3", "--help"], ["a.mp3", "--json", "--json"],
+                 ["a.mp3", "--index", ""], ["a.mp3", "-i"], ["a.mp3", "--max-duration", "-1"],
+                 ["a.mp3", "--max-duration", "1e3"], ["a.mp3", "--max-duration", "inf"],
+                 ["a.mp3", "--json=1"], ["a.mp3", "--"], ["-"], ["a.mp3", "-ix"],
+                 ["a.mp3", "--indx", "x"], ["a.mp3", "-i", "x", "--index", "y"]):
+        assert plain_identify(["identify", *args]) is None, args
+    assert plain_identify(["index", "a.mp3"]) is None
+    assert plain_identify([]) is None
