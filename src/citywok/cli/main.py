@@ -13,6 +13,8 @@ import re
 import signal
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -35,6 +37,9 @@ from citywok.result import IdentifyResult, Status
 # What a command needs is imported when it runs (the index, the pipeline, NumPy, SciPy,
 # rich's bars and tables): `citywok --help` loads none of it, `identify` only its own.
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from citywok.index import Index
     from citywok.links.fetch import DownloadLimits
     from citywok.web.core.config import Settings
@@ -349,12 +354,62 @@ def _identify_path(path: str | Path, idx: Index, mp: MatchParams, max_s: float,
     try:
         return identify_file(path, idx, match_params=mp, max_stated_s=max_s or None)
     except errors.MediaTooLongError as exc:
-        raise errors.MediaTooLongError(f"{exc.message} (--max-duration 0 lifts the cap)"
-                                       ) from None
+        raise _lifts_the_cap(exc) from None
+
+
+def _lifts_the_cap(exc: errors.MediaTooLongError) -> errors.MediaTooLongError:
+    return errors.MediaTooLongError(f"{exc.message} (--max-duration 0 lifts the cap)")
+
+
+class _EarlyDecode:
+    """The first clip's decoding, started before the engine is imported and the index
+    opened: ffmpeg's start and decode (about 0.1 s of a one-clip run) overlap them. The
+    same call as :func:`citywok.pipeline.identify_file` makes, at the default analysis
+    rate (an index built at another rate has the clip decoded again)."""
+
+    def __init__(self, path: str, max_s: float) -> None:
+        from citywok.analysis.decode import decode_clip
+        from citywok.params import AnalysisParams
+
+        self.path = path
+        self.sample_rate_hz = AnalysisParams().sample_rate_hz
+        self._got: list[tuple[npt.NDArray[np.float32], float] | BaseException] = []
+
+        def run() -> None:
+            started = time.perf_counter()
+            try:
+                samples = decode_clip(path, sample_rate_hz=self.sample_rate_hz,
+                                      max_stated_s=max_s or None,
+                                      limit_s=MatchParams().max_query_s,
+                                      timeout_s=defaults.CLIP_DECODE_TIMEOUT_S).samples
+            except BaseException as exc:  # handed to the main thread as it is
+                self._got.append(exc)
+                return
+            self._got.append((samples, (time.perf_counter() - started) * 1000))
+
+        self._thread = threading.Thread(target=run, name="decode", daemon=True)
+        self._thread.start()
+
+    def result(self) -> tuple[npt.NDArray[np.float32], float]:
+        """The samples and the milliseconds decoding took; what it raised, raised."""
+        self._thread.join()
+        got = self._got[0]
+        if isinstance(got, BaseException):
+            raise got
+        return got
 
 
 def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
-                  max_s: float) -> IdentifyResult:
+                  max_s: float, early: _EarlyDecode | None = None) -> IdentifyResult:
+    if early is not None and early.path == source \
+            and early.sample_rate_hz == idx.params.sample_rate_hz:
+        from citywok.pipeline import identify_decoded
+
+        try:
+            samples, decode_ms = early.result()
+        except errors.MediaTooLongError as exc:
+            raise _lifts_the_cap(exc) from None
+        return identify_decoded(samples, idx, decode_ms=decode_ms, match_params=mp)
     if not is_link(source):
         return _identify_path(source, idx, mp, max_s)
     assert settings is not None
@@ -382,6 +437,7 @@ def identify(
     segments). An input that cannot be read is named (on its own line with --json) and
     the others still run; the exit code then says so (see the list in 'citywok --help').
     """
+    early = _EarlyDecode(files[0], max_duration) if not is_link(files[0]) else None
     try:
         settings = link_settings() if any(is_link(f) for f in files) else None
         idx = open_for_queries(index_dir)
@@ -391,8 +447,9 @@ def identify(
     failures: list[errors.CityWokError] = []
     with idx:
         for f in files:
+            first, early = early, None
             try:
-                res = _identify_one(f, idx, mp, settings, max_duration)
+                res = _identify_one(f, idx, mp, settings, max_duration, first)
             except errors.CityWokError as exc:
                 failures.append(exc)
                 if as_json:
