@@ -7,8 +7,8 @@ from citywok.analysis.peaks import (
     PeakStream,
     find_peaks,
     hz_to_pitch,
+    mean_nearest,
     running_max,
-    running_mean,
 )
 from citywok.params import AnalysisParams
 
@@ -94,13 +94,13 @@ def test_running_max_at_the_edges_equals_scipy_nearest(rows: int, cols: int, hal
 
 @given(st.integers(1, 60), st.integers(1, 40), st.integers(0, 25), st.integers(0, 1))
 @settings(max_examples=80, deadline=None)
-def test_running_mean_equals_scipy_bit_for_bit(rows: int, cols: int, half: int,
+def test_mean_nearest_equals_scipy_bit_for_bit(rows: int, cols: int, half: int,
                                                axis: int) -> None:
     # Powers over 16 decades, as a spectrogram's are: the rounding must be SciPy's.
     rng = np.random.default_rng(rows * 31 + cols + half)
     x = (rng.standard_normal((rows, cols)) ** 2
          * 10.0 ** rng.uniform(-12, 4, (rows, cols))).astype(np.float32)
     expect = uniform_filter1d(x, 2 * half + 1, axis=axis, mode="nearest")
-    got = running_mean(x, half, axis=axis)
+    got = mean_nearest(x, half, axis=axis)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expect)

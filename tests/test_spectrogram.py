@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import numpy as np
 
 from citywok.analysis.spectrogram import frame_count, power_spectrogram
@@ -38,21 +35,3 @@ def test_the_spectrum_is_scipys_bit_for_bit() -> None:
     spec = scipy.fft.rfft(frames * np.hanning(513)[:-1].astype(np.float32), axis=1)
     expect = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
     np.testing.assert_array_equal(power_spectrogram(x, n_fft=512, hop_length=128), expect)
-
-
-def test_peaks_import_no_scipy_and_share_its_fft_with_it() -> None:
-    code = """
-import sys
-import numpy as np
-from citywok.analysis.peaks import find_peaks
-from citywok.params import AnalysisParams, MatchParams
-x = np.random.default_rng(0).standard_normal(40000).astype(np.float32)
-mp = MatchParams()
-assert len(find_peaks(x, params=AnalysisParams(), peak_params=mp.query_peaks)) > 0
-print(sorted(m for m in sys.modules if m == "scipy" or m.startswith("scipy.")))
-import scipy.fft
-print(scipy.fft._pocketfft.basic.pfft is sys.modules["scipy.fft._pocketfft.pypocketfft"])
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split("\n")
-    assert out[:2] == ["['scipy.fft._pocketfft.pypocketfft']", "True"], out

@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from citywok.analysis import sketch
-from citywok.analysis.spectrogram import pocketfft, power_spectrogram
+from citywok.analysis.native import nd_image, pocketfft
+from citywok.analysis.spectrogram import power_spectrogram
 from citywok.params import AnalysisParams, PeakParams
 
 #: Pitch zero; every pitch is ``12 * log2(f / PITCH_REF_HZ)``.
@@ -50,35 +51,24 @@ def running_max(x: npt.NDArray[np.float32], half: int, *, axis: int) -> npt.NDAr
     return np.moveaxis(out, -1, axis)
 
 
-def running_mean(x: npt.NDArray[np.float32], half: int, *, axis: int
+def mean_nearest(x: npt.NDArray[np.float32], half: int, *, axis: int
                  ) -> npt.NDArray[np.float32]:
     """Mean over ``[i - half, i + half]`` along ``axis`` (beyond the edges: the edge
-    value), float32.
-
-    The same result, bit for bit, as ``scipy.ndimage.uniform_filter1d(x, 2 * half + 1,
-    axis=axis, mode="nearest")`` (a test holds it), without SciPy's import: the sum is
-    SciPy's, in float64, the first window's added in order and then each step's
-    difference (entering minus leaving value), divided by the width at the end.
-    """
-    width = 2 * half + 1
-    moved = np.moveaxis(x, axis, -1)
-    n = moved.shape[-1]
-    line = np.concatenate([np.repeat(moved[..., :1], half, axis=-1), moved,
-                           np.repeat(moved[..., -1:], half, axis=-1)], axis=-1
-                          ).astype(np.float64)
-    sums = np.empty((*moved.shape[:-1], n), dtype=np.float64)
-    sums[..., 0] = np.add.accumulate(line[..., :width], axis=-1)[..., -1]
-    np.subtract(line[..., width:], line[..., : n - 1], out=sums[..., 1:])
-    np.add.accumulate(sums, axis=-1, out=sums)
-    sums /= width
-    return np.moveaxis(sums.astype(np.float32), -1, axis)
+    value): ``scipy.ndimage.uniform_filter1d(x, 2 * half + 1, axis=axis,
+    mode="nearest")``, from SciPy's compiled filter without SciPy's import."""
+    out = np.zeros(x.shape, dtype=np.float32)
+    nd_image().uniform_filter1d(np.asarray(x, dtype=np.float32), 2 * half + 1, axis, out,
+                                0, 0.0, 0)
+    return out
 
 
 def import_scipy() -> None:
-    """Load now the SciPy part that the spectrogram loads on first use (its FFT): a
-    server does at start, so that its first answer is as quick as the others (a one-shot
-    CLI leaves it to the first clip, and ``--help`` never pays it)."""
+    """Load now the SciPy parts that the spectrogram and the peaks load on first use
+    (:mod:`citywok.analysis.native`): a server does at start, so that its first answer
+    is as quick as the others (a one-shot CLI leaves it to the first clip, and
+    ``--help`` never pays it)."""
     pocketfft()
+    nd_image()
 
 
 def _frames(seconds: float, params: AnalysisParams) -> int:
@@ -151,8 +141,8 @@ def peaks_from_power(
     is_peak = (level == local_max) & (level > floor[:, None])
     if peak_params.prominence_db > 0:
         # Mean power around each cell; noise peaks barely stand out of it, tonal ones do.
-        mean = running_mean(power, _MEAN_HALF_BINS, axis=1)
-        mean = running_mean(mean, _frames(_MEAN_HALF_S, params), axis=0)
+        mean = mean_nearest(power, _MEAN_HALF_BINS, axis=1)
+        mean = mean_nearest(mean, _frames(_MEAN_HALF_S, params), axis=0)
         is_peak &= power > mean * np.float32(10 ** (peak_params.prominence_db / 10))
     # Edge bins cannot be interpolated and lie outside the analysed band anyway.
     is_peak[:, 0] = False

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import functools
-import importlib.machinery
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
+
+from citywok.analysis.native import pocketfft
 
 #: Frames transformed at once; bounds memory for long inputs.
 _CHUNK_FRAMES = 4096
@@ -21,40 +18,6 @@ def _hann(n_fft: int) -> npt.NDArray[np.float32]:
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
     window.setflags(write=False)
     return window
-
-
-#: SciPy's compiled real FFT (pocketfft), by its module name inside SciPy.
-_POCKETFFT = "scipy.fft._pocketfft.pypocketfft"
-
-
-@functools.cache
-def pocketfft() -> ModuleType:
-    """SciPy's pocketfft extension, loaded without ``import scipy.fft``.
-
-    ``import scipy.fft`` takes 0.2-0.5 s (SciPy 1.17 builds its array-API layer and
-    parses docstrings as it imports), more than a clip's whole query; the transform is
-    one compiled module that needs none of it. It is loaded here from its file under its
-    own name, so that a later ``import scipy.fft`` uses this same module, and the
-    spectrum is SciPy's bit for bit (``scipy.fft.rfft`` calls ``r2c`` as
-    :func:`power_spectrogram` does; a test compares them). A SciPy laid out otherwise is
-    imported the ordinary way.
-    """
-    if _POCKETFFT in sys.modules:
-        return sys.modules[_POCKETFFT]
-    spec = importlib.util.find_spec("scipy")  # finds the package without importing it
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = Path(root, "fft", "_pocketfft", "pypocketfft" + suffix)
-            if path.is_file():
-                loader = importlib.machinery.ExtensionFileLoader(_POCKETFFT, str(path))
-                found = importlib.util.spec_from_file_location(_POCKETFFT, path,
-                                                               loader=loader)
-                assert found is not None
-                module = importlib.util.module_from_spec(found)
-                loader.exec_module(module)
-                sys.modules[_POCKETFFT] = module
-                return module
-    return importlib.import_module(_POCKETFFT)  # not laid out as expected
 
 
 def frame_count(n_samples: int, *, n_fft: int, hop_length: int) -> int:
@@ -90,8 +53,7 @@ def power_spectrogram(
     window = _hann(n_fft)
     for start in range(0, n_frames, _CHUNK_FRAMES):
         block = frames[start : start + _CHUNK_FRAMES] * window
-        # scipy.fft.rfft(block, axis=1): forward, no normalisation, one thread.
-        spec = r2c(block, (1,), True, 0, None, 1)[:, bin_lo:hi]
+        spec = r2c(block, (1,), True, 0, None, 1)[:, bin_lo:hi]  # scipy.fft.rfft(block, axis=1)
         # |z|^2 from the (re, im) pairs, written straight into the output.
         pairs = spec.view(np.float32).reshape(len(block), hi - bin_lo, 2)
         dest = out[start : start + len(block)]
