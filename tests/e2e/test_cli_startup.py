@@ -119,3 +119,9 @@ def test_plain_identify_reads_what_typer_reads() -> None:
         assert plain_identify(["identify", *args]) is None, args
     assert plain_identify(["index", "a.mp3"]) is None
     assert plain_identify([]) is None
+
+
+def test_python_dash_m_citywok_is_the_command() -> None:
+    proc = subprocess.run([sys.executable, "-m", "citywok", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("citywok "), proc
