@@ -24,7 +24,6 @@ from citywok.errors import CityWokError, IndexInterrupted, MediaError
 from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
 from citywok.ingest.library import LibraryFile, LibraryScan, make_episode_id, scan_library
-from citywok.ingest.local import local_fingerprinter
 from citywok.match.decide import decide, shared_material
 from citywok.match.query import analyse_clip, match_clip
 from citywok.match.shared import find_shared
@@ -254,6 +253,9 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
             index.add(pending, replace_keys=replaces)
         pending, replaces, pending_s = [], [], 0.0
         last_commit = time.monotonic()
+
+    # The process pool (multiprocessing) loads when indexing, not for an identification.
+    from citywok.ingest.local import local_fingerprinter
 
     runner = fingerprinter if fingerprinter is not None else local_fingerprinter(workers)
     try:
