@@ -18,15 +18,24 @@ import importlib
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
+
+#: One loader at a time: a compiled module is initialised once per process.
+_loading = threading.Lock()
 
 
 def _extension(name: str) -> ModuleType:
     """The compiled module ``name`` (``scipy.<package path>.<module>``), loaded from its
     file without its packages' ``__init__``."""
-    if name in sys.modules:
-        return sys.modules[name]
+    with _loading:
+        if name in sys.modules:
+            return sys.modules[name]
+        return _load(name)
+
+
+def _load(name: str) -> ModuleType:
     top, *inner = name.split(".")
     spec = importlib.util.find_spec(top)  # finds the package without importing it
     for root in (spec.submodule_search_locations or []) if spec else []:
