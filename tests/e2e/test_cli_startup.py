@@ -87,14 +87,26 @@ def test_identify_still_refuses_a_clip_over_the_cap(demo_library: DemoLibrary,
     assert '"status": "no_match"' in output, output
 
 
-def test_the_cli_keeps_blas_to_one_thread_unless_told() -> None:
-    code = "import os, citywok.cli; print(os.environ['OPENBLAS_NUM_THREADS'])"
+def test_query_commands_keep_blas_to_one_thread_unless_told() -> None:
+    code = """
+import os, sys
+sys.argv = ["citywok", *sys.argv[1:]]
+from citywok.cli.main import main
+try:
+    main()
+except SystemExit:
+    pass
+print("THREADS=" + os.environ.get("OPENBLAS_NUM_THREADS", "unset"))
+"""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    for given, expect in ((None, "1"), ("3", "3")):
+    for args, given, expect in ((["identify", "--help"], None, "1"),
+                                (["timeline", "--help"], None, "1"),
+                                (["identify", "--help"], "3", "3"),
+                                (["index", "--help"], None, "unset")):
         run_env = env if given is None else {**env, "OPENBLAS_NUM_THREADS": given}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, env=run_env).stdout.strip()
-        assert out == expect, (given, out)
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                             text=True, check=True, env=run_env).stdout
+        assert "THREADS=" + expect in out, (args, given, out)
 
 
 def test_plain_identify_reads_what_typer_reads() -> None:
