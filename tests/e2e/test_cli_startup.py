@@ -119,7 +119,8 @@ def test_plain_identify_reads_what_typer_reads() -> None:
     plain = (["a.mp3"], ["a.mp3", "b c.m4a", "--json"], ["-i", "/x/idx", "a.mp3"],
              ["a.mp3", "--index=rel/idx", "--max-duration", "12.5"],
              ["--max-duration=0", "a.mp3", "--json", "--index", "i d x"],
-             ["a.mp3", "--max-duration", "7", "b.mp3"], ["a.mp3", "--max-duration", ".5"])
+             ["a.mp3", "--max-duration", "7", "b.mp3"], ["a.mp3", "--max-duration", ".5"],
+             ["a.mp3", "--max-duration", "12."], ["a.mp3", "--max-duration=007"])
     for args in plain:
         got = plain_identify(["identify", *args])
         assert got == command.make_context("identify", list(args)).params, args
