@@ -73,6 +73,21 @@ def test_identify_loads_no_web_stack_and_runs_one_decoder(demo_library: DemoLibr
     assert [Path(s).name for s in spawned] == ["ffmpeg"], spawned
 
 
+def test_identify_decodes_the_next_clip_ahead_one_decoder_each(
+        demo_library: DemoLibrary, tmp_path: Path) -> None:
+    # Each next clip decodes while the one before is matched: answers in the order
+    # given, an unreadable one named in its place, one ffmpeg per clip.
+    clips = [write_wav(tmp_path / "a.wav", 6, rate_hz=16000), tmp_path / "missing.wav",
+             write_wav(tmp_path / "b.wav", 5, rate_hz=8000)]
+    _, spawned, output = _run((), "identify", *map(str, clips), "--index",
+                              str(demo_library.index_dir), "--json")
+    files = [line.split('"file": "', 1)[1].split('"', 1)[0]
+             for line in output.splitlines() if line.startswith('{"file"')]
+    assert files == [str(c) for c in clips], output
+    assert '"error": "missing.wav: no such file"' in output, output
+    assert [Path(s).name for s in spawned] == ["ffmpeg", "ffmpeg"], spawned
+
+
 def test_identify_still_refuses_a_clip_over_the_cap(demo_library: DemoLibrary,
                                                     tmp_path: Path) -> None:
     # 20 minutes at 1 Hz: its container says 1200 s; the cap is 600 s by default.

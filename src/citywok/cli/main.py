@@ -363,17 +363,20 @@ def _lifts_the_cap(exc: errors.MediaTooLongError) -> errors.MediaTooLongError:
 
 
 class _EarlyDecode:
-    """The first clip's decoding, started before the engine is imported and the index
-    opened: ffmpeg's start and decode (about 0.1 s of a one-clip run) overlap them. The
-    same call as :func:`citywok.pipeline.identify_file` makes, at the default analysis
-    rate (an index built at another rate has the clip decoded again)."""
+    """A clip's decoding, started ahead on a thread: the first clip's before the engine
+    is imported and the index opened, each next one's while the clip before it is
+    matched, so that ffmpeg's start and decode (about 0.1 s a clip) overlap them. The
+    same call as :func:`citywok.pipeline.identify_file` makes; before the index is open,
+    at the default analysis rate (an index built at another rate has the clip decoded
+    again)."""
 
-    def __init__(self, path: str, max_s: float) -> None:
+    def __init__(self, path: str, max_s: float, *, sample_rate_hz: int | None = None
+                 ) -> None:
         from citywok.analysis.decode import decode_clip
         from citywok.params import AnalysisParams
 
         self.path = path
-        self.sample_rate_hz = AnalysisParams().sample_rate_hz
+        self.sample_rate_hz = sample_rate_hz or AnalysisParams().sample_rate_hz
         self._got: list[tuple[npt.NDArray[np.float32], float] | BaseException] = []
 
         def run() -> None:
@@ -447,8 +450,12 @@ def identify(
     mp = MatchParams()
     failures: list[errors.CityWokError] = []
     with idx:
-        for f in files:
+        for n, f in enumerate(files):
             first, early = early, None
+            after = files[n + 1] if n + 1 < len(files) else None
+            if after is not None and not is_link(after):
+                early = _EarlyDecode(after, max_duration,
+                                     sample_rate_hz=idx.params.sample_rate_hz)
             try:
                 res = _identify_one(f, idx, mp, settings, max_duration, first)
             except errors.CityWokError as exc:
