@@ -12,7 +12,8 @@ from citywok.analysis.sketch import codes_from_energies
 from citywok.errors import ConfigError
 from citywok.families import triplet
 from citywok.index import Index, NewEpisode
-from citywok.match.places import WarpedPeaks, _distinct_places, _Votes, find_places
+from citywok.match import places
+from citywok.match.places import WarpedPeaks, _busy_only, _distinct_places, _Votes, find_places
 from citywok.match.query import analyse_clip, match_clip
 from citywok.match.verify import verify
 from citywok.params import MatchParams
@@ -212,6 +213,32 @@ def test_copies_past_the_busiest_few_are_kept_up_to_a_cap() -> None:
     assert len(_distinct_places(v, fs, mp)) == 4
 
 
+def test_a_smaller_counting_table_finds_the_same_places(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lone chance votes scattered over many episodes, and busy places among them: the
+    # table sized to the votes keeps more lone votes by collision, never a place fewer.
+    rng = np.random.default_rng(7)
+    k = 6000
+    lone = _Votes(episode=rng.integers(0, 400, k), center=rng.uniform(0, 1e5, k),
+                  scale=np.ones(k), shift=rng.integers(-20, 20, k).astype(np.float64) / 2,
+                  q_idx=np.zeros((k, 3), dtype=np.int64), t_q=np.zeros((k, 3)),
+                  t_r=np.zeros((k, 3)))
+    busy = _crowd([(e, int(rng.integers(2, 30))) for e in range(400, 440)])
+    v = _Votes(*(np.concatenate([getattr(lone, f), getattr(busy, f)]) for f in
+                 ("episode", "center", "scale", "shift", "q_idx", "t_q", "t_r")))
+    fs, vote_bin = 0.016, MP.vote_bin_s / 0.016
+
+    def found() -> list[tuple[int, ...]]:
+        kept = _busy_only(v, vote_bin, MP)
+        return [tuple(kept.episode[g].tolist()) + tuple(kept.center[g].tolist())
+                for g in _distinct_places(kept, fs, MP)]
+
+    sized = found()
+    monkeypatch.setattr(places, "_MIN_TABLE_BITS", places._MAX_TABLE_BITS)
+    assert sized == found()
+    assert len(sized) > 10
+
+
 def test_the_cap_cannot_be_below_the_busiest_few() -> None:
     with pytest.raises(ConfigError):
         replace(MP, places_per_search=16, max_places_per_search=8)
@@ -236,3 +263,10 @@ def test_rarest_within_never_trusts_a_count_past_the_budget() -> None:
     count = np.array([2**40, 3, 5, 2**35, 1], dtype=np.int64)
     assert rarest_within(count, 10).tolist() == [4, 1, 2]
     assert rarest_within(count, 0).tolist() == []
+
+
+def test_the_median_of_votes_is_numpys() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 32, 33, 34, 101, 1000, 1001):
+        x = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n)
+        assert places._median(x) == float(np.median(x)), n

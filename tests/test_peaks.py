@@ -1,9 +1,15 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
-from citywok.analysis.peaks import PeakStream, find_peaks, hz_to_pitch, running_max
+from citywok.analysis.peaks import (
+    PeakStream,
+    find_peaks,
+    hz_to_pitch,
+    mean_nearest,
+    running_max,
+)
 from citywok.params import AnalysisParams
 
 P = AnalysisParams()
@@ -73,3 +79,28 @@ def test_running_max_equals_scipy(rows: int, cols: int, half: int, axis: int) ->
         np.float32)
     expect = maximum_filter1d(x, 2 * half + 1, axis=axis, mode="constant", cval=-np.inf)
     np.testing.assert_array_equal(running_max(x, half, axis=axis), expect)
+
+
+@given(st.integers(1, 40), st.integers(1, 30), st.integers(0, 25), st.integers(0, 1))
+@settings(max_examples=60, deadline=None)
+def test_running_max_at_the_edges_equals_scipy_nearest(rows: int, cols: int, half: int,
+                                                        axis: int) -> None:
+    # The loudness floor's filter: SciPy's mode="nearest" and running_max's -inf agree.
+    x = np.random.default_rng(rows * 37 + cols).standard_normal((rows, cols)).astype(
+        np.float32)
+    expect = maximum_filter1d(x, 2 * half + 1, axis=axis, mode="nearest")
+    np.testing.assert_array_equal(running_max(x, half, axis=axis), expect)
+
+
+@given(st.integers(1, 60), st.integers(1, 40), st.integers(0, 25), st.integers(0, 1))
+@settings(max_examples=80, deadline=None)
+def test_mean_nearest_equals_scipy_bit_for_bit(rows: int, cols: int, half: int,
+                                               axis: int) -> None:
+    # Powers over 16 decades, as a spectrogram's are: the rounding must be SciPy's.
+    rng = np.random.default_rng(rows * 31 + cols + half)
+    x = (rng.standard_normal((rows, cols)) ** 2
+         * 10.0 ** rng.uniform(-12, 4, (rows, cols))).astype(np.float32)
+    expect = uniform_filter1d(x, 2 * half + 1, axis=axis, mode="nearest")
+    got = mean_nearest(x, half, axis=axis)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expect)

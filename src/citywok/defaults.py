@@ -9,6 +9,8 @@ from platformdirs import user_cache_dir, user_data_dir
 
 #: Longest clip the CLI and the web service decode by default, in seconds.
 MAX_CLIP_DURATION_S = 600.0
+#: Longest a clip's decoding may take, in seconds (then the decoder is killed).
+CLIP_DECODE_TIMEOUT_S = 60.0
 #: How the default index reads in help texts and docs (the real path depends on the OS).
 DEFAULT_INDEX_TEXT = "the per-user data dir (~/.local/share/citywok/index on Linux)"
 

@@ -18,12 +18,12 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from citywok import defaults
 from citywok.analysis.decode import decode_clip, duration_shortfall, probe
 from citywok.errors import CityWokError, IndexInterrupted, MediaError
 from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
 from citywok.ingest.library import LibraryFile, LibraryScan, make_episode_id, scan_library
-from citywok.ingest.local import local_fingerprinter
 from citywok.match.decide import decide, shared_material
 from citywok.match.query import analyse_clip, match_clip
 from citywok.match.sequence import embedding_lists
@@ -97,7 +97,7 @@ def identify_file_steps(path: str | Path, index: Index, *,
                         match_params: MatchParams | None = None,
                         max_duration_s: float | None = None,
                         max_stated_s: float | None = None,
-                        timeout_s: float | None = 60.0,
+                        timeout_s: float | None = defaults.CLIP_DECODE_TIMEOUT_S,
                         ) -> Generator[Progress, None, IdentifyResult]:
     """Decode a clip and identify it, yielding a progress event per stage.
 
@@ -113,6 +113,15 @@ def identify_file_steps(path: str | Path, index: Index, *,
                           limit_s=mp.max_query_s, timeout_s=timeout_s).samples
     timings = {"decode_ms": (time.perf_counter() - started) * 1000}
     return (yield from _identify_steps(samples, index, mp, timings, started))
+
+
+def identify_decoded(samples: npt.NDArray[np.float32], index: Index, *, decode_ms: float,
+                     match_params: MatchParams | None = None) -> IdentifyResult:
+    """Identify a clip decoded beforehand (``decode_ms`` it took, at the index's sample
+    rate), timed as :func:`identify_file` times it: decoding plus matching."""
+    started = time.perf_counter() - decode_ms / 1000
+    return drive(_identify_steps(samples, index, match_params or MatchParams(),
+                                 {"decode_ms": decode_ms}, started))
 
 
 def identify_file(path: str | Path, index: Index, **kwargs: object) -> IdentifyResult:
@@ -245,6 +254,9 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
             index.add(pending, replace_keys=replaces)
         pending, replaces, pending_s = [], [], 0.0
         last_commit = time.monotonic()
+
+    # The process pool (multiprocessing) loads when indexing, not for an identification.
+    from citywok.ingest.local import local_fingerprinter
 
     runner = fingerprinter if fingerprinter is not None else local_fingerprinter(workers)
     try:

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from citywok.analysis import sketch
+from citywok.analysis.native import nd_image, pocketfft
 from citywok.analysis.spectrogram import power_spectrogram
 from citywok.params import AnalysisParams, PeakParams
 
@@ -50,12 +51,24 @@ def running_max(x: npt.NDArray[np.float32], half: int, *, axis: int) -> npt.NDAr
     return np.moveaxis(out, -1, axis)
 
 
+def mean_nearest(x: npt.NDArray[np.float32], half: int, *, axis: int
+                 ) -> npt.NDArray[np.float32]:
+    """Mean over ``[i - half, i + half]`` along ``axis`` (beyond the edges: the edge
+    value): ``scipy.ndimage.uniform_filter1d(x, 2 * half + 1, axis=axis,
+    mode="nearest")``, from SciPy's compiled filter without SciPy's import."""
+    out = np.zeros(x.shape, dtype=np.float32)
+    nd_image().uniform_filter1d(np.asarray(x, dtype=np.float32), 2 * half + 1, axis, out,
+                                0, 0.0, 0)
+    return out
+
+
 def import_scipy() -> None:
-    """Import now the SciPy parts that the spectrogram and the peaks import on first use:
-    a server does at start, so that its first answer is as quick as the others (a
-    one-shot CLI leaves it to the first clip, and ``--help`` never pays it)."""
-    import scipy.fft
-    import scipy.ndimage  # noqa: F401
+    """Load now the SciPy parts that the spectrogram and the peaks load on first use
+    (:mod:`citywok.analysis.native`): a server does at start, so that its first answer
+    is as quick as the others (a one-shot CLI leaves it to the first clip, and
+    ``--help`` never pays it)."""
+    pocketfft()
+    nd_image()
 
 
 def _frames(seconds: float, params: AnalysisParams) -> int:
@@ -117,22 +130,19 @@ def peaks_from_power(
     keep_to = n_frames if keep_to is None else keep_to
     if n_frames == 0 or keep_to <= keep_from:
         return Peaks.empty()
-    # SciPy loads when peaks are first picked, not when the index or the CLI is imported.
-    from scipy.ndimage import maximum_filter1d, uniform_filter1d
-
     level = np.log10(power + 1e-12, dtype=np.float32)
     level *= 10.0
     local_max = running_max(level, peak_params.half_bins, axis=1)
     local_max = running_max(local_max, peak_params.half_frames, axis=0)
-    loudest = maximum_filter1d(level.max(axis=1), 2 * _frames(_FLOOR_HALF_S, params) + 1,
-                               mode="nearest")
+    # Beyond the edges nothing (SciPy's mode="nearest" gives the same: the edge value is in
+    # every window that reaches past it).
+    loudest = running_max(level.max(axis=1), _frames(_FLOOR_HALF_S, params), axis=0)
     floor = np.maximum(loudest - peak_params.floor_db, SILENCE_DB)
     is_peak = (level == local_max) & (level > floor[:, None])
     if peak_params.prominence_db > 0:
         # Mean power around each cell; noise peaks barely stand out of it, tonal ones do.
-        mean = uniform_filter1d(power, 2 * _MEAN_HALF_BINS + 1, axis=1, mode="nearest")
-        mean = uniform_filter1d(mean, 2 * _frames(_MEAN_HALF_S, params) + 1, axis=0,
-                                mode="nearest")
+        mean = mean_nearest(power, _MEAN_HALF_BINS, axis=1)
+        mean = mean_nearest(mean, _frames(_MEAN_HALF_S, params), axis=0)
         is_peak &= power > mean * np.float32(10 ** (peak_params.prominence_db / 10))
     # Edge bins cannot be interpolated and lie outside the analysed band anyway.
     is_peak[:, 0] = False

@@ -6,14 +6,20 @@ Errors map to exit codes in :data:`EXIT_CODES`, the one place that does so.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import json
+import os
+import re
 import signal
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, cast
 
 import typer
 
@@ -32,6 +38,9 @@ from citywok.result import IdentifyResult, Status
 # What a command needs is imported when it runs (the index, the pipeline, NumPy, SciPy,
 # rich's bars and tables): `citywok --help` loads none of it, `identify` only its own.
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from citywok.index import Index
     from citywok.links.fetch import DownloadLimits
     from citywok.web.core.config import Settings
@@ -346,12 +355,65 @@ def _identify_path(path: str | Path, idx: Index, mp: MatchParams, max_s: float,
     try:
         return identify_file(path, idx, match_params=mp, max_stated_s=max_s or None)
     except errors.MediaTooLongError as exc:
-        raise errors.MediaTooLongError(f"{exc.message} (--max-duration 0 lifts the cap)"
-                                       ) from None
+        raise _lifts_the_cap(exc) from None
+
+
+def _lifts_the_cap(exc: errors.MediaTooLongError) -> errors.MediaTooLongError:
+    return errors.MediaTooLongError(f"{exc.message} (--max-duration 0 lifts the cap)")
+
+
+class _EarlyDecode:
+    """A clip's decoding, started ahead on a thread: the first clip's before the engine
+    is imported and the index opened, each next one's while the clip before it is
+    matched, so that ffmpeg's start and decode (about 0.1 s a clip) overlap them. The
+    same call as :func:`citywok.pipeline.identify_file` makes; before the index is open,
+    at the default analysis rate (an index built at another rate has the clip decoded
+    again)."""
+
+    def __init__(self, path: str, max_s: float, *, sample_rate_hz: int | None = None
+                 ) -> None:
+        from citywok.analysis.decode import decode_clip
+        from citywok.params import AnalysisParams
+
+        self.path = path
+        self.sample_rate_hz = sample_rate_hz or AnalysisParams().sample_rate_hz
+        self._got: list[tuple[npt.NDArray[np.float32], float] | BaseException] = []
+
+        def run() -> None:
+            started = time.perf_counter()
+            try:
+                samples = decode_clip(path, sample_rate_hz=self.sample_rate_hz,
+                                      max_stated_s=max_s or None,
+                                      limit_s=MatchParams().max_query_s,
+                                      timeout_s=defaults.CLIP_DECODE_TIMEOUT_S).samples
+            except BaseException as exc:  # handed to the main thread as it is
+                self._got.append(exc)
+                return
+            self._got.append((samples, (time.perf_counter() - started) * 1000))
+
+        self._thread = threading.Thread(target=run, name="decode", daemon=True)
+        self._thread.start()
+
+    def result(self) -> tuple[npt.NDArray[np.float32], float]:
+        """The samples and the milliseconds decoding took; what it raised, raised."""
+        self._thread.join()
+        got = self._got[0]
+        if isinstance(got, BaseException):
+            raise got
+        return got
 
 
 def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
-                  max_s: float) -> IdentifyResult:
+                  max_s: float, early: _EarlyDecode | None = None) -> IdentifyResult:
+    if early is not None and early.path == source \
+            and early.sample_rate_hz == idx.params.sample_rate_hz:
+        from citywok.pipeline import identify_decoded
+
+        try:
+            samples, decode_ms = early.result()
+        except errors.MediaTooLongError as exc:
+            raise _lifts_the_cap(exc) from None
+        return identify_decoded(samples, idx, decode_ms=decode_ms, match_params=mp)
     if not is_link(source):
         return _identify_path(source, idx, mp, max_s)
     assert settings is not None
@@ -379,6 +441,7 @@ def identify(
     segments). An input that cannot be read is named (on its own line with --json) and
     the others still run; the exit code then says so (see the list in 'citywok --help').
     """
+    early = _EarlyDecode(files[0], max_duration) if not is_link(files[0]) else None
     try:
         settings = link_settings() if any(is_link(f) for f in files) else None
         idx = open_for_queries(index_dir)
@@ -387,9 +450,14 @@ def identify(
     mp = MatchParams()
     failures: list[errors.CityWokError] = []
     with idx:
-        for f in files:
+        for n, f in enumerate(files):
+            first, early = early, None
+            after = files[n + 1] if n + 1 < len(files) else None
+            if after is not None and not is_link(after):
+                early = _EarlyDecode(after, max_duration,
+                                     sample_rate_hz=idx.params.sample_rate_hz)
             try:
-                res = _identify_one(f, idx, mp, settings, max_duration)
+                res = _identify_one(f, idx, mp, settings, max_duration, first)
             except errors.CityWokError as exc:
                 failures.append(exc)
                 if as_json:
@@ -613,8 +681,91 @@ from citywok.cli.snapshot import snapshot_app  # noqa: E402 - needs the helpers 
 app.add_typer(snapshot_app, name="snapshot")
 
 
+#: ``identify``'s options that :func:`plain_identify` reads, by the name Typer gives them.
+_PLAIN_OPTIONS = {"--index": "index_dir", "-i": "index_dir", "--json": "as_json",
+                  "--max-duration": "max_duration"}
+_PLAIN_SECONDS = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)\Z")
+
+
+def plain_identify(args: Sequence[str]) -> dict[str, Any] | None:
+    """``identify``'s parameters, as Typer would give them, when ``args`` are of the plain
+    kinds only: files, ``--index``/``-i``, ``--json``, ``--max-duration`` with a plain
+    number, each option once; else ``None``.
+
+    Typer (0.2x) coerces every parameter through pydantic once a command is chosen,
+    about 0.1 s of a one-clip run (the import and the type adapters): the one-shot
+    command a user types most skips that. Everything else (help, an unknown or repeated
+    option, a value Typer would refuse or reads its own way) goes to Typer, which
+    answers as before; a test holds the two to the same parameters.
+    """
+    if not args or args[0] != "identify":
+        return None
+    params: dict[str, Any] = {"files": [], "index_dir": None, "as_json": False,
+                              "max_duration": defaults.MAX_CLIP_DURATION_S}
+    seen: set[str] = set()
+    rest = iter(args[1:])
+    for arg in rest:
+        if not arg.startswith("-"):
+            params["files"].append(arg)
+            continue
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        key = _PLAIN_OPTIONS.get(name)
+        if key is None or key in seen or (key == "as_json" and eq):
+            return None
+        seen.add(key)
+        if key == "as_json":
+            params[key] = True
+            continue
+        if not eq:
+            value = next(rest, "")
+        if not value.strip() or value.startswith("-"):
+            return None
+        if key == "max_duration":
+            if not _PLAIN_SECONDS.match(value):
+                return None
+            params[key] = float(value)
+        else:
+            params[key] = Path(value)
+    return params if params["files"] else None
+
+
+#: Commands that answer queries: small products, where a second BLAS thread only costs.
+_QUERY_COMMANDS = ("identify", "timeline")
+
+
+def _one_blas_thread() -> None:
+    """Keep NumPy's BLAS (OpenBLAS) and any OpenMP pool to one thread, as the bench runs
+    them, unless the caller set these variables; before NumPy loads. A query's products
+    are small (a clip's 300 x 200 spectrogram by a 200 x 17 band matrix), and a second
+    thread only adds its wake-up, which on a busy machine costs milliseconds a product
+    (8 ms against 0.05 ms measured on two shared cores), more than the product itself.
+    Indexing keeps the default: the encoder's products over a whole episode are large."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def main() -> None:
-    app(prog_name="citywok")
+    if sys.argv[1:2] and sys.argv[1] in _QUERY_COMMANDS:
+        _one_blas_thread()
+    plain = plain_identify(sys.argv[1:])
+    if plain is None:
+        app(prog_name="citywok")
+        return
+    # What Typer's standalone mode does around a command, for this one.
+    try:
+        identify(**plain)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        from typer._click.utils import PacifyFlushWrapper
+
+        sys.stdout = cast(TextIO, PacifyFlushWrapper(sys.stdout))
+        sys.stderr = cast(TextIO, PacifyFlushWrapper(sys.stderr))
+        sys.exit(1)
 
 
 if __name__ == "__main__":
