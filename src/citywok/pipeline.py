@@ -232,7 +232,8 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
             source_path=str(job.file.path), content_hash=job.digest, watch_url=info.watch_url,
         )
         pending.append(NewEpisode(episode=episode, peaks=outcome.peaks, sketch=outcome.sketch,
-                                  embedding=outcome.embedding, file_size=job.size,
+                                  embedding=outcome.embedding, pictures=outcome.pictures,
+                                  file_size=job.size,
                                   file_mtime_ns=job.mtime_ns))
         (updated if job.replaces is not None else added).append(ep_id)
         pending_s += outcome.duration_s
@@ -247,7 +248,8 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
 
     runner = fingerprinter if fingerprinter is not None else local_fingerprinter(workers)
     try:
-        requests = [FingerprintJob(j.file.path, index.params, embedder=index.embedder_name)
+        requests = [FingerprintJob(j.file.path, index.params, embedder=index.embedder_name,
+                                   pictures=index.picture_family_name)
                     for j in jobs]
         if jobs:
             yield Progress(stage="fingerprinting", done=0.0, total=total_bytes,
