@@ -407,7 +407,7 @@ export interface components {
             decided_by?: components["schemas"]["Evidence"];
             /**
              * Front End
-             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic).
+             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic); `frames` when the pictures alone found it.
              * @default peaks
              */
             front_end?: string;
@@ -436,6 +436,16 @@ export interface components {
              * @description A few seconds of the scene (MP4, muted; `?sound=true` keeps the sound; `?size=`).
              */
             preview_video?: string | null;
+        };
+        /**
+         * DisagreementOut
+         * @description Sound and picture named different places: both are said, neither picked quietly.
+         */
+        DisagreementOut: {
+            /** @description The place the sound alone names. */
+            sound: components["schemas"]["CandidateOut"];
+            /** @description The place the pictures alone name. */
+            picture: components["schemas"]["CandidateOut"];
         };
         /** EpisodeOut */
         EpisodeOut: {
@@ -523,6 +533,8 @@ export interface components {
              * @default 0
              */
             episodes_not_searched?: number;
+            /** @description When the sound and the pictures of a video name different episodes (or times far apart): the place each names. The status is then `ambiguous`, and `match` is the better-supported of the two. */
+            disagreement?: components["schemas"]["DisagreementOut"] | null;
             /**
              * File
              * @description The uploaded file's name, or the link.
@@ -682,7 +694,7 @@ export interface components {
             decided_by?: components["schemas"]["Evidence"];
             /**
              * Front End
-             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic).
+             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic); `frames` when the pictures alone found it.
              * @default peaks
              */
             front_end?: string;
