@@ -153,3 +153,21 @@ def test_a_screenshot_needs_an_index_with_pictures(demo_index: Index, tmp_path: 
     Image.new("RGB", (64, 36), "red").save(shot)
     with pytest.raises(NoPicturesIndexedError, match="holds no episode's pictures"):
         identify_file(shot, demo_index)
+
+
+def test_the_cli_says_which_evidence_decided(av_library: AVLibrary, clips: Path) -> None:
+    import os
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "citywok.cli.main", "identify", "--index",
+         str(av_library.index_dir), str(clips / "song.mp4"), str(clips / "other.mp4"),
+         str(clips / "title.png")], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NO_COLOR": "1"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "decided by the pictures" in lines[0] and "00:20.0" in lines[0]
+    assert "sound and picture disagree" in lines[1]
+    assert "the sound:" in lines[2] and "S01E02" in lines[2]
+    assert "the pictures:" in lines[3] and "S01E01" in lines[3]
+    assert "title card" in lines[4]

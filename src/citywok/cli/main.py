@@ -27,7 +27,7 @@ from citywok.cli.common import (
 )
 from citywok.display import clock, plural
 from citywok.params import MatchParams
-from citywok.result import IdentifyResult, Status
+from citywok.result import Candidate, Evidence, IdentifyResult, Status
 
 # What a command needs is imported when it runs (the index, the pipeline, NumPy, SciPy,
 # rich's bars and tables): `citywok --help` loads none of it, `identify` only its own.
@@ -276,17 +276,39 @@ def _print_result(name: str, res: IdentifyResult) -> None:
     if res.status is Status.NO_MATCH or res.match is None:
         say(out, f"{name}: ", ("no match", "yellow"), f" ({res.elapsed_ms:.0f} ms)")
         return
+    # Which evidence decided, once the pictures had a say (a sound file's answer reads
+    # as it always did).
+    saw = "pictures_ms" in res.timings_ms
+
+    def by(c: Candidate) -> str:
+        return f", decided by {_EVIDENCE[c.decided_by]}" if saw else ""
+
+    if res.disagreement is not None:
+        d = res.disagreement
+        say(out, f"{name}: ", ("sound and picture disagree", "cyan"),
+             f" ({res.elapsed_ms:.0f} ms)")
+        say(out, f"    the sound:    {d.sound.episode.label}  at {clock(d.sound.offset_s)}")
+        say(out, f"    the pictures: {d.picture.episode.label}  at {clock(d.picture.offset_s)}")
+        return
     if res.status is Status.AMBIGUOUS:
+        what = ("a recurring picture such as a title card"
+                if saw and res.match.decided_by is Evidence.PICTURE
+                else "shared material such as an intro")
         say(out, f"{name}: ", ("ambiguous", "cyan"),
-             f": fits {len(res.candidates)} episodes equally (shared material such as an "
-             f"intro) ({res.elapsed_ms:.0f} ms)")
+             f": fits {len(res.candidates)} episodes equally ({what}) "
+             f"({res.elapsed_ms:.0f} ms)")
         for c in res.candidates:
             say(out, f"    {c.episode.label}  at {clock(c.offset_s)}")
         return
     c = res.match
     say(out, f"{name}: ", (c.episode.label, "green"),
          f"  at {clock(c.offset_s)}  (confidence {c.confidence:.2f}, speed {c.speed:.2f}x, "
-         f"pitch {round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
+         f"pitch {round(c.pitch_semitones, 1) + 0.0:+.1f} st{by(c)}) "
+         f"({res.elapsed_ms:.0f} ms)")
+
+
+_EVIDENCE = {Evidence.SOUND: "the sound", Evidence.PICTURE: "the pictures",
+             Evidence.BOTH: "sound and pictures"}
 
 
 #: Where each optional part of CityWok comes from.
