@@ -38,6 +38,7 @@ import faiss
 import numpy as np
 
 from bench.video_corpus import EpisodeVideo, load_manifest, load_photo
+from citywok.errors import CityWokError
 from citywok.result import IdentifyResult, Status
 from citywok.vision.params import FrameParams, SearchParams
 from citywok.vision.pipeline import identify_file, index_video
@@ -484,6 +485,8 @@ def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, cl
         report["picture_indexing"] = {
             "cpu_s": round(pic_cpu, 1), "ffmpeg_decode_cpu_s": round(dec_cpu, 1),
             "ratio": round(pic_cpu / dec_cpu, 2)}
+        print(json.dumps({k: report[k] for k in ("citywok_index", "picture_indexing")}),
+              file=sys.stderr)
     idx = Index.open(index_dir)
     hours = sum(v.duration_s for v in videos) / 3600
     pic_bytes = sum(r.bytes for r in idx.picture_rows())
@@ -507,6 +510,15 @@ def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, cl
             load_photo(bgs[j]).save(path)
         return path
 
+    def answer(clip: Path) -> IdentifyResult | None:
+        """The product's answer; None where it refuses the input (a video with blank
+        pictures and no sound: nothing to hear or see)."""
+        try:
+            return identify_file(clip, idx)
+        except CityWokError as exc:
+            print(f"{clip.name}: {exc.message}", file=sys.stderr)
+            return None
+
     def row(name: str) -> FusedRow:
         return rows.setdefault(name, FusedRow(name, Row(name), Row(name), Row(name), {}))
 
@@ -514,25 +526,26 @@ def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, cl
             still: bool = False, expect_ambiguous: bool = False) -> None:
         r = row(name)
         truth = {"stem": stem, "start_s": start_s, "expect_ambiguous": expect_ambiguous}
-        fused = identify_file(clip, idx)
-        got = av_outcome(fused, **truth)  # type: ignore[arg-type]
+        fused = answer(clip)
+        got = av_outcome(fused, **truth) if fused else "no_match"  # type: ignore[arg-type]
         r.fused.add(got)
-        if got == "hit" and fused.match is not None:
+        if got == "hit" and fused and fused.match is not None:
             key = fused.match.decided_by.value
             r.decided[key] = r.decided.get(key, 0) + 1
         if got not in ("hit",) and not (stem is None and got == "no_match"):
-            m = fused.match
+            m = fused.match if fused else None
             misses.append({"row": name, "outcome": got, "truth": truth,
                            "answer": None if m is None else [
                                m.episode.episode_id, round(m.offset_s, 2), m.score,
                                m.decided_by.value],
-                           "disagreement": fused.disagreement is not None})
+                           "disagreement": bool(fused and fused.disagreement is not None)})
         if still:
             r.picture.add(got)
             return
         sound, mute = _split(clip)
-        r.sound.add(av_outcome(identify_file(sound, idx), **truth))  # type: ignore[arg-type]
-        r.picture.add(av_outcome(identify_file(mute, idx), **truth))  # type: ignore[arg-type]
+        for part, tally in ((sound, r.sound), (mute, r.picture)):
+            res = answer(part)
+            tally.add(av_outcome(res, **truth) if res else "no_match")  # type: ignore[arg-type]
         sound.unlink()
         mute.unlink()
 

@@ -194,7 +194,7 @@ def identify_file_steps(path: str | Path, index: Index, *,
         # A video without (usable) sound: the pictures answer alone.
         yield Progress(stage="matching")
         return _pictures_only(picture, index, mp, sp, fp,
-                              clip_s=float(frames.times_s[-1]) if frames is not None else 0.0,
+                              clip_s=float(frames.times_s[-1]) if frames else 0.0,
                               timings=timings, started=started)
     return (yield from _identify_steps(samples, index, mp, timings, started, picture, sp, fp))
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from citywok.errors import IndexFormatError
+from citywok.result import Status
 from citywok.vision.descriptor import CODE_BYTES
 from citywok.vision.errors import NoVideoStreamError, PictureError
 from citywok.vision.frames import Frames, read_image, sample_video
@@ -128,7 +129,8 @@ def searcher(items: Sequence[tuple[int, EpisodeFrames]], params: FrameParams) ->
 
 
 def sample_clip(path: str | Path, sp: SearchParams = SearchParams()) -> Frames | None:
-    """A clip's frames, or None when it has no video stream (a sound-only clip)."""
+    """A clip's frames that are not blank (perhaps none), or None when it has no video
+    stream (a sound-only clip)."""
     if not may_have_pictures(path):
         return None
     try:
@@ -137,10 +139,10 @@ def sample_clip(path: str | Path, sp: SearchParams = SearchParams()) -> Frames |
     except NoVideoStreamError:
         return None
     busy = frames.pixels.reshape(len(frames), -1).std(axis=1) >= sp.min_frame_std
-    if not busy.any():
-        return None  # a blank video track (a sound file's, or a black screen)
     if busy.all():
         return frames
+    # Blank frames (a black screen, a sound file's empty video track) name nothing: left
+    # out, perhaps all of them (then the pictures say nothing).
     return Frames(frames.times_s[busy], frames.pixels[busy], still=frames.still)
 
 
@@ -151,5 +153,8 @@ def read_still(source: Path | bytes, sp: SearchParams = SearchParams()) -> Frame
 
 def look(found: FrameSearcher, frames: Frames, sp: SearchParams = SearchParams()
          ) -> PictureAnswer:
-    """What the pictures say: places named by episode key (as text), best first."""
+    """What the pictures say: places named by episode key (as text), best first; with
+    no frame at all, nothing."""
+    if len(frames) == 0:
+        return PictureAnswer(Status.NO_MATCH, None, (), 0, 0.0, still=frames.still)
     return identify_frames(found, frames, params=sp)
