@@ -534,7 +534,7 @@ def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, cl
             r.decided[key] = r.decided.get(key, 0) + 1
         if got not in ("hit",) and not (stem is None and got == "no_match"):
             m = fused.match if fused else None
-            misses.append({"row": name, "outcome": got, "truth": truth,
+            misses.append({"row": name, "outcome": got, "truth": truth, "clip": clip.name,
                            "answer": None if m is None else [
                                m.episode.episode_id, round(m.offset_s, 2), m.score,
                                m.decided_by.value],

@@ -531,6 +531,11 @@ class FuseParams:
     #: The confidence of a place the pictures alone found, at their threshold and at
     #: twice it (interpolated, capped).
     picture_confidence: tuple[float, float] = (0.8, 0.99)
+    #: A clip's pictures seen through a narrow box (a 9:16 crop: one or two strips a
+    #: frame) answer without the sound only at this share of their threshold: on the
+    #: bench, outside video reached 1.0-1.33 of it there, and wrong places 1.5-1.83,
+    #: while a whole frame's or a reaction's right places score 5-11.
+    narrow_alone_share: float = 2.0
 
     def __post_init__(self) -> None:
         if self.agree_s <= 0 or not 0 < self.partial_share <= 1 or self.fused_min < 1:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from citywok.index import Index
 from citywok.long.timeline import Stretch, StretchMatch, StretchStatus
+from citywok.match.fuse import picture_answers
 from citywok.params import FuseParams, MatchParams
 from citywok.result import Candidate, Evidence, Status
 from citywok.vision.errors import PictureError
@@ -45,6 +46,7 @@ def _window_places(path: Path, index: Index, start_s: float, end_s: float,
         answer = fam.look(searcher, frames, sp)
         cand = None
         if answer.status is Status.MATCH and answer.place is not None and \
+                picture_answers(answer, answer.place, sp=sp, fp=FuseParams()) and \
                 int(answer.place.episode) in index.episodes:
             p = answer.place
             score = MatchParams().min_score * p.score / threshold(p, still=False, params=sp)

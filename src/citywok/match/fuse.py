@@ -29,7 +29,7 @@ from citywok.match.places import Hit
 from citywok.params import FuseParams, MatchParams
 from citywok.result import Candidate, Disagreement, Evidence, Status
 from citywok.vision.params import SearchParams
-from citywok.vision.search import PictureAnswer, Place, threshold
+from citywok.vision.search import FULL_FRAME_ASPECT, PictureAnswer, Place, threshold
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,17 @@ class Fused:
 def picture_strength(place: Place, answer: PictureAnswer, *, sp: SearchParams) -> float:
     """A picture place's score as a share of its own threshold (1: just answers)."""
     return place.score / threshold(place, still=answer.still, params=sp)
+
+
+def picture_answers(answer: PictureAnswer, place: Place | None, *, sp: SearchParams,
+                    fp: FuseParams) -> bool:
+    """Whether the pictures answer on their own: above their threshold, and, seen
+    through a narrow box (a crop), well above it (``FuseParams.narrow_alone_share``)."""
+    if answer.status is Status.NO_MATCH or place is None:
+        return False
+    if answer.still or place.box.aspect >= FULL_FRAME_ASPECT:
+        return True
+    return picture_strength(place, answer, sp=sp) >= fp.narrow_alone_share
 
 
 def picture_candidate(place: Place, answer: PictureAnswer, index: Index, *, mp: MatchParams,
@@ -73,10 +84,10 @@ def fuse(sound: tuple[Status, tuple[Candidate, ...]], hits: Sequence[Hit],
         return Fused(status, cands)
     places = [p for p in picture.candidates if int(p.episode) in index.episodes]
     best_place = picture.place if picture.place in places else None
-    pic_answers = picture.status is not Status.NO_MATCH and best_place is not None
+    pic_answers = picture_answers(picture, best_place, sp=sp, fp=fp)
 
     if status is not Status.NO_MATCH:
-        if not pic_answers or best_place is None:
+        if picture.status is Status.NO_MATCH or best_place is None:
             return Fused(status, cands)
         agreeing = [c for c in cands
                     if _agree(c.episode.episode_id, c.offset_s, best_place, index, fp)]
@@ -88,9 +99,10 @@ def fuse(sound: tuple[Status, tuple[Candidate, ...]], hits: Sequence[Hit],
             if status is Status.AMBIGUOUS:
                 return Fused(Status.MATCH, (top,))
             return Fused(status, (top, *[c for c in cands if c is not agreeing[0]]))
-        if agreeing or picture.status is Status.AMBIGUOUS:
-            # A recurring picture (a title card) that the sound's place holds too, or
-            # one the sound cannot be checked against: the sound decides.
+        if agreeing or picture.status is Status.AMBIGUOUS or not pic_answers:
+            # A recurring picture (a title card) that the sound's place holds too, one
+            # the sound cannot be checked against, or a crop's pictures too weak to
+            # stand alone: the sound decides.
             return Fused(status, cands)
         pc = picture_candidate(best_place, picture, index, mp=mp, sp=sp, fp=fp)
         sc = cands[0]
