@@ -39,8 +39,8 @@ def test_timeline_json(compilation: Path, demo_library: DemoLibrary) -> None:
     assert abs(segs[2]["start_s"] - 15.0) < 0.4
     # identify's match shape, plus where the segment ends in the episode.
     assert set(first) == {"show", "season", "episode", "title", "episode_id", "offset_s",
-                          "confidence", "score", "speed", "pitch_semitones", "decided_by", "front_end",
-                          "end_offset_s"}
+                          "confidence", "score", "speed", "pitch_semitones", "decided_by",
+                          "front_end", "end_offset_s"}
 
 
 def test_timeline_chapters_vtt_and_table(compilation: Path, demo_library: DemoLibrary) -> None:
