@@ -17,6 +17,11 @@ export interface paths {
          * Identify
          * @description Identify an uploaded clip (multipart `file`) or a link (`url`), not both.
          *
+         *     A clip with video is answered from its sound and its pictures where the index holds
+         *     pictures (`decided_by` says which decided; `disagreement` names both places when
+         *     they differ); a picture file (PNG, JPEG, WebP, told by its first bytes) is a
+         *     screenshot, answered by its one picture.
+         *
          *     Counts against the caller's rate limit (per IP without a key, per key with one); a
          *     request refused before any work (a link not allowed, a malformed body) counts against
          *     a separate limit of refusals instead.
@@ -815,7 +820,7 @@ export interface operations {
                 "multipart/form-data": {
                     /**
                      * Format: binary
-                     * @description The clip (any container ffmpeg reads with an audio stream).
+                     * @description The clip (audio or video), or a screenshot (PNG, JPEG, WebP) (any container ffmpeg reads with an audio stream).
                      */
                     file?: string;
                     /** @description A link instead of a file. */
