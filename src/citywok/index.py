@@ -351,6 +351,20 @@ class Index:
         """Verify every segment from scratch (``citywok check``)."""
         return self.store.check()
 
+    def check_pictures(self) -> list[str]:
+        """Verify every live episode's picture file from scratch (checksum and layout):
+        ``file: why`` for each damaged one (its episode answers by sound only)."""
+        if self.pictures is None or self.frame_params is None:
+            return []
+        out = []
+        for row in self.store.pictures():
+            try:
+                self.pictures.decode(self.store.read_picture(row), params=self.frame_params,
+                                     name=f"picture file {row.file}")
+            except IndexFormatError as exc:
+                out.append(f"{row.file}: {exc.message}")
+        return out
+
     # -- writing (passed to the store) ----------------------------------------------------
 
     def unique_episode_id(self, wanted: str) -> str:

@@ -3,7 +3,10 @@ added only for what changed, kept consistent by remove and compact (issue 17).""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,13 @@ def test_a_damaged_picture_file_leaves_its_episode_to_the_sound(
         searcher = idx.picture_searcher()
         assert searcher is not None and len(searcher.index.episodes) == 1
         assert idx.damaged_pictures and row.file in idx.damaged_pictures[0]
+        assert [why.split(":")[0] for why in idx.check_pictures()] == [row.file]
+    proc = subprocess.run([sys.executable, "-m", "citywok.cli.main", "check", "--index",
+                           str(index_dir), "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "1 picture file damaged" in proc.stderr
+    assert [why.split(":")[0] for why in json.loads(proc.stdout)["damaged_pictures"]] == [
+        row.file]
 
 
 def test_a_picture_file_round_trips_and_refuses_other_bytes() -> None:

@@ -497,6 +497,7 @@ def check(index_dir: IndexOpt = None,
             lost = sorted(names[k] for d in damaged for k in d.episode_keys if k in names)
             short = [(r.episode, why) for r, why in zip(rows, stored_short(rows), strict=True)
                      if why is not None]
+            pictures = idx.check_pictures()
     except errors.CityWokError as exc:
         raise fail(exc) from None
     if as_json:
@@ -504,7 +505,7 @@ def check(index_dir: IndexOpt = None,
             {"file": d.file, "reason": d.reason, "episodes": len(d.episode_keys)}
             for d in damaged], "cut_short": [
             {"episode_id": e.episode_id, "file": e.source_path, "reason": why}
-            for e, why in short]}))
+            for e, why in short], "damaged_pictures": pictures}))
     else:
         if not damaged:
             out.print(f"all {total} segment(s) are whole", markup=False)
@@ -518,9 +519,13 @@ def check(index_dir: IndexOpt = None,
             err.print(f"cut short: {e.episode_id} ({why} in {e.source_path})", markup=False)
         if short:
             err.print("`citywok index FOLDER` indexes them again", markup=False)
+        for why in pictures:
+            err.print(f"damaged picture file: {why} (its episode answers by sound only; "
+                      "`citywok index --rebuild FOLDER` makes it again)", markup=False)
     problems = ([f"{len(damaged)} of {plural(total, 'segment')} damaged"] if damaged else []
                 ) + ([f"{plural(len(short), 'episode')} of {len(rows)} stored cut short"]
-                     if short else [])
+                     if short else []) + ([f"{plural(len(pictures), 'picture file')} damaged"]
+                                          if pictures else [])
     if problems:
         raise fail(errors.IndexFormatError("; ".join(problems)))
 
