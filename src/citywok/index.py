@@ -22,6 +22,14 @@ from citywok import families
 from citywok.analysis.peaks import Peaks
 from citywok.errors import IndexFormatError
 from citywok.families.base import Embedder, Nominator, PictureFamily, Verifier
+from citywok.learned.coarse import (
+    Coarse,
+    CoarseSpec,
+    build_coarse,
+    load_coarse,
+    reference_digest,
+    save_coarse,
+)
 from citywok.learned.search import Reference, build_reference
 from citywok.params import AnalysisParams
 from citywok.result import Episode, IndexStats, SharedStretch
@@ -38,6 +46,8 @@ from citywok.store.segment import MAGIC, SEGMENT_VERSION, Segment, read_segment,
 from citywok.vision.params import FrameParams
 from citywok.vision.search import FrameSearcher
 
+#: Where an index keeps what can be made again from it (the embeddings' inverted lists).
+COARSE_DIR = "cache"
 #: The header key naming the families an index holds, nominating family first.
 FAMILIES_KEY = "families"
 #: The header key (with the family's name after it) describing an embedding family's
@@ -97,6 +107,7 @@ class Index:
         self._searcher: FrameSearcher | None = None
         #: Picture files found damaged (``file: why``); their episodes answer by sound.
         self.damaged_pictures: list[str] = []
+        self._coarse: Coarse | None = None
         self._index_places()
 
     def _read_pictures_header(self) -> None:
@@ -259,6 +270,26 @@ class Index:
                 return None
             self._searcher = self.pictures.searcher(items, self.frame_params)
         return self._searcher
+    def embedding_coarse(self, spec: CoarseSpec) -> Coarse | None:
+        """The embedding reference's inverted lists made as ``spec`` says (None without
+        a reference). Read from the index's ``cache/`` folder when they were saved for
+        this very reference, else built (k-means on a sample; about a minute at 1,000 h)
+        and saved there, best effort: it is a cache, not part of the index."""
+        got = self.embedding_reference()
+        if got is None:
+            return None
+        ref = got[0]
+        held = self._coarse
+        digest = reference_digest(ref, spec)
+        if held is not None and held.digest == digest:
+            return held
+        folder = self.store.root / COARSE_DIR
+        coarse = load_coarse(folder, spec, digest, rows=len(ref.codes))
+        if coarse is None:
+            coarse = build_coarse(ref, spec, digest=digest)
+            save_coarse(coarse, folder)
+        self._coarse = coarse
+        return coarse
 
     def episode_peaks(self, key: int) -> Peaks | None:
         """The stored peaks of a live episode (None if it is not live)."""
@@ -302,6 +333,7 @@ class Index:
         self._where = where
         self._reference = None
         self._searcher = None
+        self._coarse = None
 
     def set_aside_read(self, where: Postings | int, exc: Exception) -> None:
         """A read of ``where`` (postings a segment answered, or an episode's windows)

@@ -216,13 +216,13 @@ class MatchParams:
     #: The best places that pass the threshold have their time scale measured again
     #: with the sketch (+-5 % in 0.5 % steps) before they are answered ...
     refine_answers: int = 3
-    #: ... and so do the best places within this share of it: a place nominated by few
-    #: hits (a sped-up clip under a song) can have its scale a few per cent off and score
-    #: under the threshold only for that (bench: a 3 s clip at 1.25x under a song scored
-    #: 5.9 as fitted and 12.0 refined). Outside audio's best places score under 5.2
-    #: refined (every place is refined when the bench reads raw scores), so this lets
-    #: no chance place through.
-    refine_from_share: float = 0.5
+    #: ... and so do the best places within this share of it. 1.0: only those that
+    #: pass. The search over scales takes the best of many tries, so it lifts chance
+    #: places too: at 0.5 a 3 s clip at 1.25x under a song went from 5.9 as fitted to
+    #: 12.0 refined, but a timeline window of 4 s outside audio and 1 s of the shared
+    #: theme went from under 7 to 7.3 at a wrong place and speed (0.975) and was
+    #: answered `match` (tests/test_timeline.py's theme running into an episode).
+    refine_from_share: float = 1.0
     #: Line-fit tolerance (seconds) and the spread of pitch shifts kept in a place.
     line_tolerance_s: float = 0.064
     shift_spread_semitones: float = 0.5
@@ -305,6 +305,16 @@ class MatchParams:
     #: that moves the threshold moves it for both front ends alike.
     embedding_min_fused: float = 10.0
     embedding_evidence_scale: float = 7.0
+    #: A reference of more windows than this (0.5 s each: 200,000 is 28 h) is searched
+    #: through inverted lists (:mod:`citywok.learned.coarse`) rather than whole: exact
+    #: search costs 9 ms a query at 4 h, 0.43 s at 100 h and 2.4 s at 1,000 h.
+    embedding_exact_max_windows: int = 200_000
+    #: The lists: this many times the square root of the windows (1,000 h: 2,683),
+    #: each centroid trained on this many sampled windows, and the lists a query window
+    #: reads (its nearest centroids).
+    embedding_lists_per_sqrt: float = 1.0
+    embedding_train_per_list: int = 40
+    embedding_nprobe: int = 16
 
     def confidence(self, evidence: float) -> float:
         """Probability that an answer with this evidence is right (the reliability

@@ -34,6 +34,7 @@ from citywok.ingest.local import local_fingerprinter
 from citywok.match.decide import decide, shared_material
 from citywok.match.fuse import fuse
 from citywok.match.query import analyse_clip, match_clip
+from citywok.match.sequence import embedding_lists
 from citywok.match.shared import find_shared
 from citywok.params import BuildParams, FuseParams, MatchParams, SharedParams
 from citywok.result import Episode, IdentifyResult, IndexSummary, Progress, Status
@@ -390,6 +391,11 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
     if shows:
         yield Progress(stage="finding shared material")
         update_shared(index, shows, shared_params=bp.shared)
+    if changed and index.embedder is not None:
+        # A large library's embedding search reads inverted lists: made now, not by
+        # the first query that needs them (a no-op below 28 h).
+        yield Progress(stage="preparing the embedding search")
+        embedding_lists(index, MatchParams())
     yield Progress(stage="done", done=total_bytes, total=total_bytes)
     return IndexSummary(
         added=tuple(added), updated=tuple(updated), skipped=tuple(skipped),

@@ -136,3 +136,27 @@ def test_a_clip_recorded_in_a_reverberant_noisy_room_is_answered_by_the_embeddin
         # A clean clip is still the peaks' answer (the embeddings are not asked).
         clean = identify_samples(to_8k(demo_library.clip(1, 8.0, 5.0)), idx)
         assert clean.match is not None and clean.match.front_end == "peaks"
+
+
+def test_a_large_reference_is_searched_through_its_lists_with_the_same_answers(
+        demo_library: DemoLibrary, tmp_path: Path) -> None:
+    import shutil
+
+    # The demo's reference is small; a threshold of 0 sends it through the lists, as a
+    # library past 28 h is. The lists are saved in the index's cache folder and read
+    # back by the next process (here: the next open).
+    listed = MatchParams(embedding_exact_max_windows=0)
+    copy = tmp_path / "index"
+    shutil.copytree(demo_library.index_dir, copy)
+    for _ in range(2):
+        with Index.open(copy) as idx:
+            for n in range(4):
+                clip = _room(to_8k(demo_library.clip(n, 8.0, 5.0)), rt60_s=1.0, snr_db=0.0,
+                             seed=n)
+                exact, through = (identify_samples(clip, idx, match_params=mp)
+                                  for mp in (MatchParams(), listed))
+                assert through.status is exact.status is Status.MATCH
+                assert through.match is not None and exact.match is not None
+                assert through.match.episode == exact.match.episode
+                assert through.match.offset_s == pytest.approx(exact.match.offset_s, abs=0.05)
+        assert len(list((copy / "cache").glob("coarse-*.faiss"))) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,55 @@ def test_top_rows_agrees_with_a_full_partition(floor_value: float) -> None:
     got = S.top_rows(sims, 10, floor=np.full(7, floor_value, dtype=np.float32))
     want = np.argpartition(-sims, 9, axis=1)[:, :10]
     assert [set(r) for r in got] == [set(r) for r in want]
+
+
+def test_a_search_through_the_inverted_lists_finds_what_the_exact_one_finds() -> None:
+    from citywok.learned.coarse import CoarseSpec, build_coarse
+
+    rng = np.random.default_rng(5)
+    fine = [_smooth_episode(rng, 600.0, 0.1) for _ in range(6)]
+    ref = S.build_reference([f[::5] for f in fine], hop_s=0.5)
+    coarse = build_coarse(ref, CoarseSpec.for_rows(len(ref.codes), lists_per_sqrt=1.0,
+                                                   train_per_list=40, seed=1))
+    assert coarse.rows == len(ref.codes) and coarse.spec.lists == 84  # sqrt(7,200)
+    for ep, start in ((0, 50), (3, 2345), (5, 5000)):
+        query = fine[ep][start : start + 41]
+        times = np.arange(41) * 0.1
+        exact = S.search(query, times, ref, max_candidates=1)[0]
+        listed = S.search(query, times, ref, max_candidates=1, coarse=coarse, nprobe=8)[0]
+        assert (listed.episode, listed.offset_s) == (exact.episode, exact.offset_s)
+        assert listed.episode == ep and abs(listed.offset_s - start / 10) <= 0.25
+        # Scored from the same codes: the same statistics, not approximations of them.
+        assert listed.score == pytest.approx(exact.score, abs=1e-5)
+        assert listed.z == pytest.approx(exact.z, abs=1e-4)
+
+
+def test_the_lists_are_saved_under_their_reference_and_a_damaged_file_is_built_again(
+        tmp_path: Path) -> None:
+    from citywok.learned.coarse import (
+        CoarseSpec,
+        build_coarse,
+        load_coarse,
+        reference_digest,
+        save_coarse,
+    )
+
+    rng = np.random.default_rng(6)
+    ref = S.build_reference([_unit(rng, 3000), _unit(rng, 2000)], hop_s=0.5)
+    spec = CoarseSpec(lists=16, train_per_list=40, seed=3)
+    digest = reference_digest(ref, spec)
+    assert load_coarse(tmp_path, spec, digest, rows=5000) is None
+    save_coarse(build_coarse(ref, spec, digest=digest), tmp_path)
+    back = load_coarse(tmp_path, spec, digest, rows=5000)
+    assert back is not None and back.rows == 5000 and back.digest == digest
+    # Another reference (one window changed) has another name: never the old lists.
+    other = S.build_reference([_unit(rng, 3000), _unit(rng, 2000)], hop_s=0.5)
+    assert reference_digest(other, spec) != digest
+    assert load_coarse(tmp_path, spec, reference_digest(other, spec), rows=5000) is None
+    # Cut short: refused, so it is built again.
+    saved = next(tmp_path.glob("coarse-*.faiss"))
+    saved.write_bytes(saved.read_bytes()[:1000])
+    assert load_coarse(tmp_path, spec, digest, rows=5000) is None
+    # A folder that cannot be written only means building again next time.
+    (tmp_path / "file").write_text("x")
+    save_coarse(build_coarse(ref, spec, digest=digest), tmp_path / "file")

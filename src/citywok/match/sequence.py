@@ -30,10 +30,15 @@ import numpy.typing as npt
 
 from citywok.analysis.sketch import ClipSketcher
 from citywok.index import Index
+from citywok.learned.coarse import Coarse, CoarseSpec
 from citywok.learned.search import search
 from citywok.match.places import Hit
 from citywok.match.verify import verify
 from citywok.params import MatchParams
+
+#: The inverted lists' sample and k-means start are drawn with this seed: the same
+#: reference gives the same lists wherever it is opened.
+COARSE_SEED = 2026
 
 
 def fused_statistic(*, z: float, margin: float, votes: float, sketch: float,
@@ -42,6 +47,18 @@ def fused_statistic(*, z: float, margin: float, votes: float, sketch: float,
     return (z + mp.embedding_margin_weight * margin
             + mp.embedding_sketch_weight * min(max(sketch, 0.0), mp.embedding_sketch_cap)
             + mp.embedding_votes_weight * votes)
+
+
+def embedding_lists(index: Index, mp: MatchParams) -> Coarse | None:
+    """The inverted lists the embedding search reads, for a reference past
+    ``mp.embedding_exact_max_windows`` (None: it is searched whole). Indexing calls this
+    once it is done, so that no query pays for building them."""
+    got = index.embedding_reference() if mp.use_embeddings else None
+    if got is None or len(got[0].codes) <= mp.embedding_exact_max_windows:
+        return None
+    return index.embedding_coarse(CoarseSpec.for_rows(
+        len(got[0].codes), lists_per_sqrt=mp.embedding_lists_per_sqrt,
+        train_per_list=mp.embedding_train_per_list, seed=COARSE_SEED))
 
 
 def sequence_places(samples: npt.NDArray[np.float32], sketcher: ClipSketcher, index: Index,
@@ -53,8 +70,10 @@ def sequence_places(samples: npt.NDArray[np.float32], sketcher: ClipSketcher, in
     if got is None or index.embedder is None:
         return []
     reference, keys = got
+    coarse = embedding_lists(index, mp)
     query, times_s = index.embedder.embed_query(samples)
-    found = search(query, times_s, reference, top_k=mp.embedding_top_k, max_candidates=1)
+    found = search(query, times_s, reference, top_k=mp.embedding_top_k, max_candidates=1,
+                   coarse=coarse, nprobe=mp.embedding_nprobe)
     if not found:
         return []
     best = found[0]
