@@ -38,7 +38,8 @@ import faiss
 import numpy as np
 
 from bench.video_corpus import EpisodeVideo, load_manifest, load_photo
-from citywok.result import Status
+from citywok.errors import CityWokError
+from citywok.result import IdentifyResult, Status
 from citywok.vision.params import FrameParams, SearchParams
 from citywok.vision.pipeline import identify_file, index_video
 from citywok.vision.search import FrameSearcher, PictureAnswer
@@ -373,6 +374,307 @@ def markdown(report: dict[str, object]) -> str:
     return "\n".join(lines) + "\n\n```\n" + json.dumps(extra, indent=1) + "\n```\n"
 
 
+# -- --fused: the product's pipeline, sound and pictures of one clip -------------------------
+
+
+@dataclass
+class FusedRow:
+    """One benchmark row scored three ways: the sound alone, the pictures alone, fused."""
+
+    name: str
+    sound: Row
+    picture: Row
+    fused: Row
+    #: How the fused hits were decided (``sound`` / ``picture`` / ``both``).
+    decided: dict[str, int]
+
+
+def av_outcome(res: IdentifyResult, *, stem: str | None, start_s: float | None,
+               expect_ambiguous: bool = False) -> str:
+    """``hit`` / ``wrong`` / ``ambiguous`` / ``no_match`` of a product answer."""
+    if res.status is Status.NO_MATCH or res.match is None:
+        return "no_match"
+    if res.status is Status.AMBIGUOUS:
+        return "hit" if expect_ambiguous else "ambiguous"
+    m = res.match
+    if stem is None:
+        return "wrong"
+    near = start_s is not None and abs(m.offset_s - start_s) <= TOLERANCE_S
+    if expect_ambiguous:  # the title card: a match of the right place is no error
+        return "ambiguous" if Path(m.episode.source_path).stem == stem and near else "wrong"
+    return "hit" if Path(m.episode.source_path).stem == stem and near else "wrong"
+
+
+def make_av_clip(src: Path, out: Path, *, start_s: float, speed: float, vgraph: str,
+                 agraph: str, background: Path | None = None,
+                 other_audio: Path | None = None, other_start_s: float = 0.0,
+                 fps: int = 30, preset: str = "ultrafast") -> None:
+    """``CLIP_S`` s of ``src`` from ``start_s`` with sound, as a platform serves it
+    (H.264 at ``fps`` and AAC in MP4). Inputs of the graphs: ``[0]`` the episode, ``[1]``
+    a background picture (looped), ``[2]`` other sound (from ``other_start_s``)."""
+    cmd = ["ffmpeg", "-nostdin", "-y", "-v", "error", "-ss", f"{start_s:.3f}", "-t",
+           f"{CLIP_S * speed + 0.5:.3f}", "-i", str(src)]
+    if background is not None:
+        cmd += ["-loop", "1", "-i", str(background)]
+    else:
+        cmd += ["-f", "lavfi", "-i", "color=c=black:s=16x16:d=1"]
+    if other_audio is not None:
+        cmd += ["-ss", f"{other_start_s:.3f}", "-i", str(other_audio)]
+    vg = vgraph if "fps=" in vgraph else vgraph.removesuffix("[v]") + f",fps={fps}[v]"
+    cmd += ["-filter_complex", f"{vg};{agraph}", "-map", "[v]", "-map", "[a]",
+            "-t", f"{CLIP_S:.3f}", "-c:v", "libx264", "-preset", preset, "-crf", "24",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ac", "2", str(out)]
+    subprocess.run(cmd, check=True)
+
+
+def _split(clip: Path) -> tuple[Path, Path]:
+    """The clip's sound alone (M4A) and its pictures alone (MP4 without audio)."""
+    sound, mute = clip.with_suffix(".m4a"), clip.with_name(clip.stem + "-mute.mp4")
+    for out, args in ((sound, ["-vn"]), (mute, ["-an"])):
+        subprocess.run(["ffmpeg", "-nostdin", "-y", "-v", "error", "-i", str(clip), *args,
+                        "-c", "copy", str(out)], check=True)
+    return sound, mute
+
+
+def _reaction50(rng: random.Random) -> str:
+    w, h = 640, 360
+    left = rng.random() < 0.5
+    x = rng.randint(20, 40) if left else 1280 - w - rng.randint(20, 40)
+    y = rng.randint(20, 720 - h - 20)
+    face_x = 1280 - 260 if left else 60
+    return (f"[1:v]scale=1280:720,setsar=1[bg];[0:v]scale={w}:{h},setsar=1[ep];"
+            f"[bg][ep]overlay={x}:{y}:shortest=1,"
+            f"drawbox=x='{face_x}+30*sin(2*t)':y='380+20*sin(3*t)':w=200:h=260:"
+            "color=0xd8a47f:t=fill[v]")
+
+
+_LEVEL = "loudnorm=I=-23:TP=-2:LRA=11,aresample=44100"
+
+
+def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, clips: int,
+              seed: int, backgrounds: Sequence[Path], rebuild: bool) -> dict[str, object]:
+    """The ``--fused`` report: each row's clips answered by the product three ways."""
+    import shutil
+
+    from citywok import families
+    from citywok.index import Index
+    from citywok.pipeline import drive, identify_file, index_paths
+
+    faiss.omp_set_num_threads(1)
+    _, videos = load_manifest(corpus / "video_manifest.json")
+    lib = corpus / "library"
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    index_dir = out / "citywok-index"
+    report: dict[str, object] = {"corpus": str(corpus), "mode": "fused"}
+    fparams = FrameParams()
+    if rebuild and index_dir.exists():
+        shutil.rmtree(index_dir)
+    if not index_dir.exists():
+        t0, w0 = cpu_s(), time.perf_counter()
+        with Index.open(index_dir, writable=True) as idx:
+            drive(index_paths(idx, [lib]))
+        report["citywok_index"] = {"cpu_s": round(cpu_s() - t0, 1),
+                                   "wall_s": round(time.perf_counter() - w0, 1)}
+        pic_cpu, dec_cpu = 0.0, 0.0
+        for v in videos:
+            t0 = cpu_s()
+            index_video(lib / v.file, params=fparams)
+            pic_cpu += cpu_s() - t0
+            dec_cpu += ffmpeg_decode_s(lib / v.file, fparams)
+        report["picture_indexing"] = {
+            "cpu_s": round(pic_cpu, 1), "ffmpeg_decode_cpu_s": round(dec_cpu, 1),
+            "ratio": round(pic_cpu / dec_cpu, 2)}
+        print(json.dumps({k: report[k] for k in ("citywok_index", "picture_indexing")}),
+              file=sys.stderr)
+    idx = Index.open(index_dir)
+    hours = sum(v.duration_s for v in videos) / 3600
+    pic_bytes = sum(r.bytes for r in idx.picture_rows())
+    report["index"] = {"hours_of_video": round(hours, 3),
+                       "picture_mb": round(pic_bytes / 1e6, 3),
+                       "picture_mb_per_hour": round(pic_bytes / 1e6 / hours, 3),
+                       "episodes_with_pictures": len(idx.picture_rows()),
+                       "whole_index_mb": round(idx.stats().index_bytes / 1e6, 2)}
+    assert families.DEFAULT_PICTURES == "frames"
+    rng = random.Random(seed)
+    bgs = list(backgrounds)
+    music = sorted(sounds.glob("music_*"))
+    speech = sorted(sounds.glob("speech_*"))
+    rows: dict[str, FusedRow] = {}
+    misses: list[dict[str, object]] = []
+
+    def background() -> Path:
+        j = rng.randrange(len(bgs))
+        path = work / f"bg{j}.png"
+        if not path.exists():
+            load_photo(bgs[j]).save(path)
+        return path
+
+    def answer(clip: Path) -> IdentifyResult | None:
+        """The product's answer; None where it refuses the input (a video with blank
+        pictures and no sound: nothing to hear or see)."""
+        try:
+            return identify_file(clip, idx)
+        except CityWokError as exc:
+            print(f"{clip.name}: {exc.message}", file=sys.stderr)
+            return None
+
+    def row(name: str) -> FusedRow:
+        return rows.setdefault(name, FusedRow(name, Row(name), Row(name), Row(name), {}))
+
+    def ask(name: str, clip: Path, *, stem: str | None, start_s: float | None,
+            still: bool = False, expect_ambiguous: bool = False) -> None:
+        r = row(name)
+        truth = {"stem": stem, "start_s": start_s, "expect_ambiguous": expect_ambiguous}
+        fused = answer(clip)
+        got = av_outcome(fused, **truth) if fused else "no_match"  # type: ignore[arg-type]
+        r.fused.add(got)
+        if got == "hit" and fused and fused.match is not None:
+            key = fused.match.decided_by.value
+            r.decided[key] = r.decided.get(key, 0) + 1
+        if got not in ("hit",) and not (stem is None and got == "no_match"):
+            m = fused.match if fused else None
+            misses.append({"row": name, "outcome": got, "truth": truth, "clip": clip.name,
+                           "answer": None if m is None else [
+                               m.episode.episode_id, round(m.offset_s, 2), m.score,
+                               m.decided_by.value],
+                           "disagreement": bool(fused and fused.disagreement is not None)})
+        if still:
+            r.picture.add(got)
+            return
+        sound, mute = _split(clip)
+        for part, tally in ((sound, r.sound), (mute, r.picture)):
+            res = answer(part)
+            tally.add(av_outcome(res, **truth) if res else "no_match")  # type: ignore[arg-type]
+        sound.unlink()
+        mute.unlink()
+
+    def place(v: EpisodeVideo, speed: float) -> float:
+        span = intro_span(v)
+        lo = (span[1] + 2) if span and span[0] < 60 else 5.0
+        start = rng.uniform(lo, v.duration_s - CLIP_S * 1.4 - 2)
+        if span and start < span[1] + 2 and start + CLIP_S * speed > span[0] - 2:
+            start = span[1] + 2
+        return start
+
+    own = "[0:a]anull[a]"
+    kinds: list[tuple[str, float, Callable[[random.Random], str], str, str]] = [
+        # name, speed, video graph, audio graph, other sound (none / music / speech)
+        ("own sound, clean 720p", 1.0, _v(lambda r: "scale=1280:720"), own, ""),
+        ("sound replaced by a song", 1.0, _v(lambda r: "scale=1280:720"),
+         f"[2:a]{_LEVEL}[a]", "music"),
+        ("9:16 crop+captions+mirror+1.25x", 1.25, _v(
+            lambda r: "setpts=PTS/1.25," + _crop916(r, centre=False) + ",hflip,scale=-2:720,"
+            + _captions(r)), "[0:a]atempo=1.25[a]", ""),
+        ("reaction 50 %, a voice over its sound", 1.0, _reaction50,
+         f"[0:a]{_LEVEL}[a0];[2:a]{_LEVEL}[a1];[a0][a1]amix=inputs=2:normalize=0[a]",
+         "speech"),
+        ("reaction 50 %, a song instead of its sound", 1.0, _reaction50,
+         f"[2:a]{_LEVEL}[a]", "music"),
+    ]
+    for name, speed, vgraph, agraph, other in kinds:
+        for i in range(clips):
+            v = rng.choice(videos)
+            start = place(v, speed)
+            pool = music if other == "music" else speech
+            extra = rng.choice(pool) if other else None
+            clip = work / f"av_{i}.mp4"
+            g = vgraph(rng)
+            make_av_clip(lib / v.file, clip, start_s=start, speed=speed, vgraph=g,
+                         agraph=agraph, background=background() if "[1:v]" in g else None,
+                         other_audio=extra, other_start_s=rng.uniform(0, 60))
+            ask(name, clip, stem=Path(v.file).stem, start_s=start)
+            clip.unlink()
+        r = rows[name]
+        print(f"{name}: sound {asdict(r.sound)} picture {asdict(r.picture)} "
+              f"fused {asdict(r.fused)}", file=sys.stderr)
+    for i in range(clips):
+        v = rng.choice(videos)
+        span = intro_span(v)
+        at = rng.uniform(5, v.duration_s - 5)
+        if span and span[0] - 1 <= at <= span[1] + 1:
+            at = span[1] + 3
+        fmt = ("png", "jpg", "webp")[i % 3]
+        shot = work / f"shot_{i}.{fmt}"
+        make_screenshot(lib / v.file, shot, at_s=at)
+        ask("screenshot (PNG/JPEG/WebP)", shot, stem=Path(v.file).stem, start_s=at, still=True)
+        shot.unlink()
+        if span is not None:
+            title = work / f"title_{i}.{fmt}"
+            make_screenshot(lib / v.file, title, at_s=span[0] + rng.uniform(0.5, 4.5))
+            ask("title card screenshot (expect ambiguous)", title, stem=Path(v.file).stem,
+                start_s=None, still=True, expect_ambiguous=True)
+            title.unlink()
+    sources: list[Path] = sorted((outside / "library").glob("*.mkv")) if outside else []
+    for kind in ("mandelbrot", "life", "testsrc2", "cellauto"):
+        path = work / f"footage_{kind}.mp4"
+        if not path.exists():
+            synthetic_footage(path, kind=kind, seconds=60)
+        sources.append(path)
+    for i in range(clips * 2):
+        src = sources[i % len(sources)]
+        dur = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                                    "-of", "csv=p=0", str(src)], capture_output=True,
+                                   text=True).stdout.strip() or 60)
+        start = rng.uniform(0, dur - CLIP_S - 1)
+        vg = (_v(lambda r: "scale=1280:720"), _v(lambda r: _crop916(r, centre=False)
+                                                  + ",scale=-2:720"), _reaction50)[i % 3]
+        g = vg(rng)
+        clip = work / f"outside_{i}.mp4"
+        make_av_clip(src, clip, start_s=start, speed=1.0, vgraph=g,
+                     agraph=f"[2:a]{_LEVEL}[a]",
+                     background=background() if "[1:v]" in g else None,
+                     other_audio=rng.choice(music + speech), other_start_s=rng.uniform(0, 60))
+        ask("outside video and sound (any match is false)", clip, stem=None, start_s=None)
+        clip.unlink()
+    # time: 5 s of 720p 30 fps H.264 (x264 medium) with AAC, end to end, decoding included
+    times_cpu, times_wall = [], []
+    for i in range(10):
+        v = videos[i % len(videos)]
+        clip = work / f"timing_{i}.mp4"
+        make_av_clip(lib / v.file, clip, start_s=(100 + 37 * i) % (v.duration_s - 10),
+                     speed=1.0,
+                     vgraph="[0:v]scale=1280:720[v]", agraph=own, preset="medium")
+        t0, w0 = cpu_s(), time.perf_counter()
+        identify_file(clip, idx)
+        times_cpu.append(cpu_s() - t0)
+        times_wall.append(time.perf_counter() - w0)
+        clip.unlink()
+    report["clip_720p_5s_fused"] = {
+        "cpu_ms_median": round(1000 * float(np.median(times_cpu)), 1),
+        "cpu_ms_max": round(1000 * max(times_cpu), 1),
+        "wall_ms_median": round(1000 * float(np.median(times_wall)), 1)}
+    report["rows"] = [{"name": r.name, "sound": asdict(r.sound), "picture": asdict(r.picture),
+                       "fused": asdict(r.fused), "fused_decided_by": r.decided}
+                      for r in rows.values()]
+    report["misses"] = misses
+    idx.close()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fused.json").write_text(json.dumps(report, indent=1))
+    (out / "fused.md").write_text(fused_markdown(report))
+    return report
+
+
+def fused_markdown(report: dict[str, object]) -> str:
+    def cell(r: dict[str, int]) -> str:
+        if r["n"] == 0:
+            return "n/a"
+        n = r["n"]
+        if "outside" in str(r["name"]):
+            return f"{r['wrong']} false hits of {n}"
+        return (f"{100 * r['hit'] / n:.0f} % ({r['wrong']} wrong, {r['ambiguous']} amb., "
+                f"{r['no_match']} none)")
+
+    lines = ["| row | clips | sound alone | picture alone | fused | fused hits decided by |",
+             "|---|---:|---|---|---|---|"]
+    for r in report["rows"]:  # type: ignore[attr-defined]
+        decided = ", ".join(f"{k} {v}" for k, v in sorted(r["fused_decided_by"].items()))
+        lines.append(f"| {r['name']} | {r['fused']['n']} | {cell(r['sound'])} | "
+                     f"{cell(r['picture'])} | {cell(r['fused'])} | {decided or '-'} |")
+    extra = {k: v for k, v in report.items() if k not in ("rows", "misses")}
+    return "\n".join(lines) + "\n\n```\n" + json.dumps(extra, indent=1) + "\n```\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.pictures", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -387,6 +689,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--min-score-clip", type=float, default=SearchParams.min_score_clip)
     ap.add_argument("--min-score-still", type=float, default=SearchParams.min_score_still)
     ap.add_argument("--rebuild", action="store_true", help="index the library again")
+    ap.add_argument("--fused", action="store_true",
+                    help="score the product (`citywok index` / `identify`) on clips with sound: "
+                    "sound alone, pictures alone and fused, per row")
+    ap.add_argument("--sounds", type=Path, default=Path("../shared/corpus/outside"),
+                    help="--fused: music_* and speech_* files that are not in the library")
     args = ap.parse_args(argv)
     params = SearchParams(radius_bits=args.radius_bits, min_score_clip=args.min_score_clip,
                           min_score_still=args.min_score_still)
@@ -397,6 +704,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         keys = set(raw["photos"])
         bgs = [p.path for p in package_photos() if p.key in keys]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.fused:
+        fused = run_fused(args.corpus, outside=args.outside, sounds=args.sounds, out=args.out,
+                          clips=args.clips, seed=args.seed, backgrounds=bgs,
+                          rebuild=args.rebuild)
+        print(fused_markdown(fused))
+        return 0
     report = run(args.corpus, outside=args.outside, out=args.out, clips=args.clips,
                  seed=args.seed, params=params, backgrounds=bgs, rebuild=args.rebuild)
     print(markdown(report))

@@ -12,7 +12,7 @@ from citywok import params
 
 SOURCE = Path(params.__file__).read_text()
 KNOBS = ("AnalysisParams", "MatchParams", "FollowParams", "TimelineParams", "LiveParams",
-         "SharedParams", "BuildParams")
+         "SharedParams", "BuildParams", "FuseParams")
 
 
 @pytest.mark.parametrize("name", KNOBS)

@@ -9,6 +9,7 @@ import numpy as np
 
 from citywok.result import (
     Candidate,
+    Disagreement,
     Episode,
     Evidence,
     IdentifyResult,
@@ -51,10 +52,12 @@ def test_an_answer_has_its_fields_in_order_and_rounded() -> None:
                          shared=SharedMaterial(SharedKind.INTRO, 4))
     out = res.to_json(file="c.mp3")
     assert list(out) == ["file", "status", "match", "candidates", "elapsed_ms",
-                         "clip_duration_s", "shared", "episodes_not_searched"]
+                         "clip_duration_s", "shared", "episodes_not_searched",
+                         "disagreement"]
     assert out["status"] == "ambiguous" and out["elapsed_ms"] == 12.35
     assert out["clip_duration_s"] == 5.02 and out["shared"] == {"kind": "intro", "episodes": 4}
     assert [c["offset_s"] for c in out["candidates"]] == [83.457, 10.0]
+    assert out["disagreement"] is None  # sound and picture did not name different places
     assert answer_json(res) == {k: v for k, v in out.items() if k != "file"}
 
 
@@ -90,3 +93,14 @@ def test_every_value_is_byte_for_byte_what_the_hand_written_json_gave() -> None:
         out = json.dumps(res.to_json(file="x"))
         assert f'"elapsed_ms": {json.dumps(round(elapsed, 2))}' in out
         assert f'"clip_duration_s": {json.dumps(round(clip, 3))}' in out
+
+
+def test_a_disagreement_names_both_places() -> None:
+    sound = _candidate(10.0)
+    picture = _candidate(20.0, decided_by=Evidence.PICTURE, front_end="frames")
+    res = IdentifyResult(status=Status.AMBIGUOUS, match=picture, candidates=(picture, sound),
+                         elapsed_ms=1.0, clip_duration_s=5.0,
+                         disagreement=Disagreement(sound=sound, picture=picture))
+    out = res.to_json()["disagreement"]
+    assert list(out) == ["sound", "picture"]
+    assert out["sound"]["offset_s"] == 10.0 and out["picture"]["decided_by"] == "picture"

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from citywok import families
 from citywok.analysis.peaks import Peaks
 from citywok.errors import IndexFormatError
-from citywok.families.base import Embedder, Nominator, Verifier
+from citywok.families.base import Embedder, Nominator, PictureFamily, Verifier
 from citywok.learned.coarse import (
     Coarse,
     CoarseSpec,
@@ -33,7 +33,7 @@ from citywok.learned.coarse import (
 from citywok.learned.search import Reference, build_reference
 from citywok.params import AnalysisParams
 from citywok.result import Episode, IndexStats, SharedStretch
-from citywok.store.catalog import Catalog, EpisodeRow, shared_is_current
+from citywok.store.catalog import Catalog, EpisodeRow, PictureRow, shared_is_current
 from citywok.store.local import (
     CATALOG_NAME,
     SEGMENT_DIR,
@@ -43,6 +43,8 @@ from citywok.store.local import (
 )
 from citywok.store.reads import Postings, damage_reason, read_postings
 from citywok.store.segment import MAGIC, SEGMENT_VERSION, Segment, read_segment, write_segment
+from citywok.vision.params import FrameParams
+from citywok.vision.search import FrameSearcher
 
 #: Where an index keeps what can be made again from it (the embeddings' inverted lists).
 COARSE_DIR = "cache"
@@ -51,6 +53,9 @@ FAMILIES_KEY = "families"
 #: The header key (with the family's name after it) describing an embedding family's
 #: front end: its weights' hash and the parameters of its windows.
 FRONT_END_KEY = "front_end."
+#: The header key describing the picture family (issue 17): its name, version and the
+#: frame parameters its picture files were made with. An index without it has none.
+PICTURES_KEY = "pictures"
 
 __all__ = ["CATALOG_NAME", "MAGIC", "SEGMENT_DIR", "DamagedSegment", "Index", "NewEpisode",
            "Segment", "read_segment", "write_segment"]
@@ -87,10 +92,39 @@ class Index:
                                        "front end without describing it: re-index with "
                                        "`citywok index`")
             self.embedder.check_header(stored, index_name=f"at {store.root}")
+        #: The picture family and its frame parameters, if the index keeps pictures.
+        self.pictures: PictureFamily | None = None
+        self.frame_params: FrameParams | None = None
+        self._read_pictures_header()
+        if self.pictures is None and store.writable:
+            # An index from before pictures: its next writer keeps them from now on
+            # (episodes it holds already have none until re-indexed).
+            fam = families.pictures(families.DEFAULT_PICTURES)
+            store.set_note(PICTURES_KEY, json.dumps(fam.header(), sort_keys=True))
+            self._read_pictures_header()
         self._where: dict[int, tuple[Segment, int]] = {}
         self._reference: tuple[Reference, npt.NDArray[np.int64]] | None = None
+        self._searcher: FrameSearcher | None = None
+        #: Picture files found damaged (``file: why``); their episodes answer by sound.
+        self.damaged_pictures: list[str] = []
         self._coarse: Coarse | None = None
         self._index_places()
+
+    def _read_pictures_header(self) -> None:
+        raw = self.store.catalog.get_meta(PICTURES_KEY)
+        if raw is None:
+            return
+        try:
+            stored = json.loads(raw)
+        except ValueError:
+            stored = None
+        if not isinstance(stored, dict) or not isinstance(stored.get("family"), str):
+            raise IndexFormatError(f"the index at {self.store.root} describes its pictures "
+                                   "in a way this CityWok does not read: re-index with "
+                                   "`citywok index --rebuild`")
+        fam = families.pictures(stored["family"])
+        self.frame_params = fam.check_header(stored, index_name=f"at {self.store.root}")
+        self.pictures = fam
 
     @classmethod
     def open(cls, path: str | Path, *, writable: bool = False,
@@ -201,6 +235,41 @@ class Index:
             self._reference = (ref, np.asarray(keys, dtype=np.int64))
         return self._reference
 
+    @property
+    def picture_family_name(self) -> str | None:
+        """The picture family's name, if the index keeps pictures (what ingest must make)."""
+        return None if self.pictures is None else self.pictures.NAME
+
+    def picture_rows(self) -> list[PictureRow]:
+        """The live episodes' picture files."""
+        return self.store.pictures()
+
+    def has_pictures(self) -> bool:
+        """Whether any live episode has pictures (else a clip's are not even decoded)."""
+        return self.pictures is not None and bool(self.store.pictures())
+
+    def picture_searcher(self) -> FrameSearcher | None:
+        """Every live episode's frames as one searcher, episodes named by key (as text);
+        None when no episode has pictures. Built on first use, again after the episodes
+        change. A picture file that fails its checksum is left out and named in
+        :attr:`damaged_pictures`: its episode still answers by sound."""
+        if self.pictures is None or self.frame_params is None:
+            return None
+        if self._searcher is None:
+            items = []
+            damaged = []
+            for row in self.store.pictures():
+                try:
+                    data = self.store.read_picture(row)
+                    items.append((row.episode_key, self.pictures.decode(
+                        data, params=self.frame_params, name=f"picture file {row.file}")))
+                except IndexFormatError as exc:
+                    damaged.append(f"{row.file}: {exc.message}")
+            self.damaged_pictures = damaged
+            if not items:
+                return None
+            self._searcher = self.pictures.searcher(items, self.frame_params)
+        return self._searcher
     def embedding_coarse(self, spec: CoarseSpec) -> Coarse | None:
         """The embedding reference's inverted lists made as ``spec`` says (None without
         a reference). Read from the index's ``cache/`` folder when they were saved for
@@ -263,6 +332,7 @@ class Index:
                     where[int(key)] = (seg, local)
         self._where = where
         self._reference = None
+        self._searcher = None
         self._coarse = None
 
     def set_aside_read(self, where: Postings | int, exc: Exception) -> None:
@@ -302,7 +372,8 @@ class Index:
             peaks=sum(len(s.peak_frame) for s in self.segments),
             hashes=sum(len(s.values) for s in self.segments),
             segments=len(self.segments),
-            index_bytes=sum(s.nbytes for s in self.segments) + catalog_bytes,
+            index_bytes=(sum(s.nbytes for s in self.segments) + catalog_bytes
+                         + sum(r.bytes for r in self.picture_rows())),
             format_version=SEGMENT_VERSION,
             path=str(self.path),
             damaged=tuple(f"{d.file}: {d.reason}" for d in self.damaged),
@@ -312,13 +383,28 @@ class Index:
         """Verify every segment from scratch (``citywok check``)."""
         return self.store.check()
 
+    def check_pictures(self) -> list[str]:
+        """Verify every live episode's picture file from scratch (checksum and layout):
+        ``file: why`` for each damaged one (its episode answers by sound only)."""
+        if self.pictures is None or self.frame_params is None:
+            return []
+        out = []
+        for row in self.store.pictures():
+            try:
+                self.pictures.decode(self.store.read_picture(row), params=self.frame_params,
+                                     name=f"picture file {row.file}")
+            except IndexFormatError as exc:
+                out.append(f"{row.file}: {exc.message}")
+        return out
+
     # -- writing (passed to the store) ----------------------------------------------------
 
     def unique_episode_id(self, wanted: str) -> str:
         return self.store.unique_episode_id(wanted)
 
     def add(self, items: Sequence[NewEpisode], *, replace_keys: Sequence[int] = ()) -> None:
-        self.store.add(items, replace_keys=replace_keys)
+        self.store.add(items, replace_keys=replace_keys,
+                       picture_family=self.picture_family_name or "")
         self._index_places()
 
     def update_source(self, row: EpisodeRow, *, source_path: str, file_size: int,
@@ -379,4 +465,6 @@ def new_header(params: AnalysisParams) -> dict[str, str]:
             names.append(name)
             header[FRONT_END_KEY + name] = json.dumps(emb.header(), sort_keys=True)
     header[FAMILIES_KEY] = ",".join(names)
+    header[PICTURES_KEY] = json.dumps(
+        families.pictures(families.DEFAULT_PICTURES).header(), sort_keys=True)
     return header

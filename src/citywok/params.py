@@ -520,3 +520,34 @@ class BuildParams:
     batch_audio_s: float = 4 * 3600.0
     #: How shared material is found once the episodes are in.
     shared: SharedParams = SharedParams()
+
+
+@dataclass(frozen=True)
+class FuseParams:
+    """How the sound's and the pictures' evidence for one clip are weighed together
+    (``match/fuse.py``, issue 17). Never stored."""
+
+    #: A sound place and a picture place of the same episode whose starts lie within
+    #: this many seconds are the same place (picture times are binned by 0.5 s, and a
+    #: clip's frames are sampled twice a second).
+    agree_s: float = 2.5
+    #: A picture place's score is put on the sound's scale as ``min_score x score /
+    #: threshold`` (its own threshold: a clip's, a 9:16 crop's or a screenshot's), so
+    #: both answer at 7; below it, a place of each kind that agree add up, when each
+    #: reaches this share of its own threshold ...
+    partial_share: float = 0.5
+    #: ... and their sum reaches this many times ``min_score``.
+    fused_min: float = 1.3
+    #: The confidence of a place the pictures alone found, at their threshold and at
+    #: twice it (interpolated, capped).
+    picture_confidence: tuple[float, float] = (0.8, 0.99)
+    #: A clip's pictures seen through a narrow box (a 9:16 crop: one or two strips a
+    #: frame) answer without the sound only at this share of their threshold: on the
+    #: bench, outside video reached 1.0-1.33 of it there, and wrong places 1.5-1.83,
+    #: while a whole frame's or a reaction's right places score 5-11.
+    narrow_alone_share: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.agree_s <= 0 or not 0 < self.partial_share <= 1 or self.fused_min < 1:
+            raise ConfigError("agree_s must be positive, partial_share in (0, 1] and "
+                              "fused_min at least 1")

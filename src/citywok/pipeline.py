@@ -10,7 +10,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -20,18 +20,30 @@ import numpy.typing as npt
 
 from citywok import defaults
 from citywok.analysis.decode import decode_clip, duration_shortfall, probe
-from citywok.errors import CityWokError, IndexInterrupted, MediaError
+from citywok.errors import (
+    CityWokError,
+    EmptyMediaError,
+    IndexInterrupted,
+    MediaError,
+    NotMediaError,
+    SilentMediaError,
+)
 from citywok.index import Index, NewEpisode
 from citywok.ingest import Fingerprinter, FingerprintJob, JobOutcome
 from citywok.ingest.library import LibraryFile, LibraryScan, make_episode_id, scan_library
 from citywok.match.decide import decide, shared_material
+from citywok.match.fuse import fuse
 from citywok.match.query import analyse_clip, match_clip
 from citywok.match.sequence import embedding_lists
 from citywok.match.shared import find_shared
-from citywok.params import BuildParams, MatchParams, SharedParams
+from citywok.params import BuildParams, FuseParams, MatchParams, SharedParams
 from citywok.result import Episode, IdentifyResult, IndexSummary, Progress, Status
 from citywok.store.catalog import EpisodeRow
 from citywok.store.local import MAX_SEGMENTS
+from citywok.vision.errors import NoPicturesIndexedError, PictureError
+from citywok.vision.frames import IMAGE_SUFFIXES, Frames
+from citywok.vision.params import SearchParams
+from citywok.vision.search import PictureAnswer
 
 T = TypeVar("T")
 
@@ -66,7 +78,9 @@ def identify_samples(samples: npt.NDArray[np.float32], index: Index, *,
 
 
 def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchParams,
-                    timings: dict[str, float], started: float
+                    timings: dict[str, float], started: float,
+                    picture: PictureAnswer | None = None,
+                    sp: SearchParams | None = None, fp: FuseParams | None = None,
                     ) -> Generator[Progress, None, IdentifyResult]:
     t0 = time.perf_counter()
     yield Progress(stage="fingerprinting")
@@ -76,7 +90,10 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
     yield Progress(stage="matching")
     hits = match_clip(samples, index, mp, analysis=analysis)
     clip_s = len(samples) / index.params.sample_rate_hz
-    status, candidates = decide(hits, index, mp, clip_s=clip_s)
+    sound = decide(hits, index, mp, clip_s=clip_s)
+    fused = fuse(sound, hits, picture, index, mp=mp, sp=sp or SearchParams(),
+                 fp=fp or FuseParams())
+    status, candidates = fused.status, fused.candidates
     t2 = time.perf_counter()
     timings["match_ms"] = (t2 - t1) * 1000
     return IdentifyResult(
@@ -87,10 +104,35 @@ def _identify_steps(samples: npt.NDArray[np.float32], index: Index, mp: MatchPar
         clip_duration_s=clip_s,
         timings_ms=dict(timings),
         shared=(shared_material(index, candidates, clip_s=clip_s)
-                if status is Status.AMBIGUOUS else None),
+                if status is Status.AMBIGUOUS and fused.disagreement is None else None),
         # After the match: a segment found damaged during it counts too.
         episodes_not_searched=index.unsearched_episodes,
+        disagreement=fused.disagreement,
     )
+
+
+def _pictures_only(answer: PictureAnswer, index: Index, mp: MatchParams, sp: SearchParams,
+                   fp: FuseParams, *, clip_s: float, timings: dict[str, float],
+                   started: float) -> IdentifyResult:
+    """The answer of a clip without sound (or a screenshot): the pictures decide."""
+    fused = fuse((Status.NO_MATCH, ()), (), answer, index, mp=mp, sp=sp, fp=fp)
+    return IdentifyResult(
+        status=fused.status, match=fused.candidates[0] if fused.candidates else None,
+        candidates=fused.candidates, elapsed_ms=(time.perf_counter() - started) * 1000,
+        clip_duration_s=clip_s, timings_ms=dict(timings),
+        episodes_not_searched=index.unsearched_episodes)
+
+
+def _look(index: Index, frames: Frames, sp: SearchParams, timings: dict[str, float]
+          ) -> PictureAnswer | None:
+    """The pictures' answer of ``frames`` (None: the index has no pictures to ask)."""
+    t0 = time.perf_counter()
+    searcher = index.picture_searcher()
+    if searcher is None or index.pictures is None:
+        return None
+    answer = index.pictures.look(searcher, frames, sp)
+    timings["pictures_ms"] = (time.perf_counter() - t0) * 1000
+    return answer
 
 
 def identify_file_steps(path: str | Path, index: Index, *,
@@ -98,21 +140,78 @@ def identify_file_steps(path: str | Path, index: Index, *,
                         max_duration_s: float | None = None,
                         max_stated_s: float | None = None,
                         timeout_s: float | None = defaults.CLIP_DECODE_TIMEOUT_S,
+                        search_params: SearchParams | None = None,
+                        fuse_params: FuseParams | None = None,
                         ) -> Generator[Progress, None, IdentifyResult]:
     """Decode a clip and identify it, yielding a progress event per stage.
 
     ``max_stated_s`` refuses a file whose container states it is longer (the decoder
     reports the duration: no second process probes it first).
+
+    Where the index holds pictures (issue 17), a clip's video stream is sampled beside
+    its sound, and both are weighed (:mod:`citywok.match.fuse`); a video without sound
+    is answered by its pictures, and a picture file (PNG, JPEG, WebP ...) is a
+    screenshot, answered by its one picture. A sound file, or an index without
+    pictures, is answered exactly as before.
     """
     started = time.perf_counter()
     mp = match_params or MatchParams()
-    yield Progress(stage="decoding", item=Path(path).name)
-    # Only what match_clip analyses is decoded: memory follows the clip, not the file.
-    samples = decode_clip(path, sample_rate_hz=index.params.sample_rate_hz,
-                          max_duration_s=max_duration_s, max_stated_s=max_stated_s,
-                          limit_s=mp.max_query_s, timeout_s=timeout_s).samples
+    sp, fp = search_params or SearchParams(), fuse_params or FuseParams()
+    path = Path(path)
+    yield Progress(stage="decoding", item=path.name)
+    pictures = index.pictures if index.has_pictures() else None
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        # A screenshot: its one picture answers alone (bounded before it is decoded).
+        if pictures is None:
+            raise NoPicturesIndexedError(
+                f"{path.name}: a picture, but the index holds no episode's pictures "
+                "(index the episodes' video files to answer screenshots)")
+        still = pictures.read_still(path, sp)
+        timings = {"decode_ms": (time.perf_counter() - started) * 1000}
+        yield Progress(stage="matching")
+        answer = _look(index, still, sp, timings)
+        assert answer is not None
+        return _pictures_only(answer, index, mp, sp, fp, clip_s=0.0, timings=timings,
+                              started=started)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The pictures decode in their own ffmpeg while the sound decodes here.
+        seen = (pool.submit(pictures.sample_clip, path, sp)
+                if pictures is not None and pictures.may_have_pictures(path) else None)
+        try:
+            # Only what match_clip analyses is decoded: memory follows the clip.
+            samples = decode_clip(path, sample_rate_hz=index.params.sample_rate_hz,
+                                  max_duration_s=max_duration_s, max_stated_s=max_stated_s,
+                                  limit_s=mp.max_query_s, timeout_s=timeout_s).samples
+            sound_error: MediaError | None = None
+        except (NotMediaError, EmptyMediaError, SilentMediaError) as exc:
+            # No usable sound (a video without an audio stream): perhaps pictures.
+            samples, sound_error = np.zeros(0, np.float32), exc
+        frames = _frames_or_none(seen, sound_error)
     timings = {"decode_ms": (time.perf_counter() - started) * 1000}
-    return (yield from _identify_steps(samples, index, mp, timings, started))
+    picture = _look(index, frames, sp, timings) if frames is not None else None
+    if sound_error is not None:
+        if picture is None:
+            raise sound_error
+        # A video without (usable) sound: the pictures answer alone.
+        yield Progress(stage="matching")
+        return _pictures_only(picture, index, mp, sp, fp,
+                              clip_s=float(frames.times_s[-1]) if frames else 0.0,
+                              timings=timings, started=started)
+    return (yield from _identify_steps(samples, index, mp, timings, started, picture, sp, fp))
+
+
+def _frames_or_none(seen: Future[Frames | None] | None,
+                    sound_error: MediaError | None) -> Frames | None:
+    """A clip's frames; without any, None. A picture fault of a clip whose sound
+    decoded is no error (its sound answers); of one without sound it is the error."""
+    if seen is None:
+        return None
+    try:
+        return seen.result()
+    except PictureError:
+        if sound_error is None:
+            return None
+        raise
 
 
 def identify_decoded(samples: npt.NDArray[np.float32], index: Index, *, decode_ms: float,
@@ -242,7 +341,8 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
             source_path=str(job.file.path), content_hash=job.digest, watch_url=info.watch_url,
         )
         pending.append(NewEpisode(episode=episode, peaks=outcome.peaks, sketch=outcome.sketch,
-                                  embedding=outcome.embedding, file_size=job.size,
+                                  embedding=outcome.embedding, pictures=outcome.pictures,
+                                  file_size=job.size,
                                   file_mtime_ns=job.mtime_ns))
         (updated if job.replaces is not None else added).append(ep_id)
         pending_s += outcome.duration_s
@@ -260,7 +360,8 @@ def index_paths(index: Index, paths: Iterable[str | Path] | LibraryScan, *,
 
     runner = fingerprinter if fingerprinter is not None else local_fingerprinter(workers)
     try:
-        requests = [FingerprintJob(j.file.path, index.params, embedder=index.embedder_name)
+        requests = [FingerprintJob(j.file.path, index.params, embedder=index.embedder_name,
+                                   pictures=index.picture_family_name)
                     for j in jobs]
         if jobs:
             yield Progress(stage="fingerprinting", done=0.0, total=total_bytes,

@@ -138,7 +138,7 @@ class Candidate:
     front_end: str = field(default="peaks", metadata=shown(
         "Which sound front end found and judged this place: `peaks` (triplet hashes, "
         "verified by the band-energy sketch) or `learned` (the room-proof embeddings, "
-        "judged by their fused statistic)."))
+        "judged by their fused statistic); `frames` when the pictures alone found it."))
 
     def to_json(self) -> dict[str, Any]:
         return answer_json(self)
@@ -182,6 +182,17 @@ class SharedMaterial:
 
 
 @dataclass(frozen=True)
+class Disagreement:
+    """Sound and picture named different places: both are said, neither picked quietly."""
+
+    sound: Candidate = field(metadata=shown("The place the sound alone names."))
+    picture: Candidate = field(metadata=shown("The place the pictures alone name."))
+
+    def to_json(self) -> dict[str, Any]:
+        return answer_json(self)
+
+
+@dataclass(frozen=True)
 class IdentifyResult:
     """The answer for one clip."""
 
@@ -205,6 +216,10 @@ class IdentifyResult:
         "Indexed episodes that could not be searched (their segment is damaged; see "
         "`/readyz`): the answer holds for the rest of the library, and a `no_match` may be "
         "wrong."))
+    disagreement: Disagreement | None = field(default=None, metadata=shown(
+        "When the sound and the pictures of a video name different episodes (or times "
+        "far apart): the place each names. The status is then `ambiguous`, and `match` "
+        "is the better-supported of the two."))
 
     def to_json(self, *, file: str | None = None) -> dict[str, Any]:
         """The answer as ``citywok identify --json`` prints it (``file``: the clip's name)."""

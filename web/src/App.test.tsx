@@ -165,6 +165,18 @@ describe("App", () => {
     expect(rows.map((li) => li.textContent).join(" ")).not.toMatch(/%/);
   });
 
+  it("says so when the sound and the pictures name different episodes (issue 17)", async () => {
+    const { impl, calls } = fakeIdentify();
+    render(<App identifyImpl={impl} />);
+    pickFile("screenshot.png");
+    const sound: Candidate = { ...ep(2, 600, 0.9), decided_by: "sound" };
+    const picture: Candidate = { ...ep(3, 20, 0.95), decided_by: "picture", front_end: "frames" };
+    await act(async () =>
+      calls[0].resolve({ ...MATCH, status: "ambiguous", match: picture, candidates: [picture, sound], disagreement: { sound, picture } }),
+    );
+    expect(screen.getByTestId("disagreement")).toHaveTextContent(/the sound names .*Title 2 at 10:00, the pictures name .*Title 3 at 00:20/);
+  });
+
   it("lists every episode of a long ambiguous answer, folding the rest under +N more (issue 8, item 11)", async () => {
     const { impl, calls } = fakeIdentify();
     render(<App identifyImpl={impl} />);

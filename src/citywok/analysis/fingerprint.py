@@ -34,6 +34,8 @@ class Fingerprint:
     #: ``(windows, dim)`` reference embeddings; ``(0, 0)`` when none were made.
     embedding: npt.NDArray[np.float32] = field(
         default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    #: The picture family's file of the recording's video (empty: none).
+    pictures: bytes = b""
 
 
 def fingerprint_file(path: str | Path, params: AnalysisParams, *,

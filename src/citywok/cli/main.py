@@ -33,7 +33,7 @@ from citywok.cli.common import (
 )
 from citywok.display import clock, plural
 from citywok.params import MatchParams
-from citywok.result import IdentifyResult, Status
+from citywok.result import Candidate, Evidence, IdentifyResult, Status
 
 # What a command needs is imported when it runs (the index, the pipeline, NumPy, SciPy,
 # rich's bars and tables): `citywok --help` loads none of it, `identify` only its own.
@@ -285,17 +285,39 @@ def _print_result(name: str, res: IdentifyResult) -> None:
     if res.status is Status.NO_MATCH or res.match is None:
         say(out, f"{name}: ", ("no match", "yellow"), f" ({res.elapsed_ms:.0f} ms)")
         return
+    # Which evidence decided, once the pictures had a say (a sound file's answer reads
+    # as it always did).
+    saw = "pictures_ms" in res.timings_ms
+
+    def by(c: Candidate) -> str:
+        return f", decided by {_EVIDENCE[c.decided_by]}" if saw else ""
+
+    if res.disagreement is not None:
+        d = res.disagreement
+        say(out, f"{name}: ", ("sound and picture disagree", "cyan"),
+             f" ({res.elapsed_ms:.0f} ms)")
+        say(out, f"    the sound:    {d.sound.episode.label}  at {clock(d.sound.offset_s)}")
+        say(out, f"    the pictures: {d.picture.episode.label}  at {clock(d.picture.offset_s)}")
+        return
     if res.status is Status.AMBIGUOUS:
+        what = ("a recurring picture such as a title card"
+                if saw and res.match.decided_by is Evidence.PICTURE
+                else "shared material such as an intro")
         say(out, f"{name}: ", ("ambiguous", "cyan"),
-             f": fits {len(res.candidates)} episodes equally (shared material such as an "
-             f"intro) ({res.elapsed_ms:.0f} ms)")
+             f": fits {len(res.candidates)} episodes equally ({what}) "
+             f"({res.elapsed_ms:.0f} ms)")
         for c in res.candidates:
             say(out, f"    {c.episode.label}  at {clock(c.offset_s)}")
         return
     c = res.match
     say(out, f"{name}: ", (c.episode.label, "green"),
          f"  at {clock(c.offset_s)}  (confidence {c.confidence:.2f}, speed {c.speed:.2f}x, "
-         f"pitch {round(c.pitch_semitones, 1) + 0.0:+.1f} st) ({res.elapsed_ms:.0f} ms)")
+         f"pitch {round(c.pitch_semitones, 1) + 0.0:+.1f} st{by(c)}) "
+         f"({res.elapsed_ms:.0f} ms)")
+
+
+_EVIDENCE = {Evidence.SOUND: "the sound", Evidence.PICTURE: "the pictures",
+             Evidence.BOTH: "sound and pictures"}
 
 
 #: Where each optional part of CityWok comes from.
@@ -403,10 +425,20 @@ class _EarlyDecode:
         return got
 
 
+def _decodes_ahead(source: str) -> bool:
+    """Whether a clip's sound may be decoded ahead: not a link (fetched first), not a
+    screenshot (no sound to decode)."""
+    from citywok.vision import IMAGE_SUFFIXES  # the package's init alone: no NumPy
+
+    return not is_link(source) and not source.lower().endswith(IMAGE_SUFFIXES)
+
+
 def _identify_one(source: str, idx: Index, mp: MatchParams, settings: Settings | None,
                   max_s: float, early: _EarlyDecode | None = None) -> IdentifyResult:
+    # Decoded ahead (the sound only): used where the pictures cannot be asked, an index
+    # without pictures; else the clip takes the whole path, sound and pictures.
     if early is not None and early.path == source \
-            and early.sample_rate_hz == idx.params.sample_rate_hz:
+            and early.sample_rate_hz == idx.params.sample_rate_hz and not idx.has_pictures():
         from citywok.pipeline import identify_decoded
 
         try:
@@ -441,7 +473,7 @@ def identify(
     segments). An input that cannot be read is named (on its own line with --json) and
     the others still run; the exit code then says so (see the list in 'citywok --help').
     """
-    early = _EarlyDecode(files[0], max_duration) if not is_link(files[0]) else None
+    early = _EarlyDecode(files[0], max_duration) if _decodes_ahead(files[0]) else None
     try:
         settings = link_settings() if any(is_link(f) for f in files) else None
         idx = open_for_queries(index_dir)
@@ -453,7 +485,7 @@ def identify(
         for n, f in enumerate(files):
             first, early = early, None
             after = files[n + 1] if n + 1 < len(files) else None
-            if after is not None and not is_link(after):
+            if after is not None and _decodes_ahead(after) and not idx.has_pictures():
                 early = _EarlyDecode(after, max_duration,
                                      sample_rate_hz=idx.params.sample_rate_hz)
             try:
@@ -543,6 +575,7 @@ def check(index_dir: IndexOpt = None,
             lost = sorted(names[k] for d in damaged for k in d.episode_keys if k in names)
             short = [(r.episode, why) for r, why in zip(rows, stored_short(rows), strict=True)
                      if why is not None]
+            pictures = idx.check_pictures()
     except errors.CityWokError as exc:
         raise fail(exc) from None
     if as_json:
@@ -550,7 +583,7 @@ def check(index_dir: IndexOpt = None,
             {"file": d.file, "reason": d.reason, "episodes": len(d.episode_keys)}
             for d in damaged], "cut_short": [
             {"episode_id": e.episode_id, "file": e.source_path, "reason": why}
-            for e, why in short]}))
+            for e, why in short], "damaged_pictures": pictures}))
     else:
         if not damaged:
             out.print(f"all {total} segment(s) are whole", markup=False)
@@ -564,9 +597,13 @@ def check(index_dir: IndexOpt = None,
             err.print(f"cut short: {e.episode_id} ({why} in {e.source_path})", markup=False)
         if short:
             err.print("`citywok index FOLDER` indexes them again", markup=False)
+        for why in pictures:
+            err.print(f"damaged picture file: {why} (its episode answers by sound only; "
+                      "`citywok index --rebuild FOLDER` makes it again)", markup=False)
     problems = ([f"{len(damaged)} of {plural(total, 'segment')} damaged"] if damaged else []
                 ) + ([f"{plural(len(short), 'episode')} of {len(rows)} stored cut short"]
-                     if short else [])
+                     if short else []) + ([f"{plural(len(pictures), 'picture file')} damaged"]
+                                          if pictures else [])
     if problems:
         raise fail(errors.IndexFormatError("; ".join(problems)))
 

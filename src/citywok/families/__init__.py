@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from citywok.errors import IndexFormatError
-from citywok.families import learned, sketch, triplet
-from citywok.families.base import Embedder, Nominator, Verifier
+from citywok.families import frames, learned, sketch, triplet
+from citywok.families.base import Embedder, Nominator, PictureFamily, Verifier
 
 #: Families whose postings nominate places, by the name an index header gives.
 NOMINATORS: dict[str, Nominator] = {triplet.NAME: triplet}
@@ -19,6 +19,10 @@ NOMINATORS: dict[str, Nominator] = {triplet.NAME: triplet}
 VERIFIERS: dict[str, Verifier] = {sketch.NAME: sketch}
 #: Families that embed windows of sound, searched as sequences (the room-proof front end).
 EMBEDDERS: dict[str, Embedder] = {learned.NAME: learned}
+#: Families that see an episode's pictures (issue 17), by name.
+PICTURES: dict[str, PictureFamily] = {frames.NAME: frames}
+#: The picture family a new index (or an older one's next writer) keeps.
+DEFAULT_PICTURES: str = frames.NAME
 #: What a new index is built with: one nominating family, one verifying family, and an
 #: embedding family where the analysis parameters allow one.
 DEFAULT: tuple[str, ...] = (triplet.NAME, sketch.NAME, learned.NAME)
@@ -47,3 +51,9 @@ def embedder(name: str) -> Embedder:
     if name not in EMBEDDERS:
         raise _unknown(name, "embedding", EMBEDDERS)
     return EMBEDDERS[name]
+
+
+def pictures(name: str) -> PictureFamily:
+    if name not in PICTURES:
+        raise _unknown(name, "picture", PICTURES)
+    return PICTURES[name]

@@ -14,7 +14,9 @@ families from the index header (:mod:`citywok.families` holds the registry).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +26,10 @@ from citywok.analysis.peaks import Peaks
 from citywok.analysis.sketch import ClipSketcher
 from citywok.params import AnalysisParams, MatchParams
 from citywok.store.segment import PostingsLayout
+from citywok.vision.frames import Frames
+from citywok.vision.params import FrameParams, SearchParams
+from citywok.vision.search import FrameSearcher, PictureAnswer
+from citywok.vision.store import EpisodeFrames
 
 
 @dataclass(frozen=True)
@@ -144,4 +150,46 @@ class Embedder(Protocol):
     def embed_query(self, samples: npt.NDArray[np.float32]) -> tuple[
             npt.NDArray[np.float32], npt.NDArray[np.float64]]:
         """A clip's embeddings ``(m, DIM)`` and each window's start (s) in the clip."""
+        ...
+
+
+class PictureFamily(Protocol):
+    """A family that sees an episode's pictures (as module-level names): each episode
+    with a video stream keeps one picture file (the store holds it, checksummed); a
+    clip's frames or a screenshot are looked up in a searcher over all of them."""
+
+    NAME: str
+
+    def header(self, params: FrameParams = ...) -> dict[str, object]:
+        """What an index header records of this family (its parameters included)."""
+        ...
+
+    def check_header(self, stored: dict[str, object], *, index_name: str) -> FrameParams:
+        """The stored parameters, or an :class:`~citywok.errors.IndexFormatError`."""
+        ...
+
+    def may_have_pictures(self, path: str | Path) -> bool:
+        """Whether a file's suffix allows pictures (a sound file's never do)."""
+        ...
+
+    def analyse_file(self, path: str | Path, params: FrameParams = ...) -> bytes | None:
+        """An episode file's picture file (None: it has no usable pictures)."""
+        ...
+
+    def decode(self, data: bytes, *, params: FrameParams, name: str = ...) -> EpisodeFrames:
+        ...
+
+    def searcher(self, items: Sequence[tuple[int, EpisodeFrames]],
+                 params: FrameParams) -> FrameSearcher:
+        ...
+
+    def sample_clip(self, path: str | Path, sp: SearchParams = ...) -> Frames | None:
+        """A clip's frames (None: no video stream)."""
+        ...
+
+    def read_still(self, source: Path | bytes, sp: SearchParams = ...) -> Frames:
+        ...
+
+    def look(self, found: FrameSearcher, frames: Frames, sp: SearchParams = ...
+             ) -> PictureAnswer:
         ...

@@ -33,6 +33,9 @@ class FingerprintJob:
     timeout_s: float = JOB_TIMEOUT_S
     #: The index's embedding family, whose sink hears the same decode (None: none).
     embedder: str | None = None
+    #: The index's picture family, which reads the file's video stream beside the sound
+    #: (None: the index keeps no pictures).
+    pictures: str | None = None
 
 
 #: What a job gives back: its fingerprint, or the error that explains why it has none.
@@ -56,20 +59,32 @@ class Fingerprinter(Protocol):
 
 def run_job(job: FingerprintJob) -> JobOutcome:
     """Run one job here; errors CityWok raises on purpose become the outcome."""
+    from concurrent.futures import Future, ThreadPoolExecutor
     from dataclasses import replace
 
     from citywok import families
     from citywok.analysis.fingerprint import fingerprint_file
 
-    try:
-        if job.embedder is None:
-            return fingerprint_file(job.path, job.params, timeout_s=job.timeout_s)
-        sink = families.embedder(job.embedder).reference_sink()
-        fp = fingerprint_file(job.path, job.params, timeout_s=job.timeout_s,
-                              listeners=(sink.feed,))
-        return replace(fp, embedding=sink.finish())
-    except CityWokError as exc:
-        return exc
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The pictures decode in their own ffmpeg process while the sound decodes here.
+        seen: Future[bytes | None] | None = None
+        if job.pictures is not None:
+            fam = families.pictures(job.pictures)
+            if fam.may_have_pictures(job.path):
+                seen = pool.submit(fam.analyse_file, job.path)
+        try:
+            if job.embedder is None:
+                fp = fingerprint_file(job.path, job.params, timeout_s=job.timeout_s)
+            else:
+                sink = families.embedder(job.embedder).reference_sink()
+                fp = fingerprint_file(job.path, job.params, timeout_s=job.timeout_s,
+                                      listeners=(sink.feed,))
+                fp = replace(fp, embedding=sink.finish())
+        except CityWokError as exc:
+            return exc
+        if seen is not None:
+            fp = replace(fp, pictures=seen.result() or b"")
+        return fp
 
 
 __all__ = ["JOB_TIMEOUT_S", "FingerprintJob", "Fingerprinter", "JobOutcome", "run_job"]

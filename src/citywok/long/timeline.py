@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -498,9 +498,29 @@ def timeline_file_steps(path: str | Path, index: Index, *,
     progress events say how far along it is."""
     chunks = iter_decode(path, sample_rate_hz=index.params.sample_rate_hz, chunk_s=4.0,
                          max_duration_s=max_duration_s, timeout_s=timeout_s)
-    return (yield from timeline_steps(chunks, index, match_params=match_params,
-                                      timeline_params=timeline_params, total_s=total_s,
-                                      name=Path(path).name))
+    steps = timeline_steps(chunks, index, match_params=match_params,
+                           timeline_params=timeline_params, total_s=total_s,
+                           name=Path(path).name)
+    if index.pictures is None or not index.pictures.may_have_pictures(path) or \
+            not index.has_pictures():
+        return (yield from steps)
+    # A video, and an index with pictures: what the sound leaves unknown is looked at.
+    from citywok.long.pictures import look_at_unknown
+
+    seen: list[Stretch] = []
+    while True:
+        try:
+            event = next(steps)
+        except StopIteration as stop:
+            done: Timeline = stop.value
+            break
+        if isinstance(event, Stretch):
+            for part in look_at_unknown(event, Path(path), index):
+                seen.append(part)
+                yield part
+        else:
+            yield event
+    return replace(done, stretches=tuple(seen))
 
 
 def timeline_file(path: str | Path, index: Index, **kwargs: Any) -> Timeline:

@@ -64,6 +64,17 @@ CREATE TABLE IF NOT EXISTS shared (
 );
 CREATE INDEX IF NOT EXISTS shared_episode ON shared(episode_key);
 """
+#: One picture file per episode that has pictures (issue 17), named and checksummed here
+#: like segments; it goes with its episode. Added to older catalogues by their writer.
+_PICTURES = """
+CREATE TABLE IF NOT EXISTS pictures (
+    episode_key INTEGER PRIMARY KEY REFERENCES episodes(key) ON DELETE CASCADE,
+    family TEXT NOT NULL,
+    file TEXT NOT NULL UNIQUE,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,17 @@ class EpisodeRow:
     file_size: int
     file_mtime_ns: int
     seg_id: int
+
+
+@dataclass(frozen=True)
+class PictureRow:
+    """An episode's picture file: which family made it, its name, size and SHA-256."""
+
+    episode_key: int
+    family: str
+    file: str
+    bytes: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -90,7 +112,7 @@ def create_catalog(path: Path, meta: dict[str, str]) -> None:
     try:
         db = sqlite3.connect(tmp, isolation_level=None)
         try:
-            db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA + _PICTURES)
             rows = {"schema_version": str(SCHEMA_VERSION), **meta}
             db.executemany("INSERT INTO meta(key, value) VALUES(?, ?)", rows.items())
         finally:
@@ -116,6 +138,11 @@ class Catalog:
             raise IndexFormatError(
                 f"the index was built by another CityWok (catalogue schema {version}, this "
                 f"one reads {SCHEMA_VERSION}): {REBUILD_HINT}")
+        if not readonly:
+            try:
+                self._db.executescript(_PICTURES)
+            except sqlite3.DatabaseError as exc:
+                raise IndexFormatError(f"the catalogue cannot be written ({exc})") from None
 
     @staticmethod
     def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
@@ -247,6 +274,21 @@ class Catalog:
         """The episodes (keys, as stored) a show's shared material was last found among;
         ``None`` when it never was."""
         return self.get_meta(_SHARED_AMONG + show)
+
+    def pictures(self) -> list[PictureRow]:
+        """Every live episode's picture file (none in a catalogue from before pictures)."""
+        try:
+            rows = self._db.execute(
+                "SELECT episode_key, family, file, bytes, sha256 FROM pictures "
+                "ORDER BY episode_key").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [PictureRow(*r) for r in rows]
+
+    def add_picture(self, db: sqlite3.Connection, row: PictureRow) -> None:
+        db.execute("INSERT INTO pictures(episode_key, family, file, bytes, sha256) "
+                   "VALUES(?,?,?,?,?)",
+                   (row.episode_key, row.family, row.file, row.bytes, row.sha256))
 
     def episode_id_taken(self, episode_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM episodes WHERE episode_id=?", (episode_id,))

@@ -5,6 +5,9 @@ Layout::
     catalog.sqlite        episodes, live segments (with their SHA-256), shared material,
                           format versions, analysis parameters
     segments/seg-*.cws    one file per batch of episodes (immutable once written)
+    pictures/pic-*.cwf    one file per episode with pictures (issue 17): the frames
+                          family's codes, named with its SHA-256 by the catalogue, which
+                          drops the row with the episode (a file no row names is a stray)
     LOCK                  held by the one writer at a time
 
 Adding episodes writes new segments and then commits their names and the episodes in
@@ -28,10 +31,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +55,7 @@ from citywok.errors import (
 )
 from citywok.params import AnalysisParams
 from citywok.result import Episode, SharedStretch
-from citywok.store.catalog import Catalog, EpisodeRow, create_catalog
+from citywok.store.catalog import Catalog, EpisodeRow, PictureRow, create_catalog
 from citywok.store.segment import (
     SEGMENT_VERSION,
     EpisodeData,
@@ -66,6 +71,7 @@ from citywok.store.segment import (
 
 CATALOG_NAME = "catalog.sqlite"
 SEGMENT_DIR = "segments"
+PICTURE_DIR = "pictures"
 LOCK_NAME = "LOCK"
 #: Segments beyond this many are merged (smallest first) after a write.
 MAX_SEGMENTS = 8
@@ -84,6 +90,8 @@ class NewEpisode:
     #: ``(windows, dim)`` embeddings of the index's embedding family; ``(0, 0)``: none.
     embedding: npt.NDArray[np.float32] = field(
         default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    #: The picture file of the index's picture family (empty: the episode has none).
+    pictures: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -349,6 +357,11 @@ class LocalStore:
         for f in (self.root / SEGMENT_DIR).iterdir():
             if f.name not in live:
                 f.unlink(missing_ok=True)
+        if (self.root / PICTURE_DIR).is_dir():
+            named = {row.file for row in self.catalog.pictures()}
+            for f in (self.root / PICTURE_DIR).iterdir():
+                if f.name not in named:
+                    f.unlink(missing_ok=True)
 
     def _require_writer(self) -> None:
         if self._lock is None:
@@ -393,12 +406,17 @@ class LocalStore:
         if batch:
             yield flush()
 
-    def add(self, items: Sequence[NewEpisode], *, replace_keys: Sequence[int] = ()) -> None:
-        """Commit new episodes (and drop ``replace_keys``) in one atomic step."""
+    def add(self, items: Sequence[NewEpisode], *, replace_keys: Sequence[int] = (),
+            picture_family: str = "") -> None:
+        """Commit new episodes (and drop ``replace_keys``) in one atomic step; their
+        picture files are recorded as made by ``picture_family``."""
         self._require_writer()
         if not items and not replace_keys:
             return
+        if picture_family == "" and any(it.pictures for it in items):
+            raise IndexStoreError("picture files need the family that made them")
         written: list[str] = []
+        pictures_written: list[str] = []
         try:
             with self.catalog.transaction() as db:
                 for key in replace_keys:
@@ -415,15 +433,22 @@ class LocalStore:
                         self.catalog.add_episode(db, key=k, ep=it.episode,
                                                  file_size=it.file_size,
                                                  file_mtime_ns=it.file_mtime_ns, seg_id=seg_id)
+                for k, it in by_key.items():
+                    if it.pictures:
+                        row = self._write_picture(k, it.pictures, family=picture_family)
+                        pictures_written.append(row.file)
+                        self.catalog.add_picture(db, row)
                 self._drop_empty_segments(db)
         except (OSError, sqlite3.OperationalError) as exc:
             self._forget(written)
+            self._forget_pictures(pictures_written)
             if isinstance(exc, OSError):
                 raise write_error(exc, self.root) from None
             raise IndexWriteError(f"cannot write the index at {self.root}: {exc}; the index "
                                   "is unchanged") from None
         except BaseException:
             self._forget(written)
+            self._forget_pictures(pictures_written)
             raise
         self.reload()
         self._remove_strays()
@@ -431,6 +456,42 @@ class LocalStore:
     def _forget(self, names: list[str]) -> None:
         for name in names:
             (self.root / SEGMENT_DIR / name).unlink(missing_ok=True)
+
+    def _forget_pictures(self, names: list[str]) -> None:
+        for name in names:
+            (self.root / PICTURE_DIR / name).unlink(missing_ok=True)
+
+    def _write_picture(self, key: int, data: bytes, *, family: str) -> PictureRow:
+        """Write one episode's picture file (to a temporary name, then renamed)."""
+        folder = self.root / PICTURE_DIR
+        folder.mkdir(exist_ok=True)
+        name = f"pic-{uuid.uuid4().hex}.cwf"
+        tmp = folder / f".{name}.tmp"
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / name)
+        return PictureRow(key, family, name, len(data), hashlib.sha256(data).hexdigest())
+
+    # -- pictures (read side) ------------------------------------------------------------
+
+    def pictures(self) -> list[PictureRow]:
+        """The picture files of the live episodes (those a damaged segment holds left out)."""
+        return [r for r in self.catalog.pictures() if r.episode_key in self.episodes]
+
+    def read_picture(self, row: PictureRow) -> bytes:
+        """A picture file's bytes, checked against its SHA-256; a damaged or missing one
+        is an :class:`IndexFormatError` naming it."""
+        try:
+            data = (self.root / PICTURE_DIR / row.file).read_bytes()
+        except OSError as exc:
+            raise IndexFormatError(f"picture file {row.file} cannot be read "
+                                   f"({exc.strerror})") from None
+        if len(data) != row.bytes or hashlib.sha256(data).hexdigest() != row.sha256:
+            raise IndexFormatError(f"picture file {row.file} is damaged (its checksum does "
+                                   "not match the catalogue)")
+        return data
 
     def update_source(self, row: EpisodeRow, *, source_path: str, file_size: int,
                       file_mtime_ns: int) -> None:
@@ -554,8 +615,9 @@ def discard_index(path: str | Path) -> None:
         try:
             for f in root.glob(CATALOG_NAME + "*"):
                 f.unlink()
-            if (root / SEGMENT_DIR).is_dir():
-                for f in (root / SEGMENT_DIR).iterdir():
-                    f.unlink()
+            for folder in (root / SEGMENT_DIR, root / PICTURE_DIR):
+                if folder.is_dir():
+                    for f in folder.iterdir():
+                        f.unlink()
         except OSError as exc:
             raise write_error(exc, root) from None

@@ -15,7 +15,7 @@ A pull reads ``CURRENT`` and the manifest, downloads every file into a temporary
 beside the index, checks each size and SHA-256, opens the result as an index, and only
 then points the index path at it with one ``rename(2)`` of a symlink::
 
-    /data/index -> index.versions/<id>/      catalog.sqlite, segments/...
+    /data/index -> index.versions/<id>/      catalog.sqlite, segments/..., pictures/...
 
 A snapshot that is incomplete or fails a check raises
 :class:`~citywok.errors.SnapshotCorruptError`; the symlink keeps pointing at the previous
@@ -46,7 +46,7 @@ from typing import IO, Any
 
 from citywok.errors import CityWokError, SnapshotCorruptError, SnapshotError
 from citywok.store.catalog import Catalog
-from citywok.store.local import CATALOG_NAME, SEGMENT_DIR, LocalStore
+from citywok.store.local import CATALOG_NAME, PICTURE_DIR, SEGMENT_DIR, LocalStore
 
 MANIFEST_FORMAT = 1
 POINTER_NAME = "CURRENT"
@@ -296,11 +296,14 @@ class SnapshotStore:
                                     ) from None
             try:
                 segment_files = [row.file for row in catalog.segments()]
+                picture_files = [row.file for row in catalog.pictures()]
             finally:
                 catalog.close()
             sources = [(CATALOG_NAME, catalog_copy)] + [
                 (f"{SEGMENT_DIR}/{name}", index_dir / SEGMENT_DIR / name)
-                for name in segment_files]
+                for name in segment_files] + [
+                (f"{PICTURE_DIR}/{name}", index_dir / PICTURE_DIR / name)
+                for name in picture_files]
             entries: list[FileEntry] = []
             sent = 0
             for rel, path in sources:
@@ -393,6 +396,8 @@ class SnapshotStore:
                     # one out would swap in a library with episodes missing.
                     if store.damaged:
                         raise SnapshotCorruptError("; ".join(d.reason for d in store.damaged))
+                    for row in store.pictures():  # and every picture file, whole
+                        store.read_picture(row)
             except CityWokError as exc:
                 raise SnapshotCorruptError(f"snapshot {manifest.snapshot_id} is not a usable "
                                            f"index: {exc.message}") from None

@@ -12,3 +12,7 @@ says it runs ffmpeg or reads a file::
 
 Every error it raises on purpose is in :mod:`citywok.vision.errors`.
 """
+
+#: Files answered as a screenshot, by suffix (here, not in ``frames``: the CLI asks before
+#: it imports NumPy or Pillow).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")

@@ -8,7 +8,8 @@
     │       ├── NoVideoStreamError     a file with no video stream (audio only, or not media)
     │       ├── EmptyVideoError        a video stream without a single decodable frame
     │       ├── CorruptPictureError    the image or video decoder failed
-    │       └── PictureTooLargeError   over the pixel or byte limits (an image bomb)
+    │       ├── PictureTooLargeError   over the pixel or byte limits (an image bomb)
+    │       └── NoPicturesIndexedError a screenshot, but the index holds no pictures
     └── IndexStoreError
         ├── IndexFormatError
         │   └── FrameIndexFormatError  not a frame index, or one from another version
@@ -42,6 +43,10 @@ class CorruptPictureError(PictureError):
 
 class PictureTooLargeError(PictureError):
     code = "picture_too_large"
+
+
+class NoPicturesIndexedError(PictureError):
+    code = "no_pictures_indexed"
 
 
 class FrameIndexFormatError(IndexFormatError):

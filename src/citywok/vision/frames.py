@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
+from citywok.vision import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # re-exported
 from citywok.vision.errors import (
     CorruptPictureError,
     EmptyVideoError,
@@ -32,8 +33,6 @@ MAX_IMAGE_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 #: An image file larger than this is refused unread.
 MAX_IMAGE_BYTES = 50_000_000
-#: Files answered as still images (screenshots).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: A video frame larger than this (either side) is refused: no camera makes it.
 MAX_VIDEO_SIDE_PX = 8192
 

@@ -39,6 +39,9 @@ class FrameParams:
     dedupe_bits: float = 6.0
     #: ... or when this long has passed since the last kept one.
     max_gap_s: float = 1.0
+    #: A frame whose grey values vary less than this (standard deviation) is not kept:
+    #: a black or flat frame names nothing (a sound file's blank video track, a fade).
+    min_frame_std: float = 4.0
 
     def __post_init__(self) -> None:
         if self.strip_width_px > self.grid_width_px or self.strip_step_px < 1:
@@ -79,6 +82,9 @@ class SearchParams:
     #: A query window whose grey values vary less than this (standard deviation) is
     #: left out: flat windows meet every other flat window.
     min_texture: float = 0.0
+    #: A query frame whose grey values vary less than this (standard deviation) is left
+    #: out; a clip with no other frame has no picture evidence (a blank video track).
+    min_frame_std: float = 4.0
     #: A query code meeting more index codes than this says nothing (a pattern that is
     #: everywhere); its meetings are dropped.
     max_meetings_per_code: int = 100

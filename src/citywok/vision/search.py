@@ -88,6 +88,8 @@ class PictureAnswer:
     candidates: tuple[Place, ...]
     frames: int
     elapsed_ms: float
+    #: The query was one picture (a screenshot, a one-frame video).
+    still: bool = False
 
 
 def _flat_edges(profile: npt.NDArray[np.float32], limit: float) -> tuple[int, int]:
@@ -286,14 +288,19 @@ def vote(searcher: FrameSearcher, query: QueryCodes, times_s: npt.NDArray[np.flo
     return places
 
 
+def threshold(place: Place, *, still: bool, params: SearchParams) -> float:
+    """The score ``place`` needs to answer: a screenshot's, a whole frame's or a crop's."""
+    return (params.min_score_still if still else params.min_score_clip_full
+            if place.box.aspect >= FULL_FRAME_ASPECT else params.min_score_clip)
+
+
 def decide(places: list[Place], *, still: bool,
            params: SearchParams) -> tuple[Status, Place | None]:
     """``match`` above the threshold, ``ambiguous`` with a near rival, else ``no_match``."""
     if not places:
         return Status.NO_MATCH, None
     best = places[0]
-    need = (params.min_score_still if still else params.min_score_clip_full
-            if best.box.aspect >= FULL_FRAME_ASPECT else params.min_score_clip)
+    need = threshold(best, still=still, params=params)
     if best.score < need:
         return Status.NO_MATCH, None
     rivals = [p for p in places[1:] if p.score >= params.ambiguous_ratio * best.score]
@@ -310,4 +317,4 @@ def identify_frames(searcher: FrameSearcher, frames: Frames, *,
     places = vote(searcher, query, frames.times_s, still=frames.still, params=params)
     status, best = decide(places, still=frames.still, params=params)
     return PictureAnswer(status, best, tuple(places[:5]), len(frames),
-                         (time.perf_counter() - t0) * 1000)
+                         (time.perf_counter() - t0) * 1000, still=frames.still)

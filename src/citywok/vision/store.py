@@ -57,9 +57,10 @@ class FrameIndex:
 def analyse_frames(frames: Frames, *, params: FrameParams) -> EpisodeFrames:
     """Codes of an episode's sampled frames, near-duplicates skipped."""
     codes = frame_codes(frames.pixels, params=params)
-    keep = keep_mask(codes, frames.times_s, min_bits=params.dedupe_bits,
-                     max_gap_s=params.max_gap_s)
-    return EpisodeFrames(codes[keep], frames.times_s[keep].astype(np.float32))
+    busy = frames.pixels.reshape(len(frames), -1).std(axis=1) >= params.min_frame_std
+    codes, times = codes[busy], frames.times_s[busy]
+    keep = keep_mask(codes, times, min_bits=params.dedupe_bits, max_gap_s=params.max_gap_s)
+    return EpisodeFrames(codes[keep], times[keep].astype(np.float32))
 
 
 def build_index(items: Sequence[tuple[str, EpisodeFrames]], *, params: FrameParams) -> FrameIndex:

@@ -37,6 +37,7 @@ from citywok.links.fetch import (
 )
 from citywok.pipeline import identify_file_steps
 from citywok.result import IdentifyResult, Progress
+from citywok.vision.frames import IMAGE_SUFFIXES
 from citywok.web import metrics
 from citywok.web.core.config import Settings
 
@@ -103,8 +104,36 @@ class Job(Work):
     result: IdentifyResult | None = None
 
 
+#: What a picture file starts with (its magic), and the suffix the engine reads it by.
+_PICTURE_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, ".png"), (b"\xff\xd8\xff", 0, ".jpg"), (b"WEBP", 8, ".webp"))
+
+
+def as_picture(path: Path) -> Path:
+    """An upload named by what it holds: a picture (PNG, JPEG, WebP, by its first bytes,
+    whatever its name says) gets that suffix, so the engine answers it as a screenshot;
+    anything else loses a picture suffix it claims, so it is probed as media."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    kind = next((suffix for magic, at, suffix in _PICTURE_MAGIC
+                 if head[at:at + len(magic)] == magic
+                 and (suffix != ".webp" or head[:4] == b"RIFF")), None)
+    if kind is not None:
+        want = path if path.suffix.lower() in _SAME[kind] else path.with_suffix(kind)
+    elif path.suffix.lower() in IMAGE_SUFFIXES:
+        want = path.with_suffix(path.suffix + ".media")
+    else:
+        return path
+    if want != path:
+        path.rename(want)
+    return want
+
+
+_SAME = {".png": (".png",), ".jpg": (".jpg", ".jpeg"), ".webp": (".webp",)}
+
+
 def probe_media(path: Path, *, timeout_s: float, max_duration_s: float,
-                name: str | None = None) -> MediaInfo:
+                name: str | None = None, allow_silent: bool = False) -> MediaInfo:
     """Check by content (what ffmpeg finds) that ``path`` is audio in an allowed container;
     what ffprobe found.
 
@@ -119,7 +148,7 @@ def probe_media(path: Path, *, timeout_s: float, max_duration_s: float,
         raise NotMediaError(f"{said}{why}") from None
     except MediaError:
         raise NotMediaError("ffprobe is not installed on the server") from None
-    if info.audio_streams == 0:
+    if info.audio_streams == 0 and not allow_silent:
         raise NotMediaError(f"{said}not a supported media file with an audio stream")
     if info.duration_s is not None and info.duration_s > max_duration_s:
         raise MediaTooLongError(f"{said}the clip lasts {info.duration_s:.0f} s; at most "
@@ -225,12 +254,16 @@ async def run(job: Job) -> AsyncGenerator[Event, None]:
         path = job.path
         assert path is not None
         yield Event("decoding", {})
-        async for item in on_thread(job, "decoding", probe_media, path,
-                                    timeout_s=settings.decode_timeout_s,
-                                    max_duration_s=settings.max_clip_duration_s,
-                                    name=message_name(job)):
-            if isinstance(item, Event):
-                yield item
+        path = job.path = as_picture(path)
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            # A video without sound is answered by its pictures where the index has some.
+            async for item in on_thread(job, "decoding", probe_media, path,
+                                        timeout_s=settings.decode_timeout_s,
+                                        max_duration_s=settings.max_clip_duration_s,
+                                        name=message_name(job),
+                                        allow_silent=job.index.has_pictures()):
+                if isinstance(item, Event):
+                    yield item
         steps = identify_file_steps(path, job.index,
                                     max_duration_s=settings.max_clip_duration_s,
                                     timeout_s=settings.decode_timeout_s)

@@ -14,7 +14,14 @@ from typing import Any, Literal, TypeVar, Union, cast, get_args, get_origin, get
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from citywok.result import Candidate, Episode, IdentifyResult, SharedMaterial, shown_fields
+from citywok.result import (
+    Candidate,
+    Disagreement,
+    Episode,
+    IdentifyResult,
+    SharedMaterial,
+    shown_fields,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -100,9 +107,13 @@ class AnswerLinks(AnswerModel):
 SharedOut = model_of(SharedMaterial, name="SharedOut", extend=AnswerModel)
 #: A candidate as the web service gives it: the answer's candidate and its links.
 CandidateOut = model_of(Candidate, name="CandidateOut", extend=CandidateLinks)
+#: Where sound and picture name different places (issue 17): each one's candidate.
+DisagreementOut = model_of(Disagreement, name="DisagreementOut", extend=AnswerModel,
+                           models={Candidate: CandidateOut})
 #: The answer as the web service gives it (``response_model`` of identify and shares).
 IdentifyOut = model_of(IdentifyResult, name="IdentifyOut", extend=AnswerLinks,
-                       models={Candidate: CandidateOut, SharedMaterial: SharedOut})
+                       models={Candidate: CandidateOut, SharedMaterial: SharedOut,
+                               Disagreement: DisagreementOut})
 
 
 class MeOut(BaseModel):

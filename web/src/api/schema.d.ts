@@ -17,6 +17,11 @@ export interface paths {
          * Identify
          * @description Identify an uploaded clip (multipart `file`) or a link (`url`), not both.
          *
+         *     A clip with video is answered from its sound and its pictures where the index holds
+         *     pictures (`decided_by` says which decided; `disagreement` names both places when
+         *     they differ); a picture file (PNG, JPEG, WebP, told by its first bytes) is a
+         *     screenshot, answered by its one picture.
+         *
          *     Counts against the caller's rate limit (per IP without a key, per key with one); a
          *     request refused before any work (a link not allowed, a malformed body) counts against
          *     a separate limit of refusals instead.
@@ -407,7 +412,7 @@ export interface components {
             decided_by?: components["schemas"]["Evidence"];
             /**
              * Front End
-             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic).
+             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic); `frames` when the pictures alone found it.
              * @default peaks
              */
             front_end?: string;
@@ -436,6 +441,16 @@ export interface components {
              * @description A few seconds of the scene (MP4, muted; `?sound=true` keeps the sound; `?size=`).
              */
             preview_video?: string | null;
+        };
+        /**
+         * DisagreementOut
+         * @description Sound and picture named different places: both are said, neither picked quietly.
+         */
+        DisagreementOut: {
+            /** @description The place the sound alone names. */
+            sound: components["schemas"]["CandidateOut"];
+            /** @description The place the pictures alone name. */
+            picture: components["schemas"]["CandidateOut"];
         };
         /** EpisodeOut */
         EpisodeOut: {
@@ -523,6 +538,8 @@ export interface components {
              * @default 0
              */
             episodes_not_searched?: number;
+            /** @description When the sound and the pictures of a video name different episodes (or times far apart): the place each names. The status is then `ambiguous`, and `match` is the better-supported of the two. */
+            disagreement?: components["schemas"]["DisagreementOut"] | null;
             /**
              * File
              * @description The uploaded file's name, or the link.
@@ -682,7 +699,7 @@ export interface components {
             decided_by?: components["schemas"]["Evidence"];
             /**
              * Front End
-             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic).
+             * @description Which sound front end found and judged this place: `peaks` (triplet hashes, verified by the band-energy sketch) or `learned` (the room-proof embeddings, judged by their fused statistic); `frames` when the pictures alone found it.
              * @default peaks
              */
             front_end?: string;
@@ -803,7 +820,7 @@ export interface operations {
                 "multipart/form-data": {
                     /**
                      * Format: binary
-                     * @description The clip (any container ffmpeg reads with an audio stream).
+                     * @description The clip (audio or video), or a screenshot (PNG, JPEG, WebP) (any container ffmpeg reads with an audio stream).
                      */
                     file?: string;
                     /** @description A link instead of a file. */

@@ -183,7 +183,17 @@ function Ambiguous({ result, shared }: { result: IdentifyResult; shared?: boolea
       <h2 id="result-title" tabIndex={-1} className="result-title">
         It could be any of {list.length} episodes
       </h2>
-      <p className="why">{ambiguityReason(result.shared, list.length)}</p>
+      {result.disagreement ? (
+        <p className="why" data-testid="disagreement">
+          The sound and the pictures disagree: the sound names{" "}
+          {episodeLabel(result.disagreement.sound) || result.disagreement.sound.episode_id} at{" "}
+          <span className="mono">{timestamp(result.disagreement.sound.offset_s)}</span>, the pictures name{" "}
+          {episodeLabel(result.disagreement.picture) || result.disagreement.picture.episode_id} at{" "}
+          <span className="mono">{timestamp(result.disagreement.picture.offset_s)}</span>.
+        </p>
+      ) : (
+        <p className="why">{ambiguityReason(result.shared, list.length)}</p>
+      )}
       {groups(shown).map((g) => (
         <div key={g.title} className="cand-group">
           <h3>{g.title}</h3>

@@ -50,7 +50,7 @@ export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function Sourc
       </p>
       <div className="drop-target">
         <p className="drop-text">
-          <strong>Drop a video or audio clip</strong> anywhere on this page
+          <strong>Drop a video, an audio clip or a screenshot</strong> anywhere on this page
         </p>
         <button ref={chooseButton} type="button" className="button" onClick={() => fileInput.current?.click()}>
           Choose a file
@@ -58,7 +58,7 @@ export const SourcePicker = forwardRef<SourcePickerHandle, Props>(function Sourc
         <input
           ref={fileInput}
           type="file"
-          accept="video/*,audio/*"
+          accept="video/*,audio/*,image/png,image/jpeg,image/webp"
           className="visually-hidden"
           tabIndex={-1}
           aria-hidden="true"

@@ -27,7 +27,8 @@ router = APIRouter(tags=["identify"])
 @router.post(
     "/identify",
     response_model=IdentifyOut,
-    **route_doc(file="The clip", answer="The answer",
+    **route_doc(file="The clip (audio or video), or a screenshot (PNG, JPEG, WebP)",
+                answer="The answer",
                 link_schema=IdentifyLinkIn.model_json_schema(),
                 stages="`decoding`, `fingerprinting`, `matching`"),
 )
@@ -40,6 +41,11 @@ async def identify(
     stream: Annotated[bool, Query(description="Answer with Server-Sent Events.")] = False,
 ) -> Any:
     """Identify an uploaded clip (multipart `file`) or a link (`url`), not both.
+
+    A clip with video is answered from its sound and its pictures where the index holds
+    pictures (`decided_by` says which decided; `disagreement` names both places when
+    they differ); a picture file (PNG, JPEG, WebP, told by its first bytes) is a
+    screenshot, answered by its one picture.
 
     Counts against the caller's rate limit (per IP without a key, per key with one); a
     request refused before any work (a link not allowed, a malformed body) counts against
