@@ -24,10 +24,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from citywok.result import Status
 from citywok.vision.descriptor import CODE_BITS, Codes, to_grid, window_codes, window_texture
@@ -155,6 +153,8 @@ def content_boxes(pixels: npt.NDArray[np.uint8], *, flat_std: float = 6.0,
     if max(y0, x0, h - y1, w - x1) >= 3:
         boxes.append(Box(x0, y0, x1, y1, "bars"))
     if n >= 3:
+        from scipy import ndimage  # here: an audio-only identify never loads it (0.18 s)
+
         std = f[:, y0:y1, x0:x1].std(axis=0)
         mask = ndimage.binary_opening(std > moving_std, structure=np.ones((3, 3), bool))
         labels, count = ndimage.label(mask)
@@ -219,6 +219,8 @@ class FrameSearcher:
     def __init__(self, index: FrameIndex) -> None:
         self.index = index
         self.strips = index.params.n_strips
+        import faiss  # here: an audio-only identify never loads it
+
         self.faiss = faiss.IndexBinaryFlat(CODE_BITS)
         if len(index.codes):
             self.faiss.add(np.ascontiguousarray(index.codes).reshape(-1, CODE_BITS // 8))
