@@ -159,9 +159,12 @@ def test_an_interrupted_index_keeps_what_finished_and_says_so(
     folder = _library(demo_library, tmp_path / "shows", 4)
     env = _wrapper(tmp_path / "bin", "-readrate", "10")
     index = tmp_path / "index"
+    # As from a terminal: SIGINT at its default even when these tests run as a background
+    # job (a shell's `cmd &` ignores it there, and an ignored SIGINT stays ignored).
     proc = subprocess.Popen([*EXE, "index", str(folder), "--index", str(index)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     second = demo_library.truth[1]["file"]
     # The second file's decoder has started: the first file is done.
     _wait_for(lambda: any(second in c for c in _ffmpeg_children(proc.pid).values()))
