@@ -30,6 +30,7 @@
     ├── SnapshotError                 an index snapshot cannot be pushed or pulled
     │   └── SnapshotCorruptError      a snapshot is incomplete or fails its checksums
     ├── RateLimitedError              too many requests for this client
+    ├── ServiceBusyError              more work queued than can be answered in time
     └── ConfigError                   settings that cannot work together
 
 Apart from the tree, :class:`IndexInterrupted` is a ``KeyboardInterrupt``: work stopped
@@ -166,6 +167,17 @@ class SnapshotCorruptError(SnapshotError):
 
 class RateLimitedError(CityWokError):
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ServiceBusyError(CityWokError):
+    """More identifications are queued than can be answered within the wait allowed: the
+    work is refused at once, with the seconds after which to try again."""
+
+    code = "busy"
 
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)

@@ -91,6 +91,19 @@ describe("App", () => {
     expect((screen.getByLabelText("Link to this answer") as HTMLInputElement).value).toContain("#r=");
   });
 
+  it("says where a clip stands while the server's queue holds it", () => {
+    const { impl, calls } = fakeIdentify();
+    render(<App identifyImpl={impl} />);
+    pickFile("scene.mp4");
+    act(() => calls[0].options.onProgress?.({ stage: "received" }));
+    act(() => calls[0].options.onProgress?.({ stage: "received", queue: { position: 3, expectedWaitS: 7.5 } }));
+    expect(screen.getByText(/Waiting for its turn: 3 clips in line \(about 8 seconds\)/)).toBeInTheDocument();
+    act(() => calls[0].options.onProgress?.({ stage: "received", queue: { position: 1, expectedWaitS: 0.4 } }));
+    expect(screen.getByText(/Next in line/)).toBeInTheDocument();
+    act(() => calls[0].options.onProgress?.({ stage: "decoding" }));
+    expect(screen.queryByText(/in line/)).not.toBeInTheDocument();
+  });
+
   it("shows the download percent of a link", () => {
     const { impl, calls } = fakeIdentify();
     render(<App identifyImpl={impl} />);
@@ -280,6 +293,7 @@ describe("App", () => {
 
   it.each([
     [new Problem("rate_limited", "rate limit exceeded", { status: 429, code: "rate_limited", retryAfterS: 1800 }), "Too many clips for now", /Try again in 30 minutes/],
+    [new Problem("busy", "the server is busy", { status: 503, code: "busy", retryAfterS: 20 }), "CityWok is busy right now", /Try again in 20 seconds/],
     [new Problem("too_large", "the upload is larger than 50000000 bytes", { status: 413 }), "That file is too big", /Trim it/],
     [new Problem("unsupported"), "That file has no sound we can read", /video or audio file/],
     [new Problem("link_refused", "the host is not allowed"), "That link can't be used", /TikTok/],

@@ -32,6 +32,7 @@ HTTP_STATUS: tuple[tuple[type[errors.CityWokError], int], ...] = (
     (errors.DownloadFailedError, 502),
     (errors.FetchError, 502),
     (errors.RateLimitedError, 429),
+    (errors.ServiceBusyError, 503),
     (errors.EpisodeNotFoundError, 404),
     (errors.KeyNotFoundError, 404),
     (errors.DatabaseUnavailableError, 503),
@@ -121,7 +122,7 @@ def describe(exc: BaseException) -> tuple[int, str, str, Mapping[str, str] | Non
             return status_for(exc), exc.code, _SERVER_MESSAGES.get(
                 exc.code, "the server cannot answer this now"), None
         headers = None
-        if isinstance(exc, errors.RateLimitedError):
+        if isinstance(exc, errors.RateLimitedError | errors.ServiceBusyError):
             headers = {"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))}
         return status_for(exc), exc.code, exc.message, headers
     if isinstance(exc, ApiError):

@@ -39,6 +39,7 @@ from citywok.pipeline import identify_file_steps
 from citywok.result import IdentifyResult, Progress
 from citywok.vision.frames import IMAGE_SUFFIXES
 from citywok.web import metrics
+from citywok.web.admission import Admission, Ticket
 from citywok.web.core.config import Settings
 
 T = TypeVar("T")
@@ -102,6 +103,9 @@ class Job(Work):
     """One identification."""
 
     result: IdentifyResult | None = None
+    #: Its place in the worker's bounded queue (None: it runs without waiting its turn).
+    admission: Admission | None = None
+    ticket: Ticket | None = None
 
 
 #: What a picture file starts with (its magic), and the suffix the engine reads it by.
@@ -253,6 +257,10 @@ async def run(job: Job) -> AsyncGenerator[Event, None]:
             yield event
         path = job.path
         assert path is not None
+        if job.admission is not None and job.ticket is not None:
+            async for where in job.admission.turn(job.ticket, every_s=settings.sse_heartbeat_s):
+                yield Event("queued", {"position": where.position,
+                                       "expected_wait_s": where.expected_wait_s})
         yield Event("decoding", {})
         path = job.path = as_picture(path)
         if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -301,4 +309,8 @@ async def run(job: Job) -> AsyncGenerator[Event, None]:
         metrics.IDENTIFICATIONS.labels("error").inc()
         raise
     finally:
+        if job.admission is not None and job.ticket is not None:
+            # Its turn is over when it is answered or abandoned (a thread still finishing
+            # is bounded by the pool itself).
+            job.admission.release(job.ticket)
         let_go(job, lambda: steps.close() if steps is not None else None)

@@ -13,6 +13,7 @@ from pathlib import Path
 from citywok.errors import IndexNotFoundError, IndexStoreError
 from citywok.index import CATALOG_NAME, SEGMENT_DIR, Index
 from citywok.links.fetch import LinkPolicy
+from citywok.web.admission import Admission
 from citywok.web.core.config import Settings
 from citywok.web.datadir import adopt_old_files
 from citywok.web.db import Database
@@ -112,6 +113,8 @@ class Services:
     follow_slots: FollowSlots
     #: The listening sessions (each with its decoder) held now, and how many may be.
     listen_slots: FollowSlots
+    #: The bounded queue in front of ``executor`` (identifications).
+    admission: Admission
     #: Shared answers (``None`` when share links are off).
     shares: ShareStore | None = None
     previews: PreviewCache | None = None
@@ -140,6 +143,9 @@ class Services:
                                   max_bytes=settings.preview_cache_max_bytes),
             follow_slots=FollowSlots(settings.listen_follow_max_sessions),
             listen_slots=FollowSlots(settings.listen_max_sessions),
+            admission=Admission(slots=settings.max_concurrent_jobs,
+                                max_wait_s=settings.max_queue_wait_s,
+                                initial_job_s=settings.job_time_guess_s),
         )
 
     def start(self) -> None:

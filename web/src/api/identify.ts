@@ -19,6 +19,8 @@ export interface ProgressUpdate {
   total?: number | null;
   /** Seconds the current stage has run (from heartbeats). */
   elapsedS?: number;
+  /** While the server's queue holds the clip: its place (1 is next) and the wait expected. */
+  queue?: { position: number; expectedWaitS: number } | null;
 }
 
 export interface IdentifyOptions extends PostOptions {
@@ -43,6 +45,11 @@ export function identify(source: Source, options: IdentifyOptions = {}): Promise
       onEvent: (event, payload) => {
         if (event === "heartbeat") {
           onProgress?.({ stage, elapsedS: Number(payload.elapsed_s ?? 0) });
+        } else if (event === "queued") {
+          onProgress?.({
+            stage,
+            queue: { position: Number(payload.position ?? 1), expectedWaitS: Number(payload.expected_wait_s ?? 0) },
+          });
         } else if (STAGES.has(event)) {
           stage = event as Stage;
           onProgress?.({

@@ -6,6 +6,7 @@ export type ProblemKind =
   | "unsupported" // not a media file with sound
   | "unusable" // a media file, but silent, empty or damaged
   | "rate_limited"
+  | "busy" // the server has more work queued than it can answer soon
   | "link_refused"
   | "download_failed"
   | "unreachable" // no answer from the server at all
@@ -38,6 +39,7 @@ const BY_CODE: Record<string, ProblemKind> = {
   empty_media: "unusable",
   silent_media: "unusable",
   rate_limited: "rate_limited",
+  busy: "busy",
   url_refused: "link_refused",
   url_too_long: "link_refused",
   download_failed: "download_failed",

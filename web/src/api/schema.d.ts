@@ -22,6 +22,10 @@ export interface paths {
          *     they differ); a picture file (PNG, JPEG, WebP, told by its first bytes) is a
          *     screenshot, answered by its one picture.
          *
+         *     When more work is queued than this worker can answer within `max_queue_wait_s`, the
+         *     request is refused at once: 503 with `Retry-After`. A streamed identification that
+         *     waits for its turn gets `queued` events with its place.
+         *
          *     Counts against the caller's rate limit (per IP without a key, per key with one); a
          *     request refused before any work (a link not allowed, a malformed body) counts against
          *     a separate limit of refusals instead.

@@ -2,7 +2,7 @@
 
 import { useEffect, useRef } from "react";
 import type { ProgressUpdate, Stage } from "../api/identify";
-import { bytes } from "../lib/format";
+import { bytes, wait } from "../lib/format";
 
 interface Props {
   kind: "file" | "link";
@@ -91,6 +91,14 @@ export function ProgressPanel({ kind, name, progress, onCancel }: Props) {
             </span>
           )}
         </div>
+      )}
+      {progress.queue != null && (
+        <p className="hint">
+          {progress.queue.position === 1
+            ? "Next in line"
+            : `Waiting for its turn: ${progress.queue.position} clips in line`}
+          {progress.queue.expectedWaitS >= 1 ? ` (about ${wait(progress.queue.expectedWaitS)})` : ""}…
+        </p>
       )}
       {progress.elapsedS != null && progress.elapsedS >= 5 && (
         <p className="hint">Still working ({Math.round(progress.elapsedS)} s)…</p>

@@ -44,6 +44,16 @@ export function describeProblem(problem: Problem): Message {
             : "You have reached the limit for the moment. Try again a little later.",
       };
     }
+    case "busy": {
+      const after = problem.options.retryAfterS;
+      return {
+        title: "CityWok is busy right now",
+        body:
+          after != null
+            ? `Many clips are waiting to be identified. Try again in ${wait(after)}.`
+            : "Many clips are waiting to be identified. Try again in a moment.",
+      };
+    }
     case "link_refused":
       return {
         title: "That link can't be used",

@@ -108,6 +108,13 @@ class Settings(BaseSettings):
                          "share the index and (with a Redis URL) the rate-limit store.")
     max_concurrent_jobs: int = Field(default=2, ge=1, description="Identifications one worker runs "
                                      "at once; more wait their turn.")
+    max_queue_wait_s: float = Field(
+        default=15.0, gt=0, description="Longest wait an identification may expect for its "
+        "turn (the work queued ahead of it, at the recent time per identification); past "
+        "it new ones are refused at once with 503 and Retry-After.")
+    job_time_guess_s: float = Field(
+        default=1.0, gt=0, description="Time per identification assumed until some have "
+        "run (the queue's wait is measured from then on).")
     log_level: str = Field(default="info", description="Log level of the JSON logs.")
     sentry_dsn: str | None = Field(
         default=None, description="Sentry DSN; errors are reported there "

@@ -47,15 +47,26 @@ async def identify(
     they differ); a picture file (PNG, JPEG, WebP, told by its first bytes) is a
     screenshot, answered by its one picture.
 
+    When more work is queued than this worker can answer within `max_queue_wait_s`, the
+    request is refused at once: 503 with `Retry-After`. A streamed identification that
+    waits for its turn gets `queued` events with its place.
+
     Counts against the caller's rate limit (per IP without a key, per key with one); a
     request refused before any work (a link not allowed, a malformed body) counts against
     a separate limit of refusals instead.
     """
-    source, body_stream, workdir = await accept(
-        request, services, budget, prefix="citywok-",
-        max_upload_bytes=services.settings.max_upload_bytes, link_body=IdentifyLinkIn)
+    # Refused at once when the queue is too long, before the upload is read.
+    ticket = services.admission.admit()
+    try:
+        source, body_stream, workdir = await accept(
+            request, services, budget, prefix="citywok-",
+            max_upload_bytes=services.settings.max_upload_bytes, link_body=IdentifyLinkIn)
+    except BaseException:
+        services.admission.release(ticket)
+        raise
     job = jobs.Job(source=source, index=index, settings=services.settings,
-                   executor=services.executor, workdir=workdir, policy=services.link_policy)
+                   executor=services.executor, workdir=workdir, policy=services.link_policy,
+                   admission=services.admission, ticket=ticket)
     events = _published(request, services, job)
     if wants_stream(request, stream, body_stream):
         return usage.after(event_stream(events), request, job)
