@@ -142,6 +142,52 @@ async def burst(url: str, clip: bytes, n: int, headers: dict[str, str]) -> dict[
     return out
 
 
+async def crowd(url: str, clip: bytes, n: int, token: str, pids: list[int]
+                ) -> dict[str, Any]:
+    """``n`` uploads at once: how many are answered, how many refused (503 ``busy``), how
+    long each kind took, and the workers' RSS at the peak."""
+    times: dict[int, list[float]] = {}
+    peak_rss = [0.0]
+
+    async def one(client: httpx.AsyncClient) -> None:
+        t0 = time.perf_counter()
+        try:
+            r = await client.post(URL, files={"file": ("c.mp3", clip)},
+                                  headers={"X-API-Key": token})
+            code = r.status_code
+        except httpx.HTTPError:
+            code = 0
+        times.setdefault(code, []).append(time.perf_counter() - t0)
+
+    async def watch() -> None:
+        while True:
+            peak_rss[0] = max(peak_rss[0], sum(rss_mb(p) for p in pids))
+            await asyncio.sleep(0.1)
+
+    before = sum(rss_mb(p) for p in pids)
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=url, timeout=300,
+                                 limits=httpx.Limits(max_connections=n)) as client:
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.gather(*[one(client) for _ in range(n)])
+        watcher.cancel()
+    return {"sent": n, "elapsed_s": round(time.monotonic() - started, 2),
+            "statuses": {code: len(v) for code, v in sorted(times.items())},
+            "latency": {code: latency_ms(v) for code, v in sorted(times.items())},
+            "rss_mb_workers_before": round(before, 1),
+            "rss_mb_workers_peak": round(peak_rss[0], 1)}
+
+
+def _exact(statuses: dict[int, int], limit: int, sent: int) -> bool:
+    """The limit held: exactly ``limit`` answered and the rest 429, or, where the bounded
+    queue refused some of the burst at once (503 ``busy``: those spend no quota), no more
+    than ``limit`` answered and nothing else but 429 and 503."""
+    ok, limited, busy = statuses.get(200, 0), statuses.get(429, 0), statuses.get(503, 0)
+    if ok + limited + busy != sent:
+        return False
+    return ok == limit if busy == 0 else ok <= limit
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
@@ -151,6 +197,9 @@ def main() -> None:
     ap.add_argument("--key-limit", type=int, default=50)
     ap.add_argument("--anon-limit", type=int, default=30)
     ap.add_argument("--burst", type=int, default=200)
+    ap.add_argument("--crowd", type=int, default=0,
+                    help="Also send this many uploads at once (the bounded queue: answered "
+                    "or refused at once with 503)")
     ap.add_argument("--json", type=Path, help="Also write the figures here.")
     args = ap.parse_args()
 
@@ -231,13 +280,13 @@ def main() -> None:
         figures["limits"] = {
             "storage": storage,
             "key": {"limit": args.key_limit, "sent": args.burst, "statuses": key_burst,
-                    "exact": key_burst.get(200, 0) == args.key_limit
-                    and key_burst.get(429, 0) == args.burst - args.key_limit},
+                    "exact": _exact(key_burst, args.key_limit, args.burst)},
             "anonymous": {"limit": args.anon_limit, "sent": args.burst,
                           "statuses": anon_burst,
-                          "exact": anon_burst.get(200, 0) == args.anon_limit
-                          and anon_burst.get(429, 0) == args.burst - args.anon_limit},
+                          "exact": _exact(anon_burst, args.anon_limit, args.burst)},
         }
+        if args.crowd:
+            figures["crowd"] = asyncio.run(crowd(url, clip, args.crowd, big, workers))
         figures["setup"] = {"workers": args.workers, "concurrency": args.concurrency,
                             "duration_s": args.duration, "episodes": args.episodes,
                             "episode_s": 60, "clip_s": 5, "cpus": os.cpu_count()}
@@ -257,6 +306,14 @@ def main() -> None:
             t = figures["limits"][tier]
             print(f"limit {tier}: {t['limit']}/hour, {t['sent']} concurrent -> "
                   f"{t['statuses']}  exact: {t['exact']}  ({storage})")
+        if args.crowd:
+            c = figures["crowd"]
+            print(f"crowd: {c['sent']} uploads at once -> {c['statuses']} in {c['elapsed_s']} s")
+            for code, lat in c["latency"].items():
+                print(f"  {code}: p50/p95/p99  {lat['p50_ms']} / {lat['p95_ms']} / "
+                      f"{lat['p99_ms']} ms")
+            print(f"  workers' RSS {c['rss_mb_workers_before']} -> peak "
+                  f"{c['rss_mb_workers_peak']} MB")
         if args.json:
             args.json.write_text(json.dumps(figures, indent=1))
     finally:
