@@ -244,7 +244,8 @@ def main() -> None:
             env["CITYWOK_RATE_LIMIT_STORAGE"] = f"redis://127.0.0.1:{rport}/0"
             storage = "redis"
             time.sleep(0.5)
-        store = KeyStore(work / "index" / "keys.sqlite")
+        env["CITYWOK_KEYS_DB"] = str(work / "keys.sqlite")  # beside, not in, the index
+        store = KeyStore(work / "keys.sqlite")
         big = store.create("load", rate_limit="1000000/hour").token
         limited = store.create("limited").token
 
@@ -271,7 +272,7 @@ def main() -> None:
 
         asyncio.run(throughput(url, mix, big, 2, 3.0))  # warm-up
         figures = asyncio.run(throughput(url, mix, big, args.concurrency, args.duration))
-        workers = children(server.pid)
+        workers = children(server.pid) or [server.pid]  # one worker: the server itself
         figures["rss_mb_per_worker"] = sorted(round(rss_mb(p), 1) for p in workers)
         figures["rss_mb_master"] = round(rss_mb(server.pid), 1)
 
