@@ -92,3 +92,16 @@ def test_the_service_refuses_at_once_with_503_and_retry_after(
     assert r.status_code == 200, r.text
     assert r.json()["match"]["episode_id"] == library.clips[".mp3"].episode_id
     assert services.admission.waiting == 0 and services.admission.running == 0
+
+
+def test_a_request_refused_for_what_it_is_or_its_quota_holds_no_place(
+        make_client: Callable[..., TestClient], library: Library) -> None:
+    client = make_client(max_concurrent_jobs=1, anonymous_rate_limit="1/hour")
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    r = client.post(URL, json={"url": "http://10.0.0.1/clip.mp4"})
+    assert r.status_code == 422, r.text  # a link not allowed: 422, as ever, not 503
+    clip = library.clips[".mp3"].path
+    assert client.post(URL, files={"file": (clip.name, clip.read_bytes())}).status_code == 200
+    r = client.post(URL, files={"file": (clip.name, clip.read_bytes())})
+    assert r.status_code == 429, r.text  # admitted, then over its quota: released
+    assert services.admission.waiting == 0 and services.admission.running == 0

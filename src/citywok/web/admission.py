@@ -87,9 +87,21 @@ class Admission:
             return 0.0
         return (busy - self.slots + 1) / self.slots * self.average_job_s
 
+    def check(self) -> None:
+        """:class:`ServiceBusyError` when a job admitted now would wait past
+        ``max_wait_s`` (asked before a request's body is read, so that a refusal costs
+        nothing; :meth:`admit` asks again once the request is understood)."""
+        self._busy_error()
+
     def admit(self) -> Ticket:
         """A place among the jobs to come, or :class:`ServiceBusyError` at once when the
         wait behind them would pass ``max_wait_s``."""
+        now = self._busy_error()
+        ticket = Ticket(admitted_at=now)
+        self._arriving.add(ticket)
+        return ticket
+
+    def _busy_error(self) -> float:
         now = time.monotonic()
         self._arriving = {t for t in self._arriving if now - t.admitted_at < ARRIVAL_LIMIT_S}
         ahead = self.waiting
@@ -100,9 +112,7 @@ class Admission:
                 f"the server is busy: {ahead + self._running} identifications are ahead "
                 f"(about {wait_s:.0f} s of work); try again in {retry} s",
                 retry_after_s=retry)
-        ticket = Ticket(admitted_at=now)
-        self._arriving.add(ticket)
-        return ticket
+        return now
 
     def place(self, ticket: Ticket) -> Place | None:
         """Where a waiting ticket stands (None once it runs or is released)."""

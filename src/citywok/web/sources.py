@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -171,12 +171,15 @@ async def _parse(request: Request, services: Services, workdir: Path, *,
 
 async def accept(request: Request, services: Services, budget: Budget, *, prefix: str,
                  max_upload_bytes: int, link_body: type[LinkIn],
+                 before_spend: Callable[[], None] | None = None,
                  ) -> tuple[Source, bool, Path]:
     """The request's input, in a work folder of its own (the job removes it), and whether
     the body asked for a stream.
 
     A request refused before any work counts against the limit of refusals, one taken on
     against the caller's identifications; nothing is left behind either way.
+    ``before_spend`` runs once the request is understood, before it is counted (the
+    bounded queue's admission: a refusal there spends nothing).
     """
     settings = services.settings
     if settings.temp_dir is not None:
@@ -190,6 +193,8 @@ async def accept(request: Request, services: Services, budget: Budget, *, prefix
         except Exception:
             await budget.refused()
             raise
+        if before_spend is not None:
+            before_spend()
         await budget.spend()
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)

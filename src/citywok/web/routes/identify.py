@@ -15,6 +15,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import Response
 
 from citywok.web import jobs, usage
+from citywok.web.admission import Ticket
 from citywok.web.answers import publish
 from citywok.web.deps import BudgetDep, IndexDep, ServicesDep
 from citywok.web.schemas import IdentifyLinkIn, IdentifyOut
@@ -55,15 +56,20 @@ async def identify(
     request refused before any work (a link not allowed, a malformed body) counts against
     a separate limit of refusals instead.
     """
-    # Refused at once when the queue is too long, before the upload is read.
-    ticket = services.admission.admit()
+    # Refused at once when the queue is full, before the upload is read; admitted once
+    # the request is understood (see citywok.web.admission).
+    services.admission.check()
+    tickets: list[Ticket] = []
     try:
         source, body_stream, workdir = await accept(
             request, services, budget, prefix="citywok-",
-            max_upload_bytes=services.settings.max_upload_bytes, link_body=IdentifyLinkIn)
+            max_upload_bytes=services.settings.max_upload_bytes, link_body=IdentifyLinkIn,
+            before_spend=lambda: tickets.append(services.admission.admit()))
     except BaseException:
-        services.admission.release(ticket)
+        for t in tickets:  # admitted, then refused by the rate limit
+            services.admission.release(t)
         raise
+    (ticket,) = tickets
     job = jobs.Job(source=source, index=index, settings=services.settings,
                    executor=services.executor, workdir=workdir, policy=services.link_policy,
                    admission=services.admission, ticket=ticket)
