@@ -9,6 +9,13 @@ recent average time of one identification); past that it is refused at once with
 client can come back when the queue has drained. An admitted job waits for its slot in
 order of arrival and can say where it stands.
 
+An upload is admitted when the request comes in, before its body is read, so that a
+crowd is refused at once, and holds its place while its body comes in; a link (a small
+JSON body) is admitted once it is understood, before it spends the caller's quota, so that
+a request refused for what it is (a link not allowed) never holds a place. A busy refusal
+spends no quota either way. A job joins the queue when its input is in (a slow download
+holds no one up) and counts as work ahead of later arrivals from its admission.
+
 Runs on the event loop only (no locks): admission and release happen in request
 handlers and in the job's own coroutine.
 """
@@ -89,8 +96,8 @@ class Admission:
 
     def check(self) -> None:
         """:class:`ServiceBusyError` when a job admitted now would wait past
-        ``max_wait_s`` (asked before a request's body is read, so that a refusal costs
-        nothing; :meth:`admit` asks again once the request is understood)."""
+        ``max_wait_s`` (asked before a link request's body is read; :meth:`admit` asks
+        again once it is understood)."""
         self._busy_error()
 
     def admit(self) -> Ticket:

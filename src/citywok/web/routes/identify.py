@@ -56,17 +56,24 @@ async def identify(
     request refused before any work (a link not allowed, a malformed body) counts against
     a separate limit of refusals instead.
     """
-    # Refused at once when the queue is full, before the upload is read; admitted once
-    # the request is understood (see citywok.web.admission).
-    services.admission.check()
+    # The bounded queue (citywok.web.admission): an upload is admitted before its body is
+    # read, so that a crowd is refused at once, and holds its place while it comes in; a
+    # link (a small JSON body) once it is understood, so that one refused for what it is
+    # (422) never held a place.
     tickets: list[Ticket] = []
+    uploading = request.headers.get("content-type", "").lower().startswith("multipart/")
+    if uploading:
+        tickets.append(services.admission.admit())
+    else:
+        services.admission.check()
     try:
         source, body_stream, workdir = await accept(
             request, services, budget, prefix="citywok-",
             max_upload_bytes=services.settings.max_upload_bytes, link_body=IdentifyLinkIn,
-            before_spend=lambda: tickets.append(services.admission.admit()))
+            before_spend=None if uploading else (
+                lambda: tickets.append(services.admission.admit())))
     except BaseException:
-        for t in tickets:  # admitted, then refused by the rate limit
+        for t in tickets:  # admitted, then refused (malformed, or over its quota)
             services.admission.release(t)
         raise
     (ticket,) = tickets
