@@ -107,7 +107,7 @@ class Index:
         self._searcher: FrameSearcher | None = None
         #: Picture files found damaged (``file: why``); their episodes answer by sound.
         self.damaged_pictures: list[str] = []
-        self._coarse: Coarse | None = None
+        self._coarse: tuple[CoarseSpec, Coarse] | None = None
         self._index_places()
 
     def _read_pictures_header(self) -> None:
@@ -278,17 +278,17 @@ class Index:
         got = self.embedding_reference()
         if got is None:
             return None
-        ref = got[0]
         held = self._coarse
-        digest = reference_digest(ref, spec)
-        if held is not None and held.digest == digest:
-            return held
+        if held is not None and held[0] == spec:  # reset with the reference
+            return held[1]
+        ref = got[0]
+        digest = reference_digest(ref, spec)  # reads every code: once per reference
         folder = self.store.root / COARSE_DIR
         coarse = load_coarse(folder, spec, digest, rows=len(ref.codes))
         if coarse is None:
             coarse = build_coarse(ref, spec, digest=digest)
             save_coarse(coarse, folder)
-        self._coarse = coarse
+        self._coarse = (spec, coarse)
         return coarse
 
     def episode_peaks(self, key: int) -> Peaks | None:

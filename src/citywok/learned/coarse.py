@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,12 +116,8 @@ def build_coarse(reference: Reference, spec: CoarseSpec, *, digest: str | None =
     ivf.train(_dequantised(codes[sample], reference.scale))
     for lo in range(0, n, CHUNK_ROWS):
         ivf.add(_dequantised(codes[lo : lo + CHUNK_ROWS], reference.scale))
-    return Coarse(ivf, replace_lists(spec, lists),
+    return Coarse(ivf, replace(spec, lists=lists),
                   digest if digest is not None else reference_digest(reference, spec))
-
-
-def replace_lists(spec: CoarseSpec, lists: int) -> CoarseSpec:
-    return CoarseSpec(lists=lists, train_per_list=spec.train_per_list, seed=spec.seed)
 
 
 def _dequantised(codes: npt.NDArray[np.int8], scale: float) -> FloatArray:
@@ -162,4 +158,4 @@ def load_coarse(folder: Path, spec: CoarseSpec, digest: str, *, rows: int) -> Co
     # lists nominate rows, and every nominated alignment is scored from the reference.
     if int(ivf.ntotal) != rows or not hasattr(ivf, "nlist"):
         return None
-    return Coarse(ivf, replace_lists(spec, int(ivf.nlist)), digest)
+    return Coarse(ivf, replace(spec, lists=int(ivf.nlist)), digest)
