@@ -10,6 +10,12 @@ export interface Message {
   detail?: string;
 }
 
+/** "Try again in 20 seconds." from the server's Retry-After, else "Try again <otherwise>." */
+function tryAgain(problem: Problem, otherwise: string): string {
+  const after = problem.options.retryAfterS;
+  return after != null ? `Try again in ${wait(after)}.` : `Try again ${otherwise}.`;
+}
+
 export function describeProblem(problem: Problem): Message {
   const detail = problem.detail ?? undefined;
   switch (problem.kind) {
@@ -34,26 +40,16 @@ export function describeProblem(problem: Problem): Message {
         body: "It seems to be empty, silent or damaged. Try another recording of the scene.",
         detail,
       };
-    case "rate_limited": {
-      const after = problem.options.retryAfterS;
+    case "rate_limited":
       return {
         title: "Too many clips for now",
-        body:
-          after != null
-            ? `You have reached the limit for the moment. Try again in ${wait(after)}.`
-            : "You have reached the limit for the moment. Try again a little later.",
+        body: `You have reached the limit for the moment. ${tryAgain(problem, "a little later")}`,
       };
-    }
-    case "busy": {
-      const after = problem.options.retryAfterS;
+    case "busy":
       return {
         title: "CityWok is busy right now",
-        body:
-          after != null
-            ? `Many clips are waiting to be identified. Try again in ${wait(after)}.`
-            : "Many clips are waiting to be identified. Try again in a moment.",
+        body: `Many clips are waiting to be identified. ${tryAgain(problem, "in a moment")}`,
       };
-    }
     case "link_refused":
       return {
         title: "That link can't be used",
