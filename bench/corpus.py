@@ -109,17 +109,22 @@ def split_outside(files: tuple[Path, ...], *, seed: int, calibration_share: floa
 
 
 class Places:
-    """Random clip places inside episode-specific audio (seeded)."""
+    """Random clip places inside episode-specific audio (seeded); with ``tail_share`` < 1,
+    only inside the last that share of each episode (the learned front end trains on the
+    rest: train/learned/prepare.py's HELD_OUT_FRACTION)."""
 
-    def __init__(self, corpus: Corpus, rng: np.random.Generator) -> None:
+    def __init__(self, corpus: Corpus, rng: np.random.Generator, *,
+                 tail_share: float = 1.0) -> None:
         self.corpus = corpus
         self.rng = rng
+        self.tail_share = tail_share
 
     def __call__(self, length_s: float) -> tuple[EpisodeFile, float]:
         eps = self.corpus.episodes
         span = length_s * MAX_SPEED
         while True:
             e = eps[int(self.rng.integers(len(eps)))]
-            start = float(self.rng.uniform(0.5, e.duration_s - span - 0.5))
+            first = max(0.5, e.duration_s * (1 - self.tail_share))
+            start = float(self.rng.uniform(first, e.duration_s - span - 0.5))
             if all(start + span < s.start_s or start > s.end_s for s in e.shared):
                 return e, start

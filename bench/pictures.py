@@ -43,7 +43,7 @@ from citywok.result import IdentifyResult, Status
 from citywok.vision.params import FrameParams, SearchParams
 from citywok.vision.pipeline import identify_file, index_video
 from citywok.vision.search import FrameSearcher, PictureAnswer
-from citywok.vision.store import build_index, load_index, save_index
+from citywok.vision.store import EpisodeFrames, build_index, load_index, save_index
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 CLIP_S = 5.0
@@ -78,8 +78,10 @@ def _crop916(rng: random.Random, *, centre: bool) -> str:
     return f"crop=ih*9/16:ih:{x}:0"
 
 
-def _reaction(rng: random.Random) -> str:
-    share = rng.uniform(0.4, 0.6)
+def _reaction(rng: random.Random, share: float | None = None) -> str:
+    """The episode at ``share`` of the frame's width (40-60 % when not given) over a
+    photograph, beside a moving "face"."""
+    share = rng.uniform(0.4, 0.6) if share is None else share
     w = int(1280 * share) // 2 * 2
     h = w * 9 // 16 // 2 * 2
     left = rng.random() < 0.5
@@ -215,30 +217,74 @@ def intro_span(video: EpisodeVideo) -> tuple[float, float] | None:
     return (shared[0].start_s, shared[-1].end_s) if shared else None
 
 
-def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
-        params: SearchParams, backgrounds: Sequence[Path], rebuild: bool) -> dict[str, object]:
+def _screenshot(rng: random.Random, videos: Sequence[EpisodeVideo], lib: Path, work: Path,
+                n: int) -> tuple[EpisodeVideo, float, str, Path]:
+    """Screenshot ``n`` of a random place away from the title sequence (PNG, JPEG or WebP
+    in turn): its video, time, format and file."""
+    v = rng.choice(videos)
+    span = intro_span(v)
+    at = rng.uniform(5, v.duration_s - 5)
+    if span and span[0] - 1 <= at <= span[1] + 1:
+        at = span[1] + 3
+    fmt = ("png", "jpg", "webp")[n % 3]
+    shot = work / f"shot_{n}.{fmt}"
+    make_screenshot(lib / v.file, shot, at_s=at)
+    return v, at, fmt, shot
+
+
+def _workspace(corpus: Path, out: Path) -> tuple[list[EpisodeVideo], Path, Path]:
+    """The corpus's videos, its library folder and this run's work folder (made)."""
     faiss.omp_set_num_threads(1)
     _, videos = load_manifest(corpus / "video_manifest.json")
-    lib = corpus / "library"
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
+    return list(videos), corpus / "library", work
+
+
+def _index_pictures(videos: Sequence[EpisodeVideo], lib: Path, fparams: FrameParams
+                    ) -> tuple[list[tuple[str, EpisodeFrames]], dict[str, float]]:
+    """Each video's pictures, and what that cost against ffmpeg's own decode of the
+    frames it samples (CPU seconds, one process each)."""
+    items: list[tuple[str, EpisodeFrames]] = []
+    idx_cpu, dec_cpu, wall = 0.0, 0.0, 0.0
+    for v in videos:
+        t0, w0 = cpu_s(), time.perf_counter()
+        items.append((Path(v.file).stem, index_video(lib / v.file, params=fparams)))
+        idx_cpu += cpu_s() - t0
+        wall += time.perf_counter() - w0
+        dec_cpu += ffmpeg_decode_s(lib / v.file, fparams)
+    return items, {"cpu_s": round(idx_cpu, 1), "ffmpeg_decode_cpu_s": round(dec_cpu, 1),
+                   "ratio": round(idx_cpu / dec_cpu, 2), "wall_s": round(wall, 1)}
+
+
+def _backgrounds(backgrounds: Sequence[Path], work: Path, rng: random.Random
+                 ) -> Callable[[], Path]:
+    """A random photograph of ``backgrounds`` as a PNG in ``work`` (made once each)."""
+    bgs = list(backgrounds)
+
+    def background() -> Path:
+        j = rng.randrange(len(bgs))
+        path = work / f"bg{j}.png"
+        if not path.exists():
+            load_photo(bgs[j]).save(path)
+        return path
+
+    return background
+
+
+def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
+        params: SearchParams, backgrounds: Sequence[Path], rebuild: bool) -> dict[str, object]:
+    videos, lib, work = _workspace(corpus, out)
     fparams = FrameParams()
     index_dir = out / "index"
     report: dict[str, object] = {"corpus": str(corpus), "search_params": asdict(params),
                                  "frame_params": asdict(fparams)}
     if rebuild or not (index_dir / "header.json").exists():
-        items, idx_cpu, dec_cpu, wall = [], 0.0, 0.0, 0.0
-        for v in videos:
-            t0, w0 = cpu_s(), time.perf_counter()
-            items.append((Path(v.file).stem, index_video(lib / v.file, params=fparams)))
-            idx_cpu += cpu_s() - t0
-            wall += time.perf_counter() - w0
-            dec_cpu += ffmpeg_decode_s(lib / v.file, fparams)
+        items, cost = _index_pictures(videos, lib, fparams)
         save_index(build_index(items, params=fparams), index_dir)
-        report["indexing"] = {"cpu_s": round(idx_cpu, 1), "ffmpeg_decode_cpu_s": round(dec_cpu, 1),
-                              "ratio": round(idx_cpu / dec_cpu, 2), "wall_s": round(wall, 1)}
-        print(f"indexed in {idx_cpu:.0f} CPU s (ffmpeg's decode alone {dec_cpu:.0f})",
-              file=sys.stderr)
+        report["indexing"] = cost
+        print(f"indexed in {cost['cpu_s']:.0f} CPU s (ffmpeg's decode alone "
+              f"{cost['ffmpeg_decode_cpu_s']:.0f})", file=sys.stderr)
     index = load_index(index_dir, params=fparams)
     hours = sum(v.duration_s for v in videos) / 3600
     mb = index.nbytes / 1e6
@@ -248,14 +294,7 @@ def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
     searcher = FrameSearcher(index)
     rng = random.Random(seed)
     rows: dict[str, Row] = {}
-    bgs = list(backgrounds)
-
-    def background() -> Path:
-        j = rng.randrange(len(bgs))
-        path = work / f"bg{j}.png"
-        if not path.exists():
-            load_photo(bgs[j]).save(path)
-        return path
+    background = _backgrounds(backgrounds, work, rng)
 
     misses: list[dict[str, object]] = []
 
@@ -303,14 +342,7 @@ def run(corpus: Path, *, outside: Path | None, out: Path, clips: int, seed: int,
             start_s=None, shared=True)
     # screenshots of distinctive frames
     for i in range(clips * 2):
-        v = rng.choice(videos)
-        span = intro_span(v)
-        at = rng.uniform(5, v.duration_s - 5)
-        if span and span[0] - 1 <= at <= span[1] + 1:
-            at = span[1] + 3
-        fmt = ("png", "jpg", "webp")[i % 3]
-        shot = work / f"shot_{i}.{fmt}"
-        make_screenshot(lib / v.file, shot, at_s=at)
+        v, at, fmt, shot = _screenshot(rng, videos, lib, work, i)
         ask(f"screenshot_{fmt}", shot, episode=Path(v.file).stem, start_s=at)
         shot.unlink()
     # outside video: other photographs, and synthetic footage
@@ -437,15 +469,7 @@ def _split(clip: Path) -> tuple[Path, Path]:
 
 
 def _reaction50(rng: random.Random) -> str:
-    w, h = 640, 360
-    left = rng.random() < 0.5
-    x = rng.randint(20, 40) if left else 1280 - w - rng.randint(20, 40)
-    y = rng.randint(20, 720 - h - 20)
-    face_x = 1280 - 260 if left else 60
-    return (f"[1:v]scale=1280:720,setsar=1[bg];[0:v]scale={w}:{h},setsar=1[ep];"
-            f"[bg][ep]overlay={x}:{y}:shortest=1,"
-            f"drawbox=x='{face_x}+30*sin(2*t)':y='380+20*sin(3*t)':w=200:h=260:"
-            "color=0xd8a47f:t=fill[v]")
+    return _reaction(rng, share=0.5)  # 640 x 360, as the issue's reaction row
 
 
 _LEVEL = "loudnorm=I=-23:TP=-2:LRA=11,aresample=44100"
@@ -460,11 +484,7 @@ def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, cl
     from citywok.index import Index
     from citywok.pipeline import drive, identify_file, index_paths
 
-    faiss.omp_set_num_threads(1)
-    _, videos = load_manifest(corpus / "video_manifest.json")
-    lib = corpus / "library"
-    work = out / "work"
-    work.mkdir(parents=True, exist_ok=True)
+    videos, lib, work = _workspace(corpus, out)
     index_dir = out / "citywok-index"
     report: dict[str, object] = {"corpus": str(corpus), "mode": "fused"}
     fparams = FrameParams()
@@ -476,15 +496,7 @@ def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, cl
             drive(index_paths(idx, [lib]))
         report["citywok_index"] = {"cpu_s": round(cpu_s() - t0, 1),
                                    "wall_s": round(time.perf_counter() - w0, 1)}
-        pic_cpu, dec_cpu = 0.0, 0.0
-        for v in videos:
-            t0 = cpu_s()
-            index_video(lib / v.file, params=fparams)
-            pic_cpu += cpu_s() - t0
-            dec_cpu += ffmpeg_decode_s(lib / v.file, fparams)
-        report["picture_indexing"] = {
-            "cpu_s": round(pic_cpu, 1), "ffmpeg_decode_cpu_s": round(dec_cpu, 1),
-            "ratio": round(pic_cpu / dec_cpu, 2)}
+        report["picture_indexing"] = _index_pictures(videos, lib, fparams)[1]
         print(json.dumps({k: report[k] for k in ("citywok_index", "picture_indexing")}),
               file=sys.stderr)
     idx = Index.open(index_dir)
@@ -497,18 +509,12 @@ def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, cl
                        "whole_index_mb": round(idx.stats().index_bytes / 1e6, 2)}
     assert families.DEFAULT_PICTURES == "frames"
     rng = random.Random(seed)
-    bgs = list(backgrounds)
     music = sorted(sounds.glob("music_*"))
     speech = sorted(sounds.glob("speech_*"))
     rows: dict[str, FusedRow] = {}
     misses: list[dict[str, object]] = []
 
-    def background() -> Path:
-        j = rng.randrange(len(bgs))
-        path = work / f"bg{j}.png"
-        if not path.exists():
-            load_photo(bgs[j]).save(path)
-        return path
+    background = _backgrounds(backgrounds, work, rng)
 
     def answer(clip: Path) -> IdentifyResult | None:
         """The product's answer; None where it refuses the input (a video with blank
@@ -589,16 +595,10 @@ def run_fused(corpus: Path, *, outside: Path | None, sounds: Path, out: Path, cl
         print(f"{name}: sound {asdict(r.sound)} picture {asdict(r.picture)} "
               f"fused {asdict(r.fused)}", file=sys.stderr)
     for i in range(clips):
-        v = rng.choice(videos)
-        span = intro_span(v)
-        at = rng.uniform(5, v.duration_s - 5)
-        if span and span[0] - 1 <= at <= span[1] + 1:
-            at = span[1] + 3
-        fmt = ("png", "jpg", "webp")[i % 3]
-        shot = work / f"shot_{i}.{fmt}"
-        make_screenshot(lib / v.file, shot, at_s=at)
+        v, at, fmt, shot = _screenshot(rng, videos, lib, work, i)
         ask("screenshot (PNG/JPEG/WebP)", shot, stem=Path(v.file).stem, start_s=at, still=True)
         shot.unlink()
+        span = intro_span(v)
         if span is not None:
             title = work / f"title_{i}.{fmt}"
             make_screenshot(lib / v.file, title, at_s=span[0] + rng.uniform(0.5, 4.5))

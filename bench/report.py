@@ -74,7 +74,10 @@ def hits_md(r: dict[str, Any]) -> list[str]:
     total = {o: sum(c.get(o, 0) for row in hits.values() for c in row.values())
              for o in ("clips", "hits", "no_match", "ambiguous", "wrong_episode",
                        "wrong_place", "wrong_same_recording")}
-    lines += ["", f"Clips a cell: {n}, cut at random places outside shared material (the "
+    tail = r.get("from_tail", 1.0)
+    where = (f"in the last {tail:.0%} of each episode (the part the learned front end never "
+             "trained on), " if tail < 1.0 else "")
+    lines += ["", f"Clips a cell: {n}, cut at random places {where}outside shared material (the "
               "same places for every distortion). A hit is a `match` naming the right "
               "episode with the clip's start within ±1 s. Every other clip is a miss "
               "(`no_match`, or `ambiguous`) or a **wrong answer** (a `match` naming another "

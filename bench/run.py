@@ -147,8 +147,10 @@ class Bench:
 
     def __init__(self, corpus: Corpus, index: Index, overlays: Overlays,
                  dists: list[Distortion], seed: int,
-                 lengths: tuple[float, ...] = LIBRARY_LENGTHS) -> None:
+                 lengths: tuple[float, ...] = LIBRARY_LENGTHS, tail_share: float = 1.0,
+                 ) -> None:
         self.corpus = corpus
+        self.tail_share = tail_share
         self.lengths = lengths
         self.index = index
         self.overlays = overlays
@@ -274,7 +276,8 @@ class Bench:
 
     def library(self, names: list[str], mp: MatchParams, clips: dict[float, int]) -> None:
         for length in self.lengths:
-            places = Places(self.corpus, seeded(self.seed, "places", length))
+            places = Places(self.corpus, seeded(self.seed, "places", length),
+                            tail_share=self.tail_share)
             bases = [(e, s, cut(self.corpus.library / e.file, s, length * MAX_SPEED))
                      for e, s in (places(length) for _ in range(clips[length]))]
             for name in names:
@@ -480,6 +483,9 @@ def main() -> int:
     ap.add_argument("--index", type=Path, help="use (or build once) this index; ingest "
                     "is then not measured when it already exists")
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--from-tail", type=float, default=1.0, metavar="SHARE",
+                    help="cut library clips only from the last SHARE of each episode (0.2: "
+                    "the part the learned front end never trained on)")
     ap.add_argument("--engine-v2", action="store_true",
                     help="match as engine v2 did (the peaks alone: no embeddings, only "
                     "places past the threshold refined), on the same index: the before of "
@@ -520,7 +526,9 @@ def main() -> int:
             raise SystemExit(f"unknown distortions: {', '.join(sorted(unknown))}")
         names = [d.name for d in all_dists if d.name in wanted]
         lengths = tuple(sorted(float(x) for x in args.lengths.split(",")))
-        bench = Bench(corpus, index, overlays, all_dists, args.seed, lengths)
+        bench = Bench(corpus, index, overlays, all_dists, args.seed, lengths,
+                      tail_share=args.from_tail)
+        report["from_tail"] = args.from_tail
 
         # Calibration: the outside audio is split by file; the threshold is derived from
         # the calibration part alone, then held-out clips are scored with it.
