@@ -134,3 +134,5 @@ def test_the_lists_are_saved_under_their_reference_and_a_damaged_file_is_built_a
     # A folder that cannot be written only means building again next time.
     (tmp_path / "file").write_text("x")
     save_coarse(build_coarse(ref, spec, digest=digest), tmp_path / "file")
+    assert (tmp_path / "file").read_text() == "x"
+    assert not list(tmp_path.glob(".coarse-*.tmp"))  # nothing half-written left behind
